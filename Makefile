@@ -1,0 +1,41 @@
+# Everything a fresh clone needs: `make demo` and `make test` do all set-up.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# The CPU build that lies on dev/CI machines; a GPU cluster installs its own
+# CUDA torch first and pyproject's broad range accepts it.
+TORCH_PIN ?= torch==2.13.0
+DEMO_OUT ?= demo-out
+
+.PHONY: install demo test lint clean cluster-up cluster-down
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q "$(TORCH_PIN)"
+	$(PY) -m pip install -q -e ".[dev,mpi]"
+	# Build DeepSpeed's CPU ops once now (minutes) instead of inside the first run.
+	DS_ACCELERATOR=cpu $(PY) -m jobs.prebuild
+	touch $@
+
+demo: install
+	$(VENV)/bin/memsweep run suite/sweeps/smoke.toml --out $(DEMO_OUT)
+	$(VENV)/bin/memsweep report $(DEMO_OUT) -o $(DEMO_OUT)/report.pdf
+	@echo "report: $(DEMO_OUT)/report.pdf"
+
+cluster-up:
+	bash slurm/cluster/up.sh
+
+cluster-down:
+	bash slurm/cluster/down.sh
+
+test: install cluster-up
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache .ruff_cache *.egg-info

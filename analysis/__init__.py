@@ -1,0 +1,1 @@
+"""Tidy frames, comparisons, figures and the PDF report."""

@@ -1,0 +1,1 @@
+"""One run: rank discovery, distributed init, model build, DeepSpeed, probes, the record."""

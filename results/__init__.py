@@ -1,0 +1,1 @@
+"""The result record schema, its atomic store, and loading with quarantine."""

@@ -1,0 +1,1 @@
+"""Getting scenarios onto machines: the local executor, sbatch rendering, submission, polling."""

@@ -1,0 +1,1 @@
+"""The catalogue: model sizes, strategies, sweep files, matrix expansion and the CLI."""

@@ -1,0 +1,66 @@
+"""The GPT-style decoder itself (pre-LN, tied embeddings). Imported only where torch runs."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+from suite.models import ModelSpec
+
+
+class Block(nn.Module):
+    def __init__(self, d: int, n_head: int) -> None:
+        super().__init__()
+        self.n_head = n_head
+        self.ln1 = nn.LayerNorm(d)
+        self.qkv = nn.Linear(d, 3 * d)
+        self.proj = nn.Linear(d, d)
+        self.ln2 = nn.LayerNorm(d)
+        self.fc = nn.Linear(d, 4 * d)
+        self.out = nn.Linear(4 * d, d)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, S, D = x.shape
+        q, k, v = self.qkv(self.ln1(x)).split(D, dim=2)
+        q, k, v = (t.view(B, S, self.n_head, D // self.n_head).transpose(1, 2) for t in (q, k, v))
+        a = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        x = x + self.proj(a.transpose(1, 2).reshape(B, S, D))
+        return x + self.out(F.gelu(self.fc(self.ln2(x))))
+
+
+class GPT(nn.Module):
+    def __init__(self, spec: ModelSpec, *, checkpoint_every: int = 0,
+                 device: str | None = None) -> None:
+        super().__init__()
+        self.spec = spec
+        # Recompute every k-th block in backward instead of keeping its activations.
+        self.checkpoint_every = checkpoint_every
+        d = spec.d_model
+        with torch.device(device) if device else _nullctx():
+            self.wte = nn.Embedding(spec.vocab_size, d)
+            self.wpe = nn.Embedding(spec.max_seq_len, d)
+            self.blocks = nn.ModuleList(Block(d, spec.n_head) for _ in range(spec.n_layer))
+            self.ln_f = nn.LayerNorm(d)
+
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
+        pos = torch.arange(idx.shape[1], device=idx.device)
+        x = self.wte(idx) + self.wpe(pos)
+        for i, block in enumerate(self.blocks):
+            if self.training and self.checkpoint_every and i % self.checkpoint_every == 0:
+                x = checkpoint(block, x, use_reentrant=False)
+            else:
+                x = block(x)
+        logits = self.ln_f(x) @ self.wte.weight.t()  # tied output embedding
+        if targets is None:
+            return logits
+        return F.cross_entropy(logits.float().view(-1, logits.shape[-1]), targets.view(-1))
+
+
+class _nullctx:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False

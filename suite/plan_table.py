@@ -1,0 +1,45 @@
+"""Rendering a sweep's scenario list as a text table or JSON (what `memsweep plan` prints)."""
+
+from __future__ import annotations
+
+import json
+
+from suite.models import human_count, model_spec
+from suite.sweep import Sweep
+
+
+def varying_axes(sweep: Sweep) -> list[str]:
+    """The axes with more than one value: the columns worth printing."""
+    return [name for name, values in sweep.axes.items() if len(values) > 1] or ["model"]
+
+
+def plan_json(sweep: Sweep) -> str:
+    return json.dumps({
+        "sweep": sweep.name, "source": sweep.source, "description": sweep.description,
+        "scenarios": [s.to_json() for s in sweep.scenarios],
+        "excluded": [{"params": e.values, "reason": e.reason} for e in sweep.excluded],
+    }, indent=1)
+
+
+def plan_text(sweep: Sweep) -> str:
+    cols = varying_axes(sweep)
+    header = ["run_id", *cols, "n_params"] + (["rep"] if sweep.repetitions > 1 else [])
+    rows = [[s.run_id, *(str(s[c]) for c in cols), human_count(model_spec(s["model"]).n_params)]
+            + ([str(s.repetition)] if sweep.repetitions > 1 else []) for s in sweep.scenarios]
+    fixed = ", ".join(f"{k}={v[0]}" for k, v in sweep.axes.items() if k not in cols)
+    lines = [f"sweep {sweep.name} ({sweep.source}): {len(sweep.scenarios)} scenarios, "
+             f"{len(sweep.excluded)} excluded", f"fixed: {fixed}" if fixed else "", ""]
+    lines += _table(header, rows)
+    if sweep.excluded:
+        lines += ["", "excluded:"]
+        lines += [f"  {', '.join(f'{c}={e.values[c]}' for c in cols)}  <- {e.reason}"
+                  for e in sweep.excluded]
+    return "\n".join(lines)
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    rule = fmt.format(*("-" * w for w in widths))
+    return [fmt.format(*header), rule] + [fmt.format(*r) for r in rows]
+

@@ -1,0 +1,79 @@
+"""One scenario: a point of the sweep matrix plus the run settings, and its stable run_id."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, fields
+
+from suite.axes import AXES
+from suite.errors import UserInputError
+from suite.names import check_name
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunSettings:
+    """How each scenario of a sweep is measured (the `[sweep]` table)."""
+
+    warmup_steps: int = 2
+    timed_steps: int = 5
+    seed: int = 1234
+    timeout_s: int = 900  # a run still going after this is stopped and recorded `timeout`
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if type(v) is not int or v < (0 if f.name in ("warmup_steps", "seed") else 1):
+                raise UserInputError(f"must be a positive integer, got {v!r}", key=f.name,
+                                     fix=f"write e.g. {f.name} = {f.default}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Scenario:
+    sweep: str
+    params: tuple[tuple[str, object], ...]  # (axis, value) for every axis, in AXES order
+    repetition: int = 0
+    settings: RunSettings = RunSettings()
+
+    def __post_init__(self) -> None:
+        check_name(self.sweep, what="sweep name")
+        names = [k for k, _ in self.params]
+        if names != list(AXES):
+            raise ValueError(f"scenario params must list every axis in order, got {names}")
+        for key, value in self.params:
+            if why := AXES[key].problem(value):
+                raise UserInputError(why, key=key)
+
+    @classmethod
+    def from_values(cls, *, sweep: str, values: dict, repetition: int = 0,
+                    settings: RunSettings = RunSettings()) -> Scenario:
+        params = tuple((name, values.get(name, axis.default)) for name, axis in AXES.items())
+        return cls(sweep=sweep, params=params, repetition=repetition, settings=settings)
+
+    def __getitem__(self, key: str) -> object:
+        return dict(self.params)[key]
+
+    @property
+    def values(self) -> dict[str, object]:
+        return dict(self.params)
+
+    @property
+    def run_id(self) -> str:
+        """Hash of (sweep, parameters, settings, repetition): stable across machines and runs."""
+        blob = json.dumps({"sweep": self.sweep, "params": self.values,
+                           "settings": asdict(self.settings), "repetition": self.repetition},
+                          sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def to_json(self) -> dict:
+        return {"run_id": self.run_id, "sweep": self.sweep, "repetition": self.repetition,
+                "params": self.values, "settings": asdict(self.settings)}
+
+    @classmethod
+    def from_json(cls, data: dict) -> Scenario:
+        scenario = cls.from_values(sweep=data["sweep"], values=data["params"],
+                                   repetition=data["repetition"],
+                                   settings=RunSettings(**data["settings"]))
+        if "run_id" in data and data["run_id"] != scenario.run_id:
+            raise ValueError(f"run_id {data['run_id']} does not match its parameters")
+        return scenario

@@ -1,0 +1,1 @@
+"""The sweeps memsweep ships (data files; see the README's "Shipped sweeps")."""
