@@ -105,7 +105,7 @@ def _convert(hint, value, where: str):
     if dataclasses.is_dataclass(hint):
         return _build(hint, value, where)
     if origin is tuple:
-        if not isinstance(value, list):
+        if not isinstance(value, (list, tuple)):
             raise SchemaError(f"{where}: expected a list")
         return tuple(_convert(args[0], v, f"{where}[{i}]") for i, v in enumerate(value))
     if hint is float and type(value) is int:

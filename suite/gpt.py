@@ -43,6 +43,8 @@ class GPT(nn.Module):
             self.wpe = nn.Embedding(spec.max_seq_len, d)
             self.blocks = nn.ModuleList(Block(d, spec.n_head) for _ in range(spec.n_layer))
             self.ln_f = nn.LayerNorm(d)
+        if device != "meta":
+            self.apply(_init_weights)
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
         pos = torch.arange(idx.shape[1], device=idx.device)
@@ -56,6 +58,14 @@ class GPT(nn.Module):
         if targets is None:
             return logits
         return F.cross_entropy(logits.float().view(-1, logits.shape[-1]), targets.view(-1))
+
+
+def _init_weights(module: nn.Module) -> None:
+    # GPT-2's init; torch's default N(0, 1) embeddings make the tied head echo its input.
+    if isinstance(module, (nn.Linear, nn.Embedding)):
+        nn.init.normal_(module.weight, mean=0.0, std=0.02)
+    if isinstance(module, nn.Linear) and module.bias is not None:
+        nn.init.zeros_(module.bias)
 
 
 class _nullctx:

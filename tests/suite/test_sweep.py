@@ -1,0 +1,106 @@
+import json
+import textwrap
+
+import pytest
+
+from suite.cli import main
+from suite.errors import UserInputError
+from suite.scenario import Scenario
+from suite.sweep import load_sweep, parse_sweep
+
+SMOKE = "suite/sweeps/smoke.toml"
+
+
+def write(tmp_path, text):
+    path = tmp_path / "s.toml"
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def test_smoke_sweep_expands_to_at_least_12_scenarios():
+    sweep = load_sweep(SMOKE)
+    assert len(sweep.scenarios) >= 12
+    assert {s["zero_stage"] for s in sweep.scenarios} == {0, 1, 2, 3}
+    assert all(s["world_size"] == 2 for s in sweep.scenarios)
+    # stage 0 + offload is excluded by the catalogue rule, with its reason
+    assert all("offload-needs-zero" in e.reason for e in sweep.excluded)
+    assert len({s.run_id for s in sweep.scenarios}) == len(sweep.scenarios)
+
+
+def test_run_id_is_stable_and_depends_on_every_input():
+    base = dict(sweep="a", values={"model": "tiny"})
+    s = Scenario.from_values(**base)
+    assert s.run_id == Scenario.from_values(**base).run_id
+    assert len(s.run_id) == 16 and int(s.run_id, 16) >= 0  # fixed-length hex: a safe file name
+    others = [Scenario.from_values(sweep="b", values={"model": "tiny"}),
+              Scenario.from_values(sweep="a", values={"model": "small"}),
+              Scenario.from_values(sweep="a", values={"model": "tiny"}, repetition=1)]
+    assert len({s.run_id, *(o.run_id for o in others)}) == 4
+
+
+def test_scenario_json_round_trip():
+    s = load_sweep(SMOKE).scenarios[3]
+    assert Scenario.from_json(json.loads(json.dumps(s.to_json()))) == s
+
+
+def test_exclude_rule_with_list_and_reason(tmp_path):
+    sweep = load_sweep(write(tmp_path, """
+        [sweep]
+        name = "t"
+        repetitions = 2
+        [axes]
+        zero_stage = [1, 2, 3]
+        offload_optimizer = ["none", "cpu"]
+        [[exclude]]
+        zero_stage = [2, 3]
+        offload_optimizer = "cpu"
+        reason = "not today"
+    """))
+    assert len(sweep.scenarios) == 2 * 4
+    assert [e.reason for e in sweep.excluded] == ["exclude[0]: not today"] * 2
+
+
+@pytest.mark.parametrize("body, key, fix", [
+    ('[sweep]\nname="t"\n[axes]\nmodle=["tiny"]\n', "modle", "did you mean 'model'"),
+    ('[sweep]\nname="t"\n[axes]\nzero_stage=["1"]\n', "axes.zero_stage", "ZeRO"),
+    ('[sweep]\nname="t"\n[axes]\nzero_stage=[]\n', "axes.zero_stage", "at least one value"),
+    ('[sweep]\nname="t"\n[axes]\nzero_stage=[4]\n', "axes.zero_stage", "ZeRO"),
+    ('[sweep]\nname="t"\nrepetitions=0\n[axes]\n', "sweep.repetitions", "repetitions = 3"),
+    ('[sweep]\nname="t"\ntimed_steps="5"\n[axes]\n', "sweep.timed_steps", "timed_steps = 5"),
+    ('[sweep]\n[axes]\n', "sweep.name", "name ="),
+    ('[sweep]\nname="a b"\n[axes]\n', "sweep.name", "letters, digits"),
+    ('[sweep]\nname="t"\n', "axes", "[axes]"),
+    ('[sweep]\nname="t"\n[axes]\n[[exclude]]\nreason="x"\n', "exclude[0]", "zero_stage"),
+    ('[sweep]\nname="t"\n[axes]\n[[exclude]]\nmodel="tiny"\n', "exclude", "memsweep plan"),
+])
+def test_bad_sweep_names_file_key_and_fix(tmp_path, body, key, fix):
+    path = write(tmp_path, body)
+    with pytest.raises(UserInputError) as err:
+        load_sweep(path)
+    message = str(err.value)
+    assert str(path) in message and f"key '{key}'" in message and fix in message
+    assert err.value.exit_code == 2
+
+
+def test_toml_syntax_error_names_the_file(tmp_path):
+    path = write(tmp_path, "[sweep\n")
+    with pytest.raises(UserInputError, match="not valid TOML"):
+        load_sweep(path)
+
+
+def test_plan_cli_text_json_and_exit_code_2(tmp_path, capsys):
+    assert main(["plan", SMOKE]) == 0
+    text = capsys.readouterr().out
+    assert "14 scenarios" in text and "offload-needs-zero" in text
+    assert main(["plan", SMOKE, "--format", "json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert len(plan["scenarios"]) == 14 and len(plan["excluded"]) == 2
+    assert plan["scenarios"][0]["run_id"] == load_sweep(SMOKE).scenarios[0].run_id
+    bad = write(tmp_path, '[sweep]\nname="t"\nfoo=1\n[axes]\n')
+    assert main(["plan", str(bad)]) == 2
+    assert "sweep.foo" in capsys.readouterr().err
+
+
+def test_parse_sweep_rejects_unknown_top_level_table():
+    with pytest.raises(UserInputError, match="'axis'"):
+        parse_sweep({"sweep": {"name": "t"}, "axes": {}, "axis": {}})
