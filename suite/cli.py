@@ -19,9 +19,14 @@ EPILOG = "exit codes: 0 ok, 1 some run failed, 2 bad input (file/key/fix named),
 def _cmd_plan(args) -> int:
     from suite.plan_table import plan_json, plan_text
     from suite.sweep import load_sweep
+    from suite.units import parse_bytes
 
     sweep = load_sweep(args.sweep)
-    print(plan_json(sweep) if args.format == "json" else plan_text(sweep))
+    capacity = None
+    if args.predict or args.capacity:
+        capacity = parse_bytes(args.capacity or "80GiB", key="--capacity")
+    render = plan_json if args.format == "json" else plan_text
+    print(render(sweep, capacity=capacity))
     return 0
 
 
@@ -76,6 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
                                    "Runs nothing.", epilog=EPILOG)
     s.add_argument("sweep", help="sweep file (TOML), e.g. suite/sweeps/smoke.toml")
     s.add_argument("--format", choices=("text", "json"), default="text")
+    s.add_argument("--predict", action="store_true",
+                   help="add the analytical model's predicted bytes per rank (model states, "
+                        "activations, what stays on the device) and whether each scenario fits")
+    s.add_argument("--capacity", metavar="SIZE",
+                   help="device memory per rank for --predict, e.g. 80GiB (default 80GiB)")
     s.set_defaults(func=_cmd_plan)
 
     s = sub.add_parser("models", help="list the model sizes of the catalogue")

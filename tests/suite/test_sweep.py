@@ -104,3 +104,15 @@ def test_plan_cli_text_json_and_exit_code_2(tmp_path, capsys):
 def test_parse_sweep_rejects_unknown_top_level_table():
     with pytest.raises(UserInputError, match="'axis'"):
         parse_sweep({"sweep": {"name": "t"}, "axes": {}, "axis": {}})
+
+
+def test_plan_predict_marks_what_does_not_fit(capsys):
+    assert main(["plan", SMOKE, "--predict", "--capacity", "14MiB"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line[:16].isalnum()]
+    assert len(rows) == 14
+    fits = [row.split()[-1] for row in rows]
+    assert "yes" in fits and "NO" in fits  # tiny fits in 14 MiB, small does not
+    assert main(["plan", SMOKE, "--predict", "--format", "json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert all(s["predicted"]["fits"] for s in plan["scenarios"])  # 80GiB default
+    assert main(["plan", SMOKE, "--capacity", "big"]) == 2
