@@ -1,0 +1,87 @@
+"""Test sweep folders for tests/analysis: real RunRecords written with the real store.
+
+The ledger bytes follow ZeRO's partitioning for fp32 AdamW on N ranks:
+parameters 4P (4P/N at stage 3), gradients 4P (4P/N from stage 2), the
+optimizer's fp32 copy 4P/N from stage 1, Adam's two states 8P (8P/N from
+stage 1). The host RSS adds a runtime base and, with CPU offload, pinned buffers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from results.schema import Measurements, RankMetrics, RunRecord
+from results.store import runs_dir, write_record
+from suite.models import MODELS
+from suite.scenario import Scenario
+
+MiB = 1024**2
+CONFIGS = [(s, o) for s in range(4) for o in ("none", "cpu") if not (s == 0 and o == "cpu")]
+LOG_TAIL = "\n".join([
+    "[rank0] step 1/7", "[rank1] step 1/7", "[rank0] step 2/7",
+    "[rank1] loading model small", "[rank1] deepspeed.initialize(zero_stage=1)",
+    "Traceback (most recent call last):", '  File "jobs/worker.py", line 88, in step',
+    "RuntimeError: gloo: connection reset by peer $x$",
+])
+
+
+def ledger(n_params: int, stage: int, world: int) -> dict[str, int]:
+    p4 = 4 * n_params
+    return {"params_bytes": p4 if stage < 3 else p4 // world,
+            "grads_bytes": p4 if stage < 2 else p4 // world,
+            "master_params_bytes": 0 if stage == 0 else p4 // world,
+            "optimizer_state_bytes": 2 * p4 if stage == 0 else 2 * p4 // world}
+
+
+def make_record(*, model: str, stage: int, offload: str, status: str = "ok",
+                device: str = "cpu", world: int = 2, sweep: str = "smoke", **axes) -> RunRecord:
+    scenario = Scenario.from_values(sweep=sweep, values={
+        "model": model, "world_size": world, "zero_stage": stage, "offload_optimizer": offload,
+        "device": device, **axes})
+    n = MODELS[model].n_params
+    step = 0.002 * n / 1e5 * (1 + 0.15 * stage) * (1.7 if offload == "cpu" else 1.0)
+    samples = scenario["micro_batch"] * world / step
+    ok = status == "ok"
+    started = f"2026-11-25T02:{stage:02d}:{2 * len(model) + (offload == 'cpu'):02d}+00:00"
+    ranks = tuple(RankMetrics(
+        rank=r, hostname="node01", **ledger(n, stage, world),
+        peak_host_rss_bytes=400 * MiB + sum(ledger(n, stage, world).values())
+        + (4 * n if offload == "cpu" else 0) + r * MiB,
+        peak_device_allocated_bytes=(sum(ledger(n, stage, world).values()) + 64 * MiB + r)
+        if device == "cuda" else None,
+        peak_device_reserved_bytes=(128 * MiB) if device == "cuda" else None,
+        step_time_s=step) for r in range(world))
+    return RunRecord(
+        run_id=scenario.run_id, status=status, sweep=sweep, scenario=scenario.to_json(),
+        started_at=started,
+        finished_at=f"2026-11-25T02:{stage:02d}:30+00:00", duration_s=30.0,
+        measurements=Measurements(step_times_s=(step,) * 5, step_time_s=step,
+                                  step_time_iqr_s=step / 20, samples_per_s=samples,
+                                  tokens_per_s=samples * scenario["seq_len"],
+                                  final_loss=6.9 - 0.1 * stage) if ok else None,
+        ranks=ranks if status in ("ok", "oom") else (),
+        fingerprint={"hostname": "node01", "torch": "2.13.0+cpu", "deepspeed": "0.18.2",
+                     "mpi_library": "MPICH Version: 4.3.2", "git_commit": "7f8ec6c",
+                     "cpu": "AMD EPYC 9554", "date": started,
+                     "gpu": "NVIDIA H100 80GB HBM3" if device == "cuda" else None},
+        reason=None if ok else f"{status}: rank 1 exited with code 1",
+        log_tail=None if ok else LOG_TAIL, log_path=None if ok else "logs/x.log")
+
+
+def write_sweep(root: Path, *, models=("tiny", "small"), device: str = "cpu",
+                failures: dict | None = None, all_status: str | None = None,
+                corrupt: bool = True) -> list[RunRecord]:
+    """Every ZeRO stage × offload config per model; `failures` maps (model, stage, offload)
+    to a status; `all_status` makes every run that status; plus one corrupt file."""
+    failures = failures or {}
+    records = [make_record(model=m, stage=s, offload=o, device=device,
+                           status=all_status or failures.get((m, s, o), "ok"))
+               for m in models for s, o in CONFIGS]
+    for r in records:
+        write_record(root, r)
+    if corrupt:
+        (runs_dir(root) / "0badc0ffee.json").write_text("{ not json")
+    return records
+
+
+FAILURES = {("small", 1, "cpu"): "failed", ("small", 0, "none"): "oom"}

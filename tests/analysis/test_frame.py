@@ -1,0 +1,50 @@
+import re
+
+import pandas as pd
+from sweepdata import MiB, make_record
+
+import results.frame
+from results.frame import COLUMNS, records_frame
+
+REQUIRED = ("run_id", "status", "model", "n_params", "world_size", "zero_stage",
+            "offload_optimizer", "precision", "optimizer", "micro_batch", "seq_len",
+            "step_time_s", "samples_per_s", "tokens_per_s", "peak_host_rss_bytes",
+            "peak_device_bytes", "params_bytes", "grads_bytes", "optimizer_state_bytes",
+            "final_loss", "hostname")
+
+
+def documented() -> list[str]:
+    return re.findall(r"^\| (\w+) \|", results.frame.__doc__, flags=re.MULTILINE)
+
+
+def test_every_column_is_documented_in_order():
+    assert documented()[1:] == list(COLUMNS)  # [0] is the header row
+    assert set(REQUIRED) <= set(COLUMNS)
+
+
+def test_per_rank_figures_are_the_max_over_ranks():
+    record = make_record(model="tiny", stage=3, offload="none", device="cuda")
+    row = records_frame([record]).iloc[0]
+    assert row["peak_host_rss_bytes"] == max(k.peak_host_rss_bytes for k in record.ranks)
+    assert row["peak_device_bytes"] == max(k.peak_device_allocated_bytes for k in record.ranks)
+    assert row["peak_device_bytes"] == row["peak_device_allocated_bytes"]
+    assert row["peak_device_reserved_bytes"] == 128 * MiB
+    assert row["n_params"] > 0 and row["n_ranks"] == 2
+
+
+def test_failed_record_has_empty_measurements_and_its_log():
+    frame = records_frame([make_record(model="tiny", stage=1, offload="cpu", status="failed")])
+    row = frame.iloc[0]
+    assert pd.isna(row["step_time_s"]) and pd.isna(row["peak_host_rss_bytes"])
+    assert "RuntimeError" in row["log_tail"] and row["reason"].startswith("failed")
+
+
+def test_frame_of_no_records_still_has_the_columns():
+    frame = records_frame([])
+    assert frame.empty and list(frame.columns) == list(COLUMNS)
+
+
+def test_cpu_records_have_no_device_peak_and_times_are_utc():
+    frame = records_frame([make_record(model="tiny", stage=0, offload="none")])
+    assert frame["peak_device_bytes"].isna().all()
+    assert str(frame["started_at"].dt.tz) == "UTC"
