@@ -43,12 +43,11 @@ def _cmd_models(args) -> int:
 
 def _cmd_run(args) -> int:
     from slurm.local import run_sweep
-
     from suite.sweep import load_sweep
 
     sweep = load_sweep(args.sweep)
     return run_sweep(sweep, out=Path(args.out or f"out/{sweep.name}"), max_ranks=args.ranks,
-                     dry_run=args.dry_run)
+                     dry_run=args.dry_run, resume=args.resume)
 
 
 def _cmd_report(args) -> int:
@@ -103,6 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "are recorded `skipped`")
     s.add_argument("--dry-run", action="store_true",
                    help="print the mpiexec command of each scenario and run nothing")
+    s.add_argument("--resume", action="store_true",
+                   help="keep the runs whose record in the output folder is ok; run the rest")
     s.set_defaults(func=_cmd_run)
 
     s = sub.add_parser("report", help="make the PDF report from one or more sweep folders")

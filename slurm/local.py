@@ -1,0 +1,305 @@
+"""The local executor: every scenario of a sweep through mpiexec on this machine, in order.
+
+Each run ends with exactly one record in DIR/runs/: the worker's, or one written here
+from how the launch ended (failed / timeout / cancelled / skipped, see slurm/outcome.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+
+import psutil
+
+from results.schema import RunRecord
+from results.store import log_path, logs_dir, runs_dir, write_json_atomic, write_record
+from slurm import outcome, progress
+from slurm.launch import WORKER, Launch, build_launch
+from suite.errors import EnvironmentProblem, UserInputError
+from suite.plan_table import plan_json, plan_text, varying_axes
+from suite.scenario import Scenario
+from suite.sweep import Sweep
+
+MIN_FREE_BYTES = 100 * 2**20  # records and logs of a sweep are a few MB
+GRACE_S = 10.0  # between SIGTERM and SIGKILL: time for the ranks to flush their logs
+POLL_S = 0.1
+FAILING = ("failed", "oom", "timeout", "node_fail", "missing")  # make the sweep exit 1
+
+
+def run_sweep(sweep: Sweep, *, out: Path, max_ranks: int | None = None, dry_run: bool = False,
+              resume: bool = False, worker: Sequence[str] = WORKER,
+              grace_s: float = GRACE_S) -> int:
+    """Run the sweep's scenarios one after another; the exit code (0 ok, 1 a run not ok, 130)."""
+    if max_ranks is not None and max_ranks < 1:
+        raise UserInputError(f"must be 1 or more, got {max_ranks}", key="--ranks",
+                             fix="give the most ranks this machine may start, e.g. --ranks 2")
+    out = Path(out).resolve()
+    if dry_run:
+        return _dry_run(sweep, out=out, max_ranks=max_ranks, resume=resume, worker=worker)
+    mpiexec = find_mpiexec()
+    _prepare(out)
+    plan = out / "plan.json"
+    write_json_atomic(plan, json.loads(plan_json(sweep)))
+    labels = _labels(sweep)
+    printer = progress.Printer(total=len(sweep.scenarios), width=max(map(len, labels)))
+    printer.lines([f"sweep {sweep.name}: {len(sweep.scenarios)} runs into {out} "
+                   f"(mpiexec: {mpiexec})"])
+    to_launch = sum(1 for s in sweep.scenarios if not _too_big(s, max_ranks))
+    done: list[progress.Done] = []
+    durations: list[float] = []
+    t0 = time.monotonic()
+    with _Interrupts() as interrupts:
+        for index, (scenario, text) in enumerate(zip(sweep.scenarios, labels, strict=True), 1):
+            if interrupts.signum:
+                break
+            printer.start(index, text)
+            t = time.monotonic()
+            record, note, launched = _one(scenario, out=out, plan=plan, mpiexec=mpiexec,
+                                          max_ranks=max_ranks, resume=resume, worker=worker,
+                                          grace_s=grace_s, interrupts=interrupts)
+            took = time.monotonic() - t if launched else None  # wall time: what one waits
+            if took is not None:
+                durations.append(took)
+                to_launch -= 1
+            printer.finish(status=record.status, duration_s=took,
+                           elapsed_s=time.monotonic() - t0,
+                           eta=None if interrupts.signum else progress.eta_s(durations, to_launch),
+                           note=note)
+            log = str(log_path(out, scenario.run_id)) if launched else None  # the worker's
+            done.append(progress.Done(index=index, label=text, status=record.status,  # record
+                                      reason=record.reason, log_path=log))  # does not say
+            if record.status == "cancelled":
+                break
+    printer.lines(progress.summary(done=done, total=len(sweep.scenarios),
+                                   elapsed_s=time.monotonic() - t0, out=out))
+    if interrupts.signum:
+        return 128 + interrupts.signum  # 130 for Ctrl-C, as a shell reports it
+    return 1 if any(d.status in FAILING for d in done) else 0
+
+
+def _one(scenario: Scenario, *, out: Path, plan: Path, mpiexec: str, max_ranks: int | None,
+         resume: bool, worker: Sequence[str], grace_s: float,
+         interrupts: _Interrupts) -> tuple[RunRecord, str | None, bool]:
+    """One scenario's record, a note for its line, and whether it was launched."""
+    run_id = scenario.run_id
+    previous = outcome.previous_record(out, run_id)
+    if resume and previous and previous.status == "ok":
+        return previous, f"kept from attempt {previous.attempt} (--resume)", False
+    if _too_big(scenario, max_ranks):
+        if previous and previous.status != "skipped":
+            # An earlier real result says more than "not run this time": keep it.
+            return previous, f"world_size > --ranks {max_ranks}; kept attempt " \
+                             f"{previous.attempt}'s record", False
+        now = datetime.now(timezone.utc)
+        record = outcome.launcher_record(
+            scenario=scenario.to_json(), attempt=outcome.next_attempt(previous),
+            ending=outcome.Ending(status="skipped", reason=_skip_reason(scenario, max_ranks)),
+            started=now, finished=now, log=None)
+        write_record(out, record)
+        return record, None, False
+    attempt = outcome.next_attempt(previous)
+    launch = build_launch(mpiexec=mpiexec, python=sys.executable,
+                          world_size=int(scenario["world_size"]), device=str(scenario["device"]),
+                          plan=plan, run_id=run_id, out=out, attempt=attempt,
+                          cores=_cores(), environ=os.environ, worker=worker)
+    log = log_path(out, run_id)
+    launched = datetime.now(timezone.utc)
+    ending = _launch(launch, log=log, attempt=attempt, timeout_s=scenario.settings.timeout_s,
+                     grace_s=grace_s, interrupts=interrupts)
+    record = outcome.settle(out, scenario=scenario.to_json(), attempt=attempt, launched=launched,
+                            ending=ending, log=log)
+    return record, None, True
+
+
+def _launch(launch: Launch, *, log: Path, attempt: int, timeout_s: float, grace_s: float,
+            interrupts: _Interrupts) -> outcome.Ending:
+    """Start the ranks, wait for them within timeout_s; how they ended."""
+    with open(log, "wb") as f:  # the last attempt's log replaces the previous one
+        f.write(f"# memsweep: attempt {attempt}, {datetime.now(timezone.utc).isoformat()}\n"
+                f"# {launch.shell()}\n".encode())
+        f.flush()
+        try:
+            # A session of its own: a Ctrl-C at the terminal reaches only us, and we stop the
+            # ranks in order (SIGTERM, grace, SIGKILL) instead of the terminal killing them raw.
+            proc = subprocess.Popen(launch.argv, stdin=subprocess.DEVNULL, stdout=f,
+                                    stderr=subprocess.STDOUT, env={**os.environ, **launch.env},
+                                    start_new_session=True)
+        except OSError as e:
+            return outcome.Ending(status="failed", reason=f"could not start {launch.argv[0]}: {e}")
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                return outcome.exit_ending(proc.wait(timeout=POLL_S))
+            except subprocess.TimeoutExpired:
+                pass
+            if interrupts.signum:
+                stop(proc, grace_s=grace_s)
+                return outcome.cancelled_ending(interrupts.signum)
+            if time.monotonic() >= deadline:
+                stop(proc, grace_s=grace_s)
+                return outcome.timeout_ending(timeout_s)
+    finally:
+        if proc.returncode is None:  # an unexpected error here must not leave ranks running
+            stop(proc, grace_s=0)
+
+
+def stop(proc: subprocess.Popen, *, grace_s: float) -> None:
+    """SIGTERM mpiexec and every process under it, SIGKILL whatever is left after grace_s.
+
+    Its process group is not enough: MPICH's hydra starts its proxy and each rank with
+    setsid, so the ranks live in sessions of their own, below mpiexec in the tree.
+    """
+    try:
+        family = psutil.Process(proc.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        family = []
+    _signal(proc, family, signal.SIGTERM)
+    end = time.monotonic() + grace_s
+    try:
+        proc.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        pass
+    _, alive = psutil.wait_procs(family, timeout=max(0.0, end - time.monotonic()))
+    if proc.returncode is None or alive:
+        for p in alive:  # a rank may have started children of its own meanwhile
+            try:
+                family.extend(p.children(recursive=True))
+            except psutil.NoSuchProcess:
+                pass
+        _signal(proc, family, signal.SIGKILL)
+        proc.wait()
+        psutil.wait_procs(family, timeout=5)
+
+
+def _signal(proc: subprocess.Popen, family: list[psutil.Process], sig: int) -> None:
+    if proc.returncode is None:  # not reaped yet, so its pid (= its group id) is still ours
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            pass
+    for p in family:
+        try:
+            p.send_signal(sig)  # psutil checks the pid was not reused since
+        except psutil.NoSuchProcess:
+            pass
+
+
+class _Interrupts:
+    """SIGINT and SIGTERM become a flag while the sweep runs, so that a Ctrl-C never lands
+    in the middle of writing a record: the loop sees it, stops the ranks, records the run
+    `cancelled` and ends the sweep."""
+
+    def __init__(self) -> None:
+        self.signum = 0
+        self._saved: dict[int, object] = {}
+
+    def __enter__(self) -> _Interrupts:
+        if threading.current_thread() is threading.main_thread():  # else no signal reaches us
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._saved[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame) -> None:
+        self.signum = self.signum or signum
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._saved.items():
+            signal.signal(sig, handler)
+
+
+def _prepare(out: Path) -> None:
+    """The output folder exists, is writable and has room, before anything runs."""
+    fix = "  fix: choose another folder with --out, or make this one writable"
+    try:
+        for folder in (out, runs_dir(out), logs_dir(out)):
+            folder.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=folder):  # access() lies for root and ACLs
+                pass
+    except OSError as e:
+        raise EnvironmentProblem(f"cannot write to the output folder {out}: "
+                                 f"{e.strerror or e}\n{fix}") from None
+    free = shutil.disk_usage(out).free
+    if free < MIN_FREE_BYTES:
+        raise EnvironmentProblem(f"the output folder {out} has {free // 2**20} MB free, "
+                                 f"memsweep needs at least {MIN_FREE_BYTES // 2**20} MB\n"
+                                 f"  fix: free some space or choose another folder with --out")
+
+
+def find_mpiexec(environ=os.environ) -> str:
+    """MEMSWEEP_MPIEXEC, else the mpiexec next to this Python (the PyPI MPI), else PATH's."""
+    if chosen := environ.get("MEMSWEEP_MPIEXEC"):
+        found = shutil.which(chosen)
+        if not found:
+            raise EnvironmentProblem(f"MEMSWEEP_MPIEXEC={chosen} is not an executable\n"
+                                     f"  fix: point it at an mpiexec, or unset it")
+        return found
+    # Not resolved: in a venv, sys.executable's folder is the venv's bin, where pip put mpiexec.
+    beside = Path(sys.executable).parent / "mpiexec"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    if found := shutil.which("mpiexec"):
+        return found
+    raise EnvironmentProblem("no mpiexec found (MEMSWEEP_MPIEXEC, next to Python, PATH)\n"
+                             "  fix: pip install mpich (the `mpi` extra), load your MPI module, "
+                             "or set MEMSWEEP_MPIEXEC=/path/to/mpiexec")
+
+
+def _dry_run(sweep: Sweep, *, out: Path, max_ranks: int | None, resume: bool,
+             worker: Sequence[str]) -> int:
+    try:
+        mpiexec = find_mpiexec()
+    except EnvironmentProblem as e:
+        print(f"memsweep: warning: {str(e).splitlines()[0]}; shown as `mpiexec`",
+              file=sys.stderr)
+        mpiexec = "mpiexec"
+    print(plan_text(sweep))
+    print(f"\nlaunch commands (dry run: nothing written, nothing started; output {out}):")
+    for index, scenario in enumerate(sweep.scenarios, 1):
+        previous = outcome.previous_record(out, scenario.run_id)
+        if resume and previous and previous.status == "ok":
+            print(f"[{index}] {scenario.run_id}: ok in attempt {previous.attempt}, kept")
+        elif _too_big(scenario, max_ranks):
+            print(f"[{index}] {scenario.run_id}: skipped: {_skip_reason(scenario, max_ranks)}")
+        else:
+            launch = build_launch(mpiexec=mpiexec, python=sys.executable,
+                                  world_size=int(scenario["world_size"]),
+                                  device=str(scenario["device"]), plan=out / "plan.json",
+                                  run_id=scenario.run_id, out=out,
+                                  attempt=outcome.next_attempt(previous),
+                                  cores=_cores(), environ=os.environ, worker=worker)
+            print(f"[{index}] {launch.shell()}")
+    return 0
+
+
+def _labels(sweep: Sweep) -> list[str]:
+    axes = varying_axes(sweep)
+    return [progress.label(s.values, axes, s.repetition if sweep.repetitions > 1 else None)
+            for s in sweep.scenarios]
+
+
+def _too_big(scenario: Scenario, max_ranks: int | None) -> bool:
+    return max_ranks is not None and int(scenario["world_size"]) > max_ranks
+
+
+def _skip_reason(scenario: Scenario, max_ranks: int | None) -> str:
+    n = scenario["world_size"]
+    return (f"needs {n} ranks but --ranks {max_ranks} allows {max_ranks}: run it with "
+            f"--ranks {n} (or without --ranks) where {n} ranks fit, or submit the sweep to Slurm")
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))  # the cores we may use, not the machine's
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
