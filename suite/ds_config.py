@@ -17,6 +17,12 @@ def deepspeed_config(scenario) -> dict:
     v = scenario.values
     stage, offload, device = v["zero_stage"], v["offload_optimizer"], v["device"]
     zero: dict = {"stage": stage}
+    if stage == 3:
+        # DeepSpeed keeps parameters below stage3_param_persistence_threshold (1e5 elements by
+        # default) whole on every rank. In a CPU-scale model that is nearly every layer, so
+        # ZeRO-3 would shard only the embedding; 0 shards them all, ZeRO-3 as the paper has it.
+        # (In cluster-scale models the default spares only biases and norms.)
+        zero["stage3_param_persistence_threshold"] = 0
     if offload != "none":
         # Pinned host memory speeds up GPU<->host copies; on the CPU accelerator it is meaningless.
         zero["offload_optimizer"] = {"device": offload, "pin_memory": device == "cuda"}
@@ -34,10 +40,10 @@ def deepspeed_config(scenario) -> dict:
     elif v["precision"] == "fp16":
         # Dynamic loss scaling (loss_scale 0), DeepSpeed's recommended start of 2**16.
         config["fp16"] = {"enabled": True, "loss_scale": 0, "initial_scale_power": 16}
-    if v["optimizer"] == "sgd" and offload != "none":
-        # DeepSpeed refuses a non-DeepSpeed optimizer under offload unless told this is meant:
-        # SGD has no DeepSpeed CPU kernel, torch's SGD steps the host partition instead.
-        config["zero_force_ds_cpu_optimizer"] = False
+    if v["optimizer"] == "sgd" and stage > 0:
+        # ZeRO asserts unless told: torch's SGD is not on DeepSpeed's list of tested optimizers.
+        # It steps this rank's fp32 partition like any torch optimizer (on the host under offload).
+        config["zero_allow_untested_optimizer"] = True
     return config
 
 

@@ -1,0 +1,71 @@
+"""torch.distributed for one run: rendezvous, init through DeepSpeed, gathering, teardown.
+
+DeepSpeed is imported only after `init` has set DS_ACCELERATOR: it picks its
+accelerator once, at import.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from datetime import timedelta
+
+from jobs.ranks import Ranks
+
+
+def mpi_comm():
+    """COMM_WORLD (importing mpi4py initialises MPI, so only when an MPI launcher started us)."""
+    from mpi4py import MPI
+
+    return MPI.COMM_WORLD
+
+
+def free_port() -> int:
+    # The kernel hands out an unused port; it stays free in the instant until torch's store binds.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("", 0))
+        return s.getsockname()[1]
+
+
+def rendezvous(ranks: Ranks, comm) -> tuple[str, int]:
+    """Where rank 0's store listens: its host and a port no other run on the machine uses."""
+    if comm is not None and ranks.source == "mpi":
+        here = socket.gethostname()
+        host, port = comm.bcast((here, free_port()) if ranks.rank == 0 else None, root=0)
+        return ("127.0.0.1" if host == here else host), port
+    return ranks.master_addr or "127.0.0.1", ranks.master_port or free_port()
+
+
+def init(ranks: Ranks, *, device: str, addr: str, port: int, timeout_s: int) -> None:
+    """Export the torchrun-style variables DeepSpeed reads and start the process group."""
+    os.environ["DS_ACCELERATOR"] = device  # before deepspeed's first import, see module doc
+    os.environ.update(RANK=str(ranks.rank), WORLD_SIZE=str(ranks.world_size),
+                      LOCAL_RANK=str(ranks.local_rank), MASTER_ADDR=addr, MASTER_PORT=str(port))
+    if ranks.local_size:  # DeepSpeed's CPU shared-memory all-reduce needs to know who is local
+        os.environ["LOCAL_SIZE"] = str(ranks.local_size)
+    import deepspeed
+    import torch
+
+    if device == "cuda":
+        torch.cuda.set_device(ranks.local_rank)
+    deepspeed.init_distributed(dist_backend="nccl" if device == "cuda" else "gloo",
+                               auto_mpi_discovery=False, timeout=timedelta(seconds=timeout_s),
+                               verbose=False)
+
+
+def gather(obj, ranks: Ranks, comm) -> list | None:
+    """Every rank's `obj` on rank 0 (None elsewhere): over MPI if we have it, else torch's."""
+    if comm is not None and ranks.source == "mpi":
+        return comm.gather(obj, root=0)
+    import torch.distributed as dist
+
+    out = [None] * ranks.world_size if ranks.rank == 0 else None
+    dist.gather_object(obj, out, dst=0)
+    return out
+
+
+def teardown() -> None:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()

@@ -1,0 +1,136 @@
+"""The worker: one scenario of a plan on this process's rank; rank 0 writes the run's record.
+
+    mpiexec -n WORLD_SIZE python -m jobs.worker --plan PLAN.json (--run-id ID | --index I)
+        --out DIR [--attempt N]
+
+(or one task per rank under srun, or torchrun). PLAN.json is `memsweep plan --format json`;
+--index is the position in its "scenarios" (a Slurm array task id). Rank 0 writes
+DIR/runs/<run_id>.json: status ok with measurements, or failed / oom with the reason
+and the traceback's tail. A rank other than 0 that fails prints its traceback and
+aborts the MPI job, after a grace period in which rank 0 (which usually fails too)
+writes its record; if no rank could, the launcher writes it from the log.
+
+Exit codes: 0 an ok record was written; 1 the run failed (failed/oom record, or none
+if rank 0 could not write it); 2 bad arguments or plan (no record: no scenario known).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from jobs import dist
+from jobs.fingerprint import fingerprint
+from jobs.nodelist import scontrol_hostnames
+from jobs.plan import load_scenario
+from jobs.ranks import Ranks, discover, launched_by_mpi
+from jobs.record import failed_record, now, ok_record
+from results.store import write_record
+from suite.errors import MemsweepError, UserInputError
+from suite.scenario import Scenario
+
+ABORT_GRACE_S = 5.0  # a failing rank > 0 waits this long for rank 0's record before aborting
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m jobs.worker", description=__doc__.split("\n")[0])
+    p.add_argument("--plan", required=True, type=Path,
+                   help="plan JSON (memsweep plan --format json)")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--run-id", help="the scenario's run_id")
+    which.add_argument("--index", type=int, help="the scenario's position in the plan")
+    p.add_argument("--out", required=True, type=Path,
+                   help="sweep output folder (records go to runs/)")
+    p.add_argument("--attempt", type=int, default=1, help="how many times this run was started")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    started = now()
+    try:
+        if args.attempt < 1:
+            raise UserInputError(f"must be 1 or more, got {args.attempt}", key="--attempt")
+        scenario = load_scenario(args.plan, run_id=args.run_id, index=args.index)
+    except MemsweepError as e:
+        print(f"worker: error: {e}", file=sys.stderr)
+        return 2
+    comm = dist.mpi_comm() if launched_by_mpi(os.environ) else None
+    return run(scenario, comm, out=args.out, attempt=args.attempt, started=started)
+
+
+def run(scenario: Scenario, comm, *, out: Path, attempt: int, started) -> int:
+    ranks, path = None, None
+    try:
+        ranks = discover(os.environ, comm, expand_nodelist=scontrol_hostnames)
+        if ranks.world_size != scenario["world_size"]:
+            raise RuntimeError(
+                f"scenario {scenario.run_id} needs world_size {scenario['world_size']} but the "
+                f"launcher ({ranks.source}) started {ranks.world_size} rank(s): start it with "
+                f"mpiexec -n {scenario['world_size']} (or srun --ntasks {scenario['world_size']})")
+        addr, port = dist.rendezvous(ranks, comm)
+        _say(ranks, f"worker: run {scenario.run_id} of sweep {scenario.sweep}, "
+                    f"{ranks.world_size} rank(s) via {ranks.source}, store {addr}:{port}")
+        dist.init(ranks, device=str(scenario["device"]), addr=addr, port=port,
+                  timeout_s=scenario.settings.timeout_s)
+        from jobs.train import train  # imports deepspeed: after init set DS_ACCELERATOR
+
+        outcomes = dist.gather(train(scenario, ranks), ranks, comm)
+        if ranks.rank == 0:
+            info = {**fingerprint(device=str(scenario["device"])), "launcher": ranks.source,
+                    "optimizer_impl": outcomes[0].optimizer_impl, "torch_threads": _threads()}
+            path = write_record(out, ok_record(scenario, outcomes, attempt=attempt,
+                                               started=started, fingerprint=info))
+    except Exception as error:  # every failure becomes a record
+        return _fail(error, scenario, ranks, comm, out=out, attempt=attempt, started=started)
+    if path:  # outside the try: nothing after the ok record may replace it with a failed one
+        _say(ranks, f"worker: ok, record {path}")
+    try:
+        dist.teardown()
+    except Exception:  # the record is written; a teardown hiccup does not undo it
+        traceback.print_exc()
+    return 0
+
+
+def _fail(error: BaseException, scenario: Scenario, ranks: Ranks | None, comm, *, out: Path,
+          attempt: int, started) -> int:
+    text = traceback.format_exc()
+    rank = ranks.rank if ranks else (comm.Get_rank() if comm is not None else
+                                     int(os.environ.get("RANK") or os.environ.get("SLURM_PROCID")
+                                         or 0))
+    print(f"worker: rank {rank} failed:\n{text}", file=sys.stderr, flush=True)
+    if rank == 0:
+        try:
+            info = {**fingerprint(device=str(scenario["device"])),
+                    "launcher": ranks.source if ranks else None}
+            record = failed_record(scenario, error, text, attempt=attempt, started=started,
+                                   fingerprint=info)
+            print(f"worker: {record.status}, record {write_record(out, record)}", flush=True)
+        except Exception:  # the launcher writes the record from the log
+            traceback.print_exc()
+    elif comm is not None:
+        time.sleep(ABORT_GRACE_S)  # rank 0 usually fails too: let it write the record first
+    if comm is not None and comm.Get_size() > 1:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        comm.Abort(1)  # ranks still waiting in a collective would otherwise hang
+    return 1
+
+
+def _threads() -> str | None:
+    import torch
+
+    return str(torch.get_num_threads())
+
+
+def _say(ranks: Ranks, line: str) -> None:
+    if ranks.rank == 0:
+        print(line, flush=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
