@@ -13,7 +13,7 @@ from pathlib import Path
 from suite.errors import MemsweepError
 
 EPILOG = "exit codes: 0 ok, 1 some run failed, 2 bad input (file/key/fix named), " \
-         "3 environment problem, 130 interrupted"
+         "3 environment problem, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM)"
 
 
 def _cmd_plan(args) -> int:

@@ -6,6 +6,7 @@ Exit codes (also in the README):
     2  user input error: a sweep/profile file or an argument is wrong
     3  environment error: a tool, a folder or free space is missing
   130  interrupted (Ctrl-C)
+  143  terminated (SIGTERM, e.g. scancel of the job running memsweep)
 """
 
 from __future__ import annotations
