@@ -20,7 +20,7 @@ def test_collect_round_trips_with_the_documented_columns(sweep_dir, tmp_path, su
 
 
 def test_collect_of_two_folders_names_each_source(sweep_dir, tmp_path):
-    from conftest import write_sweep
+    from sweepdata import write_sweep
 
     other = tmp_path / "other"
     write_sweep(other, models=("tiny",), corrupt=False)
