@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import socket
 from datetime import timedelta
+from pathlib import Path
 
 from jobs.ranks import Ranks
 
@@ -51,6 +52,23 @@ def init(ranks: Ranks, *, device: str, addr: str, port: int, timeout_s: int) -> 
     deepspeed.init_distributed(dist_backend="nccl" if device == "cuda" else "gloo",
                                auto_mpi_discovery=False, timeout=timedelta(seconds=timeout_s),
                                verbose=False)
+    if device == "cpu":
+        _unlink_shm_buffer(ranks, addr=addr, port=port)
+
+
+def shm_buffer_path(*, rank: int, addr: str, port: int) -> Path:
+    """The file DeepSpeed's CPU shared-memory all-reduce maps for `rank` (ops/csrc/cpu/comm)."""
+    return Path("/dev/shm") / f"deepspeed_allreduce_buffer_{os.getuid()}_{addr}_{port}_{rank}"
+
+
+def _unlink_shm_buffer(ranks: Ranks, *, addr: str, port: int) -> None:
+    # DeepSpeed never unlinks these (~66 MiB of RAM per rank per run, kept until reboot: a
+    # nightly sweep would fill the machine). Once every rank has mapped its peers' buffers
+    # (init returned everywhere: the barrier), unlinking is safe and survives a later SIGKILL.
+    import torch.distributed as dist
+
+    dist.barrier()
+    shm_buffer_path(rank=ranks.rank, addr=addr, port=port).unlink(missing_ok=True)
 
 
 def gather(obj, ranks: Ranks, comm) -> list | None:

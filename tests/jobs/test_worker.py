@@ -7,12 +7,14 @@ The ledger figures asserted here are what DeepSpeed 0.19.8 holds for model `tiny
 from __future__ import annotations
 
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from jobs.dist import shm_buffer_path
 from results.load import load_records
 from suite.models import model_spec
 from suite.plan_table import plan_json
@@ -63,10 +65,21 @@ def records(tmp_path_factory) -> dict:
                      if (s["zero_stage"], s["grad_accum"], s["offload_optimizer"]) == run)
         done = launch(2, plan, index, out)
         assert done.returncode == 0, f"{run}: exit {done.returncode}\n{done.stderr[-3000:]}"
+        addr, port = re.search(r"store (\S+):(\d+)", done.stdout).groups()
+        SHM_LEFT.extend(p for rank in (0, 1)
+                        if (p := shm_buffer_path(rank=rank, addr=addr, port=int(port))).exists())
     found, bad = load_records(out)
     assert not bad
     return {(r.scenario["params"]["zero_stage"], r.scenario["params"]["grad_accum"],
              r.scenario["params"]["offload_optimizer"]): r for r in found}
+
+
+SHM_LEFT: list[Path] = []  # DeepSpeed shared-memory buffers a finished run left in /dev/shm
+
+
+def test_runs_leave_no_shared_memory_buffers_behind(records):
+    assert len(records) == len(RUNS)
+    assert SHM_LEFT == []
 
 
 def per_rank(record, field: str) -> list[int]:
