@@ -22,7 +22,6 @@ $(VENV)/.installed: pyproject.toml
 demo: install
 	$(VENV)/bin/memsweep run suite/sweeps/smoke.toml --out $(DEMO_OUT)
 	$(VENV)/bin/memsweep report $(DEMO_OUT) -o $(DEMO_OUT)/report.pdf
-	@echo "report: $(DEMO_OUT)/report.pdf"
 
 cluster-up:
 	bash slurm/cluster/up.sh
