@@ -47,7 +47,7 @@ def run_sweep(sweep: Sweep, *, out: Path, max_ranks: int | None = None, dry_run:
     if dry_run:
         return _dry_run(sweep, out=out, max_ranks=max_ranks, resume=resume, worker=worker)
     mpiexec = find_mpiexec()
-    _prepare(out)
+    prepare_output(out)
     plan = out / "plan.json"
     write_json_atomic(plan, json.loads(plan_json(sweep)))
     labels = _labels(sweep)
@@ -64,9 +64,16 @@ def run_sweep(sweep: Sweep, *, out: Path, max_ranks: int | None = None, dry_run:
                 break
             printer.start(index, text)
             t = time.monotonic()
-            record, note, launched = _one(scenario, out=out, plan=plan, mpiexec=mpiexec,
-                                          max_ranks=max_ranks, resume=resume, worker=worker,
-                                          grace_s=grace_s, interrupts=interrupts)
+            try:
+                record, note, launched = _one(scenario, out=out, plan=plan, mpiexec=mpiexec,
+                                              max_ranks=max_ranks, resume=resume, worker=worker,
+                                              grace_s=grace_s, interrupts=interrupts)
+            except OSError as e:  # the disk filled up, or the folder went read-only, meanwhile
+                raise EnvironmentProblem(
+                    f"cannot write into the output folder {out} any more (run "
+                    f"{scenario.run_id}, {index} of {len(sweep.scenarios)}): {e.strerror or e}\n"
+                    f"  fix: free some space or make it writable, then run the same command "
+                    f"with --resume") from None
             took = time.monotonic() - t if launched else None  # wall time: what one waits
             if took is not None:
                 durations.append(took)
@@ -218,7 +225,7 @@ class _Interrupts:
             signal.signal(sig, handler)
 
 
-def _prepare(out: Path) -> None:
+def prepare_output(out: Path) -> None:
     """The output folder exists, is writable and has room, before anything runs."""
     fix = "  fix: choose another folder with --out, or make this one writable"
     try:

@@ -8,12 +8,12 @@ status, the Slurm reconciliation from a job state.
 
 from __future__ import annotations
 
-import json
 import signal
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from results.load import read_record
 from results.schema import STATUSES, RunRecord, SchemaError
 from results.store import record_path, write_record
 
@@ -47,6 +47,42 @@ def exit_ending(returncode: int) -> Ending:
     return Ending(status="failed", reason=reason)
 
 
+# A rank killed by SIGKILL while the kernel's OOM-kill count rose is the kernel's OOM killer's
+# (a cgroup's memory limit, Slurm's --mem, the node): memsweep's own SIGKILLs end a run as
+# `timeout` or `cancelled`, never here.
+KERNEL_OOM = (": killed by the kernel's OOM killer (SIGKILL while /proc/vmstat oom_kill rose; "
+              "see dmesg); a host_mem_cap in the sweep makes it an oom record with the phase "
+              "and the memory reached")
+SIGKILLED = ("(128 + SIGKILL)", "(signal 9)")  # ours; MPICH's hydra: "... Killed (signal 9)"
+VMSTAT = Path("/proc/vmstat")
+
+
+def oom_kills() -> int | None:
+    """The kernel's count of OOM kills since boot (Linux >= 4.13), None where unknown."""
+    try:
+        for line in VMSTAT.read_text().splitlines():
+            if line.startswith("oom_kill "):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+_seen = [oom_kills()]  # at import: before this process launches anything
+
+
+def kernel_oom(ending: Ending, log_tail: str | None) -> Ending:
+    """`ending` as `oom` where a rank was SIGKILLed and the OOM-kill count rose since the
+    previous run settled here (or since start)."""
+    now, before = oom_kills(), _seen[0]
+    _seen[0] = now
+    killed = ending.status == "failed" and any(
+        mark in ending.reason or mark in (log_tail or "") for mark in SIGKILLED)
+    if killed and now is not None and before is not None and now > before:
+        return Ending(status="oom", reason=ending.reason + KERNEL_OOM)
+    return ending
+
+
 def timeout_ending(timeout_s: float) -> Ending:
     return Ending(status="timeout", reason=f"still running after timeout_s = {timeout_s:g} s, "
                                            f"stopped; raise timeout_s in the sweep's [sweep] "
@@ -68,8 +104,8 @@ def _signal_name(signum: int) -> str:
 def previous_record(root: Path, run_id: str) -> RunRecord | None:
     """The record a run has from an earlier attempt, if it has a valid one."""
     try:
-        return RunRecord.from_json(json.loads(record_path(root, run_id).read_bytes()))
-    except (OSError, ValueError):  # missing, or not a record: nothing to continue from
+        return read_record(record_path(root, run_id))  # the loader's rules: a file the
+    except (OSError, ValueError):  # report quarantines is no record to continue from either
         return None
 
 
@@ -97,13 +133,19 @@ def launcher_fingerprint() -> dict:
 
 
 def launcher_record(*, scenario: dict, attempt: int, ending: Ending, started: datetime,
-                    finished: datetime, log: Path | None) -> RunRecord:
-    """The record of a run whose worker wrote none (or that never started: `skipped`)."""
+                    finished: datetime, log: Path | None,
+                    fingerprint: dict | None = None) -> RunRecord:
+    """The record of a run whose worker wrote none (or that never started: `skipped`).
+
+    `fingerprint` adds to (or corrects) what this process knows of where the run was, e.g.
+    the Slurm ids of the task when the record is written later, from another job.
+    """
     return RunRecord(run_id=scenario["run_id"], attempt=attempt, status=ending.status,
                      sweep=scenario["sweep"], scenario=scenario, started_at=started.isoformat(),
                      finished_at=finished.isoformat(),
                      duration_s=max(0.0, (finished - started).total_seconds()),
-                     fingerprint=launcher_fingerprint(), reason=ending.reason,
+                     fingerprint={**launcher_fingerprint(), **(fingerprint or {})},
+                     reason=ending.reason,
                      log_tail=read_log_tail(log) if log else None,
                      log_path=str(log) if log else None)
 
@@ -117,8 +159,8 @@ def settle(root: Path, *, scenario: dict, attempt: int, launched: datetime, endi
     path = record_path(root, scenario["run_id"])
     problem = None
     try:
-        record = RunRecord.from_json(json.loads(path.read_bytes()))
-        if record.attempt == attempt and _started(record) >= launched - CLOCK_SKEW:
+        record = read_record(path)
+        if record.attempt == attempt and started_time(record) >= launched - CLOCK_SKEW:
             return record
     except FileNotFoundError:
         pass
@@ -126,13 +168,14 @@ def settle(root: Path, *, scenario: dict, attempt: int, launched: datetime, endi
         problem = f"; its record was not valid ({str(e)[:200]})"
     if problem:
         ending = Ending(status=ending.status, reason=ending.reason + problem)
+    ending = kernel_oom(ending, read_log_tail(log) if log else None)
     record = launcher_record(scenario=scenario, attempt=attempt, ending=ending, started=launched,
                              finished=finished or datetime.now(timezone.utc), log=log)
     write_record(root, record)
     return record
 
 
-def _started(record: RunRecord) -> datetime:
+def started_time(record: RunRecord) -> datetime:
     try:
         started = datetime.fromisoformat(record.started_at)
     except ValueError:

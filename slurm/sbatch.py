@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Sequence
 
 from suite.errors import UserInputError
 from suite.names import check_name
@@ -38,6 +39,26 @@ def check_path(value: str, *, key: str) -> str:
     return value
 
 
+def array_spec(indices: Sequence[int], max_parallel: int | None) -> str:
+    """Slurm's --array value: runs of consecutive indices as ranges, then the %K throttle.
+
+    (0..13) -> "0-13"; (3, 5, 9) with K=2 -> "3,5,9%2"; (1, 2, 3, 7) -> "1-3,7".
+    """
+    wanted = sorted(set(indices))
+    if not wanted or wanted[0] < 0 or any(type(i) is not int for i in wanted):
+        raise ValueError(f"array indices must be non-negative integers, got {indices!r}")
+    if max_parallel is not None and max_parallel < 1:
+        raise ValueError(f"max_parallel must be 1 or more, got {max_parallel}")
+    runs: list[list[int]] = []
+    for i in wanted:
+        if runs and i == runs[-1][1] + 1:
+            runs[-1][1] = i
+        else:
+            runs.append([i, i])
+    text = ",".join(f"{a}-{b}" if b > a else f"{a}" for a, b in runs)
+    return text + (f"%{max_parallel}" if max_parallel else "")
+
+
 def _directives(**options: object) -> list[str]:
     return [f"#SBATCH --{k.replace('_', '-')}={v}" for k, v in options.items() if v is not None]
 
@@ -45,9 +66,11 @@ def _directives(**options: object) -> list[str]:
 def render_array_script(*, sweep: str, n_tasks: int, max_parallel: int | None, ntasks: int,
                         nodes: int, cpus_per_task: int, gpus_per_node: int, mem: str | None,
                         time: str, partition: str | None, account: str | None, qos: str | None,
-                        out_dir: str, python: str, mpi: str, signal_lead_s: int = 120) -> str:
+                        out_dir: str, python: str, mpi: str, signal_lead_s: int = 120,
+                        indices: Sequence[int] | None = None) -> str:
     """The job array: task i runs scenario i of out_dir/plan.json on `ntasks` ranks.
 
+    `indices` are the plan positions to run (a resume); default all `n_tasks` of them.
     The task gets SIGUSR1 `signal_lead_s` before its time limit, to record `timeout` itself.
     """
     check_name(sweep, what="sweep name")
@@ -57,17 +80,21 @@ def render_array_script(*, sweep: str, n_tasks: int, max_parallel: int | None, n
     check_name(mpi, what="mpi")
     if n_tasks < 1 or ntasks < 1 or nodes < 1 or cpus_per_task < 1 or gpus_per_node < 0:
         raise ValueError("task, node, cpu and gpu counts must be positive")
-    throttle = f"%{max_parallel}" if max_parallel else ""
+    if type(signal_lead_s) is not int or signal_lead_s < 1:
+        raise ValueError(f"signal_lead_s must be a positive integer, got {signal_lead_s!r}")
+    indices = range(n_tasks) if indices is None else indices
+    if max(indices, default=0) >= n_tasks:
+        raise ValueError(f"array indices {indices!r} go beyond the plan's {n_tasks} scenarios")
     lines = ["#!/bin/bash",
              f"# memsweep: sweep {sweep}, {n_tasks} scenarios as one job array.",
              "# Task i runs scenario i of plan.json; resubmit with: memsweep submit --resume",
-             *_directives(job_name=f"memsweep-{sweep}", array=f"0-{n_tasks - 1}{throttle}",
+             *_directives(job_name=f"memsweep-{sweep}", array=array_spec(indices, max_parallel),
                           nodes=nodes, ntasks=ntasks, cpus_per_task=cpus_per_task,
                           gres=f"gpu:{gpus_per_node}" if gpus_per_node else None,
                           mem=mem and check_mem(mem), time=check_time(time),
                           partition=partition, account=account, qos=qos,
                           output=f"{check_path(out_dir, key='out')}/logs/slurm-%A_%a.out",
-                          signal=f"B:USR1@{int(signal_lead_s)}"),
+                          signal=f"B:USR1@{signal_lead_s}"),
              "set -euo pipefail",
              f"export MEMSWEEP_MPI={shlex.quote(mpi)}",
              "exec " + shlex.join([check_path(python, key="python"), "-m", "slurm.task",
@@ -78,7 +105,8 @@ def render_array_script(*, sweep: str, n_tasks: int, max_parallel: int | None, n
 
 
 def render_report_script(*, sweep: str, time: str, partition: str | None, account: str | None,
-                         qos: str | None, out_dir: str, python: str) -> str:
+                         qos: str | None, out_dir: str, python: str,
+                         mem: str | None = None) -> str:
     """The report job (submitted with --dependency=afterany): reconcile, then the PDF."""
     check_name(sweep, what="sweep name")
     for key, value in (("partition", partition), ("account", account), ("qos", qos)):
@@ -88,7 +116,8 @@ def render_report_script(*, sweep: str, time: str, partition: str | None, accoun
     py = check_path(python, key="python")
     lines = ["#!/bin/bash",
              f"# memsweep: report for sweep {sweep}; runs after every array task has ended.",
-             *_directives(job_name=f"memsweep-{sweep}-report", ntasks=1, time=check_time(time),
+             *_directives(job_name=f"memsweep-{sweep}-report", ntasks=1,
+                          mem=mem and check_mem(mem), time=check_time(time),
                           partition=partition, account=account, qos=qos,
                           output=f"{out}/logs/slurm-report-%j.out"),
              "set -uo pipefail",

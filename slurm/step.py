@@ -1,0 +1,77 @@
+"""The job step that starts one scenario's ranks inside its array task (pure).
+
+    srun --ntasks=W --nodes=N --cpus-per-task=C --mpi=pmi2 --kill-on-bad-exit=1 \\
+        PYTHON -m jobs.worker --plan PLAN --run-id ID --out DIR --attempt A
+
+`mpi` names srun's MPI plugin: pmi2 for an MPICH-family mpi4py (the PyPI `mpich` wheel),
+pmix for Open MPI, none for no MPI at all (the worker then takes its rank from
+SLURM_PROCID / SLURM_NTASKS / SLURM_LOCALID and meets rank 0 on the step's first node).
+`mpiexec` starts the ranks with mpiexec inside the allocation instead of srun.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from slurm.launch import WORKER, Launch, rank_env
+from suite.names import check_name
+
+MPIEXEC = "mpiexec"
+# What srun and slurmstepd print when the cgroup OOM killer ended a task of the step.
+_OOM = re.compile(r"task \S+: Out Of Memory|oom-kill event|oom_kill event")
+_SRUN_ERROR = re.compile(r"srun: error: [^:\s]+: (tasks? [\d,-]+: [^\n]+)")
+
+
+def mpi_for_library(version: str | None) -> str:
+    """srun's MPI plugin for the MPI library mpi4py is built against (its version string)."""
+    text = version or ""
+    if "Open MPI" in text:
+        return "pmix"
+    if any(name in text for name in ("MPICH", "Intel(R) MPI", "MVAPICH")):
+        return "pmi2"
+    return "none"  # no mpi4py: ranks from Slurm's environment
+
+
+def step_nodes(*, world_size: int, job_nodes: int, job_ntasks: int) -> int:
+    """Nodes for a step of `world_size` ranks, the job's tasks being spread evenly on its nodes."""
+    per_node = math.ceil(job_ntasks / job_nodes)
+    return min(job_nodes, math.ceil(world_size / per_node))
+
+
+def build_step(*, mpi: str, world_size: int, job_nodes: int, job_ntasks: int,
+               cpus_per_task: int, python: str, plan: Path, run_id: str, out: Path,
+               attempt: int, device: str, environ: Mapping[str, str], srun: str = "srun",
+               mpiexec: str = MPIEXEC, worker: Sequence[str] = WORKER) -> Launch:
+    check_name(run_id, what="run_id")
+    check_name(mpi, what="mpi")
+    if min(world_size, job_nodes, job_ntasks, cpus_per_task, attempt) < 1:
+        raise ValueError("world size, nodes, tasks, cpus and attempt must be 1 or more")
+    if world_size > job_ntasks:
+        raise ValueError(f"world_size {world_size} is more than the job's {job_ntasks} tasks")
+    program = (python, *worker, "--plan", str(plan), "--run-id", run_id, "--out", str(out),
+               "--attempt", str(attempt))
+    if mpi == MPIEXEC:
+        argv = (mpiexec, "-n", str(world_size), *program)
+    else:
+        nodes = step_nodes(world_size=world_size, job_nodes=job_nodes, job_ntasks=job_ntasks)
+        # --cpus-per-task again: Slurm 22.05's srun no longer reads SLURM_CPUS_PER_TASK.
+        argv = (srun, f"--ntasks={world_size}", f"--nodes={nodes}",
+                f"--cpus-per-task={cpus_per_task}", f"--mpi={mpi}", "--kill-on-bad-exit=1",
+                *program)
+    env = rank_env(device=device, ranks=world_size, cores=world_size * cpus_per_task,
+                   environ=environ)
+    return Launch(argv=argv, env=env)
+
+
+def out_of_memory(log_tail: str | None) -> bool:
+    """Whether the step's output says the cgroup OOM killer ended one of its tasks."""
+    return bool(log_tail and _OOM.search(log_tail))
+
+
+def srun_error(log_tail: str | None) -> str | None:
+    """srun's first word on how a task ended ("task 1: Killed"), if it said one."""
+    found = _SRUN_ERROR.search(log_tail or "")
+    return found.group(1).strip() if found else None

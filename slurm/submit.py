@@ -1,0 +1,268 @@
+"""`memsweep submit`: a sweep as ONE job array plus a report job after it: two sbatch calls.
+
+    DIR/plan.json          the scenarios; array task i runs scenario i (slurm/task.py)
+    DIR/slurm-array.sh     the array script, kept so a user can read and resubmit it
+    DIR/slurm-report.sh    the report job: --dependency=afterany:<array>, so it runs even when
+                           tasks fail; reconciles the records (status --reconcile), then the PDF
+    DIR/slurm.json         the job ids of every submission (slurm/submissions.py)
+
+`--resume DIR` submits only the runs without an ok record, as `--array=3,5,9%K`: same
+run_id, attempt + 1.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import string
+import subprocess
+import sys
+from dataclasses import asdict, dataclass
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+from results.store import write_json_atomic
+from slurm import outcome, scheduler, submissions
+from slurm.local import prepare_output
+from slurm.profile import Profile, load_profile
+from slurm.sbatch import (
+    check_mem,
+    check_path,
+    check_time,
+    render_array_script,
+    render_report_script,
+)
+from slurm.states import TERMINAL
+from slurm.step import mpi_for_library
+from slurm.submissions import Submission
+from suite.errors import EnvironmentProblem, UserInputError
+from suite.names import check_name
+from suite.plan_table import plan_json
+from suite.scenario import Scenario
+from suite.sweep import load_sweep
+
+ARRAY_SCRIPT, REPORT_SCRIPT = "slurm-array.sh", "slurm-report.sh"
+REPORT_TIME, REPORT_MEM = "00:10:00", "4G"  # reading records and drawing a PDF on one core
+MAX_SIGNAL_LEAD_S = 120  # SIGUSR1 this long before the time limit (see signal_lead_s)
+SLURM_CHECK_S = 30  # slurmctld checks time limits this often (PERIODIC_TIMEOUT)
+OUT_FIELDS = ("partition", "profile", "date")  # placeholders --out may hold (nightly folders)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Request:
+    """What a `memsweep submit` asks for, resolved from the sweep (or DIR) and the options."""
+
+    name: str
+    scenarios: tuple[Scenario, ...]
+    plan: dict | None  # plan.json to write; None on --resume (DIR's stays)
+    folder: Path
+    profile: Profile
+    mpi: str
+
+
+def submit(*, sweep: str | None, resume: str | None, out: str | None, profile: str | None,
+           overrides: dict, mpi: str | None, dry_run: bool) -> int:
+    """Submit the sweep (or resume DIR); 0 when submitted (or shown, with dry_run)."""
+    req = request(sweep=sweep, resume=resume, out=out, profile=profile, overrides=overrides,
+                  mpi=mpi)
+    previous = [outcome.previous_record(req.folder, s.run_id) for s in req.scenarios]
+    indices = [i for i, p in enumerate(previous) if not (resume and p and p.status == "ok")]
+    if not indices:
+        print(f"sweep {req.name}: every run in {req.folder} has an ok record; nothing to submit")
+        return 0
+    array, report = render_scripts(name=req.name, scenarios=req.scenarios, indices=indices,
+                                   profile=req.profile, out=req.folder, mpi=req.mpi)
+    what = f"sweep {req.name}: {len(indices)} of {len(req.scenarios)} runs as one job array"
+    if dry_run:
+        print(f"{what}, then a report job (dry run: nothing written, nothing submitted)\n")
+        print(f"--- {req.folder / ARRAY_SCRIPT} (sbatch) ---\n{array}")
+        print(f"--- {req.folder / REPORT_SCRIPT} (sbatch --dependency=afterany:ARRAY_JOB_ID) "
+              f"---\n{report}", end="")
+        return 0
+    sub = send(req, array=array, report=report, indices=indices,
+               attempts=[outcome.next_attempt(previous[i]) for i in indices])
+    folder = req.folder
+    print(f"{what} into {folder}\n"
+          f"array job:  {sub.array_job_id}  ({folder / ARRAY_SCRIPT}; task logs "
+          f"{folder}/logs/slurm-{sub.array_job_id}_<index>.out)\n"
+          f"report job: {sub.report_job_id}  ({folder / REPORT_SCRIPT}; runs after the array, "
+          f"writes {folder}/report.pdf)\n"
+          f"follow:     memsweep status {folder} --watch")
+    return 0
+
+
+def request(*, sweep: str | None, resume: str | None, out: str | None, profile: str | None,
+            overrides: dict, mpi: str | None) -> Request:
+    if bool(sweep) == bool(resume):
+        raise UserInputError("give either a sweep file or --resume DIR", key="SWEEP",
+                             fix="memsweep submit SWEEP [--out DIR], or memsweep submit "
+                                 "--resume DIR")
+    if resume and out:
+        raise UserInputError("--resume DIR already names the output folder", key="--out",
+                             fix="drop --out")
+    if resume:
+        folder = _absolute(resume, key="--resume")
+        name, scenarios, _ = submissions.load_plan(folder)
+        earlier = submissions.load(folder)
+        settings = earlier[-1].settings if earlier else {}
+        base = Profile(**settings["profile"]) if "profile" in settings else Profile()
+        plan, mpi = None, mpi or settings.get("mpi")
+    else:
+        loaded = load_sweep(sweep)
+        name, scenarios, plan = loaded.name, loaded.scenarios, json.loads(plan_json(loaded))
+        base = Profile()
+    chosen = (load_profile(profile) if profile else base).merged(**check_options(overrides))
+    if not resume:
+        folder = _absolute(expand_out(out or f"out/{name}", profile=chosen), key="--out")
+    return Request(name=name, scenarios=tuple(scenarios), plan=plan, folder=folder,
+                   profile=chosen, mpi=mpi or detect_mpi(sys.executable))
+
+
+def send(req: Request, *, array: str, report: str, indices: list[int],
+         attempts: list[int]) -> Submission:
+    """Write the folder's files and make the two sbatch calls; the submission."""
+    folder = req.folder
+    prepare_output(folder)
+    earlier = submissions.load(folder)
+    refuse_if_active(folder, earlier)
+    if req.plan is not None:
+        write_json_atomic(folder / "plan.json", req.plan)
+    for file, text in ((ARRAY_SCRIPT, array), (REPORT_SCRIPT, report)):
+        (folder / file).write_text(text, encoding="utf-8")
+        (folder / file).chmod(0o755)
+    submitted = datetime.now(timezone.utc).isoformat()  # before sbatch: tasks may start at once
+    sub = Submission(array_job_id=scheduler.sbatch(str(folder / ARRAY_SCRIPT)),
+                     indices=tuple(indices), attempts=tuple(attempts), submitted_at=submitted,
+                     settings={"profile": asdict(req.profile), "mpi": req.mpi,
+                               "python": sys.executable})
+    submissions.save(folder, req.name, [*earlier, sub])  # status knows the array from now on
+    try:
+        report_id = scheduler.sbatch(str(folder / REPORT_SCRIPT),
+                                     dependency=f"afterany:{sub.array_job_id}")
+    except EnvironmentProblem as e:
+        raise EnvironmentProblem(f"the array job {sub.array_job_id} is submitted but the report "
+                                 f"job is not: {e}\n  then, once the array has ended: memsweep "
+                                 f"status {folder} --reconcile; memsweep report {folder}") from None
+    sub = submissions.with_report(sub, report_id)
+    submissions.save(folder, req.name, [*earlier, sub])
+    return sub
+
+
+def check_options(options: dict) -> dict:
+    """The command line's profile options, each checked under its own --name."""
+    for key, value in options.items():
+        flag = "--" + key.replace("_", "-")
+        if value is None:
+            continue
+        if key in ("partition", "account", "qos"):
+            check_name(value, what=flag)
+        elif key == "time":
+            check_time(value, key=flag)
+        elif key == "mem":
+            check_mem(value, key=flag)
+        elif type(value) is not int or value < (0 if key == "gpus_per_node" else 1):
+            raise UserInputError(f"must be a whole number of at least "
+                                 f"{0 if key == 'gpus_per_node' else 1}, got {value!r}", key=flag,
+                                 fix=f"e.g. {flag} 2, or leave it out to take the profile's")
+    return options
+
+
+def render_scripts(*, name: str, scenarios: list[Scenario] | tuple[Scenario, ...],
+                   indices: list[int], profile: Profile, out: Path, mpi: str) -> tuple[str, str]:
+    """The array and report scripts. Every task asks for the largest world size submitted;
+    srun then starts each scenario's own."""
+    world = max(int(scenarios[i]["world_size"]) for i in indices)
+    nodes = profile.nodes or (math.ceil(world / profile.tasks_per_node)
+                              if profile.tasks_per_node else 1)
+    common = dict(sweep=name, partition=profile.partition, account=profile.account,
+                  qos=profile.qos, out_dir=str(out), python=sys.executable)
+    array = render_array_script(**common, n_tasks=len(scenarios), indices=indices,
+                                max_parallel=profile.max_parallel, ntasks=world, nodes=nodes,
+                                cpus_per_task=profile.cpus_per_task,
+                                gpus_per_node=profile.gpus_per_node, mem=profile.mem,
+                                time=profile.time, mpi=mpi,
+                                signal_lead_s=signal_lead_s(profile.time))
+    report = render_report_script(**common, time=REPORT_TIME, mem=REPORT_MEM)
+    return array, report
+
+
+def refuse_if_active(folder: Path, earlier: list[Submission]) -> None:
+    """Two arrays running the same run_ids would write over each other's records."""
+    if not earlier:
+        return
+    ids = {s.array_job_id for s in submissions.owners(earlier).values()}
+    ids.add(earlier[-1].report_job_id or "")
+    ids.discard("")
+    active = [r.name + " " + r.state for r in scheduler.jobs(ids) if r.state not in TERMINAL]
+    if active:
+        shown = ", ".join(active[:5]) + (" ..." if len(active) > 5 else "")
+        raise UserInputError(f"jobs of this sweep are still queued or running: {shown}",
+                             source=str(folder),
+                             fix=f"wait for them (memsweep status {folder} --watch), or cancel "
+                                 f"them with scancel {' '.join(sorted(ids, key=int))}")
+
+
+def detect_mpi(python: str) -> str:
+    """srun's MPI plugin for the MPI library `python`'s mpi4py is built against (without
+    starting MPI); `none` without mpi4py."""
+    code = ("import mpi4py; mpi4py.rc.initialize = False; from mpi4py import MPI; "
+            "print(MPI.Get_library_version())")
+    try:
+        done = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=60,
+                              check=True)
+    except (OSError, subprocess.SubprocessError):
+        print("memsweep: note: no mpi4py found; the ranks start with srun --mpi=none and take "
+              "their rank from Slurm's environment (choose another with --mpi)", file=sys.stderr)
+        return "none"
+    return mpi_for_library(done.stdout)
+
+
+def time_seconds(value: str) -> int:
+    """Slurm's time formats in seconds: M, M:S, H:M:S, D-H, D-H:M, D-H:M:S."""
+    days, dash, rest = check_time(value).partition("-")
+    if not dash:
+        days, rest = "0", value
+    parts = [int(p) for p in rest.split(":")]
+    if dash:
+        h, m, s = (parts + [0, 0])[:3]
+    elif len(parts) == 1:
+        h, m, s = 0, parts[0], 0  # a bare number is minutes
+    elif len(parts) == 2:
+        h, m, s = 0, *parts
+    else:
+        h, m, s = parts
+    return ((int(days) * 24 + h) * 60 + m) * 60 + s
+
+
+def signal_lead_s(time_limit: str) -> int:
+    """Seconds before the limit to ask for SIGUSR1 (#SBATCH --signal=B:USR1@LEAD).
+
+    Slurm checks limits every 30 s and sends the signal at the first check within LEAD + 30 s
+    of the limit, so it comes between LEAD and LEAD + 30 s early. LEAD is 120 s, but never so
+    much that the signal could come in the first half of the limit (a 1-minute limit: 1 s,
+    so the signal comes 29 to 59 s after the start).
+    """
+    return max(1, min(MAX_SIGNAL_LEAD_S, time_seconds(time_limit) // 2 - SLURM_CHECK_S))
+
+
+def expand_out(template: str, *, profile: Profile, today: date | None = None) -> str:
+    """--out with {partition}, {profile} and {date} filled in (one folder per night)."""
+    values = {"partition": profile.partition or "default", "profile": profile.name,
+              "date": (today or date.today()).isoformat()}
+    try:
+        names = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
+        if bad := [f for f in names if f not in OUT_FIELDS]:
+            raise KeyError(bad[0])
+        return template.format_map(values)
+    except (KeyError, ValueError, IndexError) as e:
+        raise UserInputError(f"{template!r} holds an unknown placeholder or a stray brace ({e})",
+                             key="--out",
+                             fix=f"use only {', '.join('{' + f + '}' for f in OUT_FIELDS)}"
+                             ) from None
+
+
+def _absolute(path: str, *, key: str) -> Path:
+    folder = Path(path).absolute()
+    check_path(os.path.normpath(folder), key=key)
+    return Path(os.path.normpath(folder))

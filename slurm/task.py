@@ -1,0 +1,211 @@
+"""One array task: scenario INDEX of the plan on its world size of ranks, then its one record.
+
+    python -m slurm.task --plan DIR/plan.json --out DIR --index I     (the array script execs it)
+
+The ranks run as one job step (slurm/step.py) writing to DIR/logs/<run_id>.log. The run's
+record is settled (slurm/outcome.py) from how the step ended; the worker's own record of
+this attempt always wins:
+
+    SIGUSR1 (#SBATCH --signal, before the time limit), or the sweep's timeout_s   timeout
+    SIGTERM or SIGINT (scancel, preemption)                                        cancelled
+    srun says a task ran Out Of Memory (the cgroup OOM killer)                     oom
+    srun exits without a record                                                    failed
+
+Exit codes: 0 the run's record is ok, 1 it is not, 2 bad arguments or plan (no record).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from jobs.plan import load_scenario
+from results.schema import RunRecord
+from results.store import log_path, logs_dir
+from slurm import outcome
+from slurm.launch import Launch
+from slurm.step import build_step, out_of_memory, srun_error
+from suite.errors import MemsweepError
+from suite.scenario import Scenario
+
+POLL_S = 0.2
+INTERRUPT_GRACE_S = 5.0  # after srun's Ctrl-C: the ranks print where they were and exit
+KILL_GRACE_S = 3.0  # after SIGTERM (srun then kills the step), before SIGKILL; all < KillWait
+LATE_SIGNAL_S = 1.0  # srun may end a moment before scancel's SIGTERM reaches this process
+TIME_LIMIT = outcome.Ending(
+    status="timeout", reason="the Slurm job was about to reach its time limit (SIGUSR1 from "
+                             "#SBATCH --signal); the run was stopped: raise --time (or the "
+                             "profile's time) if the scenario needs longer")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m slurm.task", description=__doc__.split("\n")[0])
+    p.add_argument("--plan", required=True, type=Path, help="DIR/plan.json")
+    p.add_argument("--out", required=True, type=Path, help="the sweep's output folder")
+    p.add_argument("--index", required=True, type=int,
+                   help="the scenario's position in the plan ($SLURM_ARRAY_TASK_ID)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    with _Signals() as signals:  # first: a scancel during start-up still ends in a record
+        args = build_parser().parse_args(argv)
+        try:
+            scenario = load_scenario(args.plan, index=args.index)
+            launch, attempt = _step(scenario, plan=args.plan, out=args.out)
+        except (MemsweepError, ValueError) as e:
+            print(f"memsweep task: error: {e}", file=sys.stderr)
+            return 2
+        record = run(scenario, launch, out=args.out, attempt=attempt, signals=signals)
+    print(f"memsweep task: scenario {args.index} (run {scenario.run_id}), attempt {attempt}: "
+          f"{record.status}" + (f": {record.reason}" if record.reason else ""), flush=True)
+    return 0 if record.status == "ok" else 1
+
+
+def _step(scenario: Scenario, *, plan: Path, out: Path) -> tuple[Launch, int]:
+    env = os.environ
+    if "SLURM_JOB_ID" not in env:
+        raise ValueError("not inside a Slurm job: this runs as a task of the array script "
+                         "that `memsweep submit` writes")
+    mpi = env.get("MEMSWEEP_MPI")
+    if not mpi:
+        from slurm.submit import detect_mpi
+
+        mpi = detect_mpi(sys.executable)
+    attempt = outcome.next_attempt(outcome.previous_record(out, scenario.run_id))
+    launch = build_step(
+        mpi=mpi, world_size=int(scenario["world_size"]),
+        job_nodes=int(env.get("SLURM_JOB_NUM_NODES") or env.get("SLURM_NNODES") or 1),
+        job_ntasks=int(env.get("SLURM_NTASKS") or scenario["world_size"]),
+        cpus_per_task=int(env.get("SLURM_CPUS_PER_TASK") or 1), python=sys.executable,
+        plan=plan, run_id=scenario.run_id, out=out, attempt=attempt,
+        device=str(scenario["device"]), environ=env)
+    return launch, attempt
+
+
+def run(scenario: Scenario, launch: Launch, *, out: Path, attempt: int,
+        signals: _Signals) -> RunRecord:
+    log = log_path(out, scenario.run_id)
+    logs_dir(out).mkdir(parents=True, exist_ok=True)
+    launched = datetime.now(timezone.utc)
+    print(f"memsweep task: {launch.shell()}", flush=True)
+    ending = _launch(launch, log=log, attempt=attempt, timeout_s=scenario.settings.timeout_s,
+                     signals=signals)
+    return outcome.settle(out, scenario=scenario.to_json(), attempt=attempt, launched=launched,
+                          ending=ending, log=log)
+
+
+def _launch(launch: Launch, *, log: Path, attempt: int, timeout_s: float,
+            signals: _Signals) -> outcome.Ending:
+    """Run the step within timeout_s and the job's signals; how it ended."""
+    with open(log, "wb") as f:  # the last attempt's log replaces the previous one
+        f.write(f"# memsweep: attempt {attempt}, {datetime.now(timezone.utc).isoformat()}\n"
+                f"# {launch.shell()}\n".encode())
+        f.flush()
+        if signals.signum:
+            return _signalled(signals.signum)
+        try:  # a session of its own: only what this task decides reaches srun
+            proc = subprocess.Popen(launch.argv, stdin=subprocess.DEVNULL, stdout=f,
+                                    stderr=subprocess.STDOUT, env={**os.environ, **launch.env},
+                                    start_new_session=True)
+        except OSError as e:
+            return outcome.Ending(status="failed", reason=f"could not start {launch.argv[0]}: {e}")
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                returncode = proc.wait(timeout=POLL_S)
+                break
+            except subprocess.TimeoutExpired:
+                pass
+            if signals.signum:
+                stop(proc, interrupt=signals.signum == signal.SIGUSR1)
+                return _signalled(signals.signum)
+            if time.monotonic() >= deadline:
+                stop(proc, interrupt=True)
+                return outcome.timeout_ending(timeout_s)
+    finally:
+        if proc.returncode is None:  # an unexpected error here must not leave the step running
+            stop(proc, interrupt=False)
+    if returncode != 0 and not signals.signum:
+        time.sleep(LATE_SIGNAL_S)  # srun killed by scancel: our own SIGTERM is on its way
+    if signals.signum:
+        return _signalled(signals.signum)
+    tail = outcome.read_log_tail(log)
+    if returncode != 0 and out_of_memory(tail):
+        return outcome.Ending(status="oom", reason="a rank went over the job's memory limit "
+                                                   "(--mem) and the kernel's OOM killer ended "
+                                                   "it (srun: Out Of Memory)")
+    ending = outcome.exit_ending(returncode)
+    if returncode != 0 and (said := srun_error(tail)):  # which rank, and how
+        ending = outcome.Ending(status=ending.status, reason=f"{ending.reason}; srun: {said}")
+    return ending
+
+
+def stop(proc: subprocess.Popen, *, interrupt: bool) -> None:
+    """End the step. With `interrupt`, first srun's Ctrl-C (two SIGINTs): the ranks get
+    SIGINT and Python prints where each one was. Then SIGTERM (srun kills the step), SIGKILL."""
+    if interrupt:
+        for _ in range(2):
+            _send(proc, signal.SIGINT)
+            time.sleep(0.3)
+        if _waited(proc, INTERRUPT_GRACE_S):
+            return
+    _send(proc, signal.SIGTERM)
+    if not _waited(proc, KILL_GRACE_S):
+        _send(proc, signal.SIGKILL)
+        proc.wait()
+
+
+def _send(proc: subprocess.Popen, sig: int) -> None:
+    if proc.poll() is None:
+        proc.send_signal(sig)
+
+
+def _waited(proc: subprocess.Popen, seconds: float) -> bool:
+    try:
+        proc.wait(timeout=seconds)
+        return True
+    except subprocess.TimeoutExpired:
+        return False
+
+
+def _signalled(signum: int) -> outcome.Ending:
+    if signum == signal.SIGUSR1:
+        return TIME_LIMIT
+    return outcome.Ending(status="cancelled",
+                          reason=f"the Slurm job was cancelled ({signal.Signals(signum).name}: "
+                                 f"scancel, preemption or a shutdown) while the run was going; "
+                                 f"it was stopped")
+
+
+class _Signals:
+    """USR1, TERM and INT become a flag (the first one wins) for the loop to act on."""
+
+    CAUGHT = (signal.SIGUSR1, signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self) -> None:
+        self.signum = 0
+        self._saved: dict[int, object] = {}
+
+    def __enter__(self) -> _Signals:
+        for sig in self.CAUGHT:
+            self._saved[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame) -> None:
+        self.signum = self.signum or signum
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._saved.items():
+            signal.signal(sig, handler)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
