@@ -1,0 +1,53 @@
+"""Promise 2: a dead rank never hangs a run. The other ranks, waiting in a collective, end
+within a bounded time; the record is `failed` with the signal and the log tail; the sweep
+goes on to its next run.
+
+Locally MPICH's mpiexec ends the other ranks when one dies. Under Slurm, srun's
+--kill-on-bad-exit does: tests/slurm/test_slurm_cluster.py (a rank's SIGKILL there).
+"""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+from reliability_support import killed_status
+
+from slurm import fault_cases
+
+pytestmark = pytest.mark.slow
+
+BOUND_S = 30  # from launch: start-up (~1 s stand-in, ~20 s DeepSpeed on a busy machine) + end
+
+
+def assert_dead_rank_recorded(case, sig: int, seen) -> None:
+    died, *after = case.records()
+    assert died is not None and died.status == killed_status(died), seen
+    name = "Killed" if sig == signal.SIGKILL else "Terminated"
+    # MPICH's exit status of a rank killed by signal S is S; its own report names the signal.
+    assert died.reason.startswith(f"the ranks exited with code {int(sig)}")
+    assert f"EXIT STRING: {name} (signal {int(sig)})" in died.log_tail
+    assert died.log_path and died.fingerprint["recorded_by"] == "launcher"
+    assert all(r is not None and r.status == "ok" for r in after)  # the sweep went on
+    assert case.verify().left == 0  # no rank of the dead run is left waiting
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+def test_a_rank_killed_in_a_collective_ends_the_run_at_once(make_case, sig):
+    case = make_case("rank-signal", seed=int(sig))
+    seen = fault_cases.rank_signal(case, sig)  # the faulted run would take 30 s unharmed
+    assert_dead_rank_recorded(case, sig, seen)
+    assert case.records()[0].duration_s < 10, seen  # the peer did not wait for its 30 s
+
+
+def test_a_deepspeed_rank_killed_mid_step_ends_the_run(make_case):
+    # jobs.worker (tiny model, 2 ranks, gloo), one run: that the sweep goes on is shown above
+    # and by `memsweep faults`, whose DeepSpeed rank-sigkill case has a run after it.
+    case = make_case("ds-rank-sigkill", deepspeed=True)
+    assert len(case.run_ids) == 1
+    seen = fault_cases.rank_signal(case, signal.SIGKILL)
+    assert "a timed step" in seen.detail, seen
+    assert_dead_rank_recorded(case, signal.SIGKILL, seen)
+    died = case.records()[0]
+    assert "worker: timing" in died.log_tail  # it was killed in the timed steps
+    assert died.duration_s < BOUND_S + 30, seen
