@@ -14,7 +14,10 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q "$(TORCH_PIN)"
-	$(PY) -m pip install -q -e ".[dev,mpi]"
+	# libaio: DeepSpeed's async I/O for NVMe offload (root on Debian/Ubuntu; skipped elsewhere).
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! dpkg -s libaio-dev >/dev/null 2>&1; then \
+	  apt-get update -qq && apt-get install -y -qq --no-install-recommends libaio-dev; fi
+	$(PY) -m pip install -q -e ".[dev,mpi,bnb]"
 	# Build DeepSpeed's CPU ops once now (minutes) instead of inside the first run.
 	DS_ACCELERATOR=cpu $(PY) -m jobs.prebuild
 	touch $@

@@ -13,8 +13,9 @@ import time
 # The ops a run can use, per accelerator. On the CPU the worker steps AdamW with torch's own
 # (suite/ds_config.py), so FusedAdam is not built there; on a GPU it is DeepSpeed's AdamW,
 # and CPU Adam is what optimizer offload steps with.
-OPS = {"cpu": ("CPUAdamBuilder", "ShareMemCommBuilder"),
-       "cuda": ("FusedAdamBuilder", "CPUAdamBuilder")}
+# AsyncIOBuilder is NVMe offload's (ZeRO-Infinity) I/O engine; it needs libaio (Makefile).
+OPS = {"cpu": ("CPUAdamBuilder", "ShareMemCommBuilder", "AsyncIOBuilder"),
+       "cuda": ("FusedAdamBuilder", "CPUAdamBuilder", "AsyncIOBuilder")}
 
 
 def main() -> int:

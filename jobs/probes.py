@@ -82,3 +82,40 @@ def slowest_per_step(per_rank: list[list[float]]) -> list[float]:
     if len({len(times) for times in per_rank}) != 1:
         raise ValueError(f"ranks timed different step counts: {[len(t) for t in per_rank]}")
     return [max(step) for step in zip(*per_rank, strict=True)]
+
+
+def rss_bytes() -> int:
+    return _status_kib("VmRSS") * 1024
+
+
+def data_bytes() -> int:
+    """VmData: the private writable memory RLIMIT_DATA caps (heap and anonymous mappings,
+    touched or not)."""
+    return _status_kib("VmData") * 1024
+
+
+def device_allocated(device: str) -> int | None:
+    if device != "cuda":
+        return None
+    import torch
+
+    return torch.cuda.memory_allocated()
+
+
+def trim_host_heap() -> bool:
+    """Hand the allocator's free memory back to the kernel (glibc malloc_trim), so that RSS
+    counts live bytes at a phase's start; False where there is no glibc."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        return False
+    return True
+
+
+def cv(values: list[float]) -> float:
+    """Coefficient of variation (stdev / mean); 0 for fewer than two values."""
+    if len(values) < 2:
+        return 0.0
+    return statistics.stdev(values) / statistics.fmean(values)

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import math
+import os
 import statistics
+import sys
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from jobs import probes
-from results.schema import Measurements, RankMetrics, RunRecord
+from results.schema import Measurements, OomInfo, PhasePeak, PredictedMemory, RankMetrics, RunRecord
+from suite.memory_model import predict
+from suite.models import flops_per_token, model_spec
+from suite.peaks import PEAK_ENV, parse_override, peak_tflops
 from suite.scenario import Scenario
 
 if TYPE_CHECKING:  # jobs.train imports torch; a run that fails before training need not
@@ -31,17 +36,64 @@ def classify(error: BaseException) -> str:
     return "oom" if any(text in str(error) for text in OOM_TEXT) else "failed"
 
 
-def measurements(scenario: Scenario, outcomes: list[RankOutcome]) -> Measurements:
+def measurements(scenario: Scenario, outcomes: list[RankOutcome], *,
+                 device_name: str | None = None, environ=os.environ) -> Measurements:
+    """Step statistics of the slowest rank per step, throughput, TFLOP/s and MFU.
+
+    FLOPs per token are 6N + 12·L·h·s (suite/models.py): the recompute of activation
+    checkpointing is not counted, so checkpointing lowers TFLOP/s and MFU by what it costs.
+    """
     steps = probes.slowest_per_step([o.step_times_s for o in outcomes])
     median, iqr = probes.median_iqr(steps)
-    samples = (int(scenario["world_size"]) * int(scenario["micro_batch"])
-               * int(scenario["grad_accum"]) / median)
+    world = int(scenario["world_size"])
+    samples = world * int(scenario["micro_batch"]) * int(scenario["grad_accum"]) / median
+    tokens = samples * int(scenario["seq_len"])
     loss = statistics.fmean(o.final_loss for o in outcomes)
     if not math.isfinite(loss):
         raise FloatingPointError(f"final loss is {loss}: the run diverged")
+    flops = flops_per_token(model_spec(str(scenario["model"])), int(scenario["seq_len"]))
+    tflops = tokens * flops / world / 1e12
+    peak, source = peak_tflops(device_name if scenario["device"] == "cuda" else None,
+                               str(scenario["precision"]), parse_override(environ.get(PEAK_ENV)))
     return Measurements(step_times_s=tuple(steps), step_time_s=median, step_time_iqr_s=iqr,
-                        samples_per_s=samples, tokens_per_s=samples * int(scenario["seq_len"]),
-                        final_loss=loss)
+                        samples_per_s=samples, tokens_per_s=tokens, final_loss=loss,
+                        step_time_cv=probes.cv(steps), stable=outcomes[0].stable,
+                        flops_per_token=flops, tflops_per_rank=tflops, peak_tflops=peak,
+                        peak_source=source, mfu=tflops / peak if peak else None)
+
+
+def rank_metrics(scenario: Scenario, metrics: dict) -> RankMetrics:
+    """A rank's metrics (as sent: a dict) with the model's prediction for it beside them."""
+    m = RankMetrics(**{**metrics, "phases": tuple(PhasePeak(**p) if isinstance(p, dict) else p
+                                                  for p in metrics.get("phases", ()))})
+    return RankMetrics(**{**vars(m), "predicted": predicted(scenario, m)})
+
+
+def predicted(scenario: Scenario, m: RankMetrics) -> PredictedMemory | None:
+    if scenario.values.get("kind", "train") != "train":
+        return None  # the model predicts training's model states
+    try:
+        p = predict(scenario.values, rank=m.rank)
+    except Exception as e:  # a scenario the model does not know must not lose the record
+        print(f"worker: no prediction for rank {m.rank}: {e}", file=sys.stderr)
+        return None
+    # Activations two ways against Korthikanti: autograd's saved tensors (activation_bytes,
+    # jobs/activations.py) and the memory peak of the forward (activation_peak_bytes).
+    pairs = {**{k: (getattr(m, k), v) for k, v in p.ledger().items()},
+             "activation_bytes": (getattr(m, "activation_bytes", None), p.activation_bytes),
+             "activation_peak_bytes": (m.activation_peak_bytes, p.activation_bytes)}
+    return PredictedMemory(model=p.mode, **p.ledger(), activation_bytes=p.activation_bytes,
+                           buffer_bytes=p.buffer_bytes, host_bytes=p.host_bytes,
+                           device_bytes=p.device_bytes,
+                           ratios={k: _ratio(*pair) for k, pair in pairs.items()})
+
+
+def _ratio(measured: int | None, expected: int) -> float | None:
+    if measured is None:
+        return None
+    if expected == 0:
+        return 1.0 if measured == 0 else None
+    return measured / expected
 
 
 def ok_record(scenario: Scenario, outcomes: list[RankOutcome], *, attempt: int,
@@ -51,18 +103,20 @@ def ok_record(scenario: Scenario, outcomes: list[RankOutcome], *, attempt: int,
                      scenario=scenario.to_json(), started_at=started.isoformat(),
                      finished_at=finished.isoformat(),
                      duration_s=(finished - started).total_seconds(),
-                     measurements=measurements(scenario, outcomes),
-                     ranks=tuple(RankMetrics(**o.metrics) for o in outcomes),
+                     measurements=measurements(scenario, outcomes,
+                                               device_name=fingerprint.get("gpu")),
+                     ranks=tuple(rank_metrics(scenario, o.metrics) for o in outcomes),
                      fingerprint=fingerprint)
 
 
 def failed_record(scenario: Scenario, error: BaseException, traceback_text: str, *,
-                  attempt: int, started: datetime, fingerprint: dict) -> RunRecord:
+                  attempt: int, started: datetime, fingerprint: dict,
+                  oom: OomInfo | None = None) -> RunRecord:
     finished = now()
     reason = f"{type(error).__name__}: {error}".strip()
     return RunRecord(run_id=scenario.run_id, attempt=attempt, status=classify(error),
                      sweep=scenario.sweep, scenario=scenario.to_json(),
                      started_at=started.isoformat(), finished_at=finished.isoformat(),
                      duration_s=(finished - started).total_seconds(), fingerprint=fingerprint,
-                     reason=reason[:1000],
+                     reason=reason[:1000], oom=oom if classify(error) == "oom" else None,
                      log_tail=traceback_text[-LOG_TAIL_CHARS:])

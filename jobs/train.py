@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import os
 import socket
-import time
 from dataclasses import asdict, dataclass
 
-from jobs import probes
+from jobs import measure, probes
+from jobs import strategies as catalogue
+from jobs.activations import ActivationMeter
 from jobs.held import held_tensors
 from jobs.ledger import Ledger, count
 from jobs.ranks import Ranks
 from results.schema import RankMetrics
 from suite.ds_config import deepspeed_config
-from suite.models import build_model, model_spec
+from suite.models import model_spec
 from suite.scenario import Scenario
 
 
@@ -29,6 +30,7 @@ class RankOutcome:
     step_times_s: list[float]
     final_loss: float
     optimizer_impl: str  # e.g. DeepSpeedZeroOptimizer/DeepSpeedCPUAdam, for the fingerprint
+    stable: bool | None = None  # the step times settled (None: a fixed count, jobs/measure.py)
 
 
 def train(scenario: Scenario, ranks: Ranks) -> RankOutcome:
@@ -42,18 +44,25 @@ def train(scenario: Scenario, ranks: Ranks) -> RankOutcome:
         # Each rank its share of the cores it may run on, as torchrun does: torch would start a
         # thread per core in every rank, and ranks sharing a node would fight over them.
         torch.set_num_threads(max(1, len(os.sched_getaffinity(0)) // (ranks.local_size or 1)))
+    ctx = catalogue.context(scenario, ranks)
+    catalogue.prepare(scenario, ctx)  # strategies' process set-up (allocator settings)
+    if scenario["kind"] == "inference":  # no engine, no backward: jobs/inference.py
+        from jobs.inference import infer
+
+        return infer(scenario, ranks, ctx)
     torch.manual_seed(settings.seed)  # the same initial weights on every rank
-    on = f"cuda:{ranks.local_rank}" if device == "cuda" else "cpu"
+    on = ctx.torch_device
     config = deepspeed_config(scenario)
-    if scenario["zero_stage"] == 3:
-        # ZeRO-3 partitions each parameter as it is created: no rank ever holds the whole
-        # model, which is what lets a model larger than one device's memory start at all.
-        with deepspeed.zero.Init(config_dict_or_path=config):
-            model = build_model(spec)
-    else:
-        model = build_model(spec, device=on)
+    phases = measure.Phases(device)  # memory peaks per phase; the phase an OOM names
+    phases.begin("init")
+    # The model with the strategies' transforms; under ZeRO-3 partitioned as it is created
+    # (no rank ever holds the whole model) unless a transform needs it whole first.
+    model = catalogue.build(scenario, config, ctx)
+    objective = catalogue.objective(scenario, ctx)  # e.g. distillation's teacher and KL loss
     engine, *_ = deepspeed.initialize(model=model, model_parameters=model.parameters(),
-                                      config=config)
+                                      config=config,
+                                      optimizer=catalogue.client_optimizer(scenario))
+    phases.end()
     say(f"worker: deepspeed engine ready ({type(engine.optimizer).__name__})", flush=True)
 
     # Synthetic tokens, different on every rank, the same on every step: data loading is not
@@ -63,52 +72,64 @@ def train(scenario: Scenario, ranks: Ranks) -> RankOutcome:
     tokens = torch.randint(0, spec.vocab_size, (mb, seq + 1), generator=gen)
     x, y = tokens[:, :-1].contiguous().to(on), tokens[:, 1:].contiguous().to(on)
 
-    def step(snapshot=None) -> float:
+    def step(mark=None) -> float:
+        # `mark(point)`: the probe step's hook, where forward, backward and step begin.
         for _ in range(accum):  # DeepSpeed counts micro-steps: step() on each, it steps at the last
-            loss = engine(x, y)
+            mark and mark("forward")
+            loss = objective.loss(engine, x, y) if objective else engine(x, y)
+            mark and mark("backward")
             engine.backward(loss)
-            if snapshot:
-                snapshot()
+            mark and mark("step")
             engine.step()
-        if snapshot:
-            snapshot()
+        mark and mark("end")
         return float(loss.item())
 
     say(f"worker: warm-up, {settings.warmup_steps} step(s)", flush=True)
-    loss = float("nan")
-    for _ in range(settings.warmup_steps):
-        loss = step()
-    rss_reset = probes.reset_peak_rss()
-    probes.reset_device_peaks(device)
+    with phases.phase("warmup"):
+        for _ in range(settings.warmup_steps):
+            step()
 
-    say(f"worker: timing {settings.timed_steps} step(s)", flush=True)
-    times, ledger, walk_s = [], Ledger(), [0.0]
-
-    def snapshot() -> None:
-        # The ledger of the last timed step: after each micro-step's backward (gradients reduced,
-        # not yet consumed; optimizer states exist from the first step on, ZeRO-1/2 create them
-        # at init) and after the step (states of a run without warm-up, whose first step makes
-        # them). Per category the most held at these points. The walk is host bookkeeping; its
-        # time is taken out of the step's.
-        nonlocal ledger
-        t = time.perf_counter()
-        ledger = ledger.max(count(held_tensors(engine.module, engine.optimizer)))
-        walk_s[0] += time.perf_counter() - t
-
-    for i in range(settings.timed_steps):
-        last = i == settings.timed_steps - 1
-        loss, seconds = probes.timed(lambda last=last: step(snapshot if last else None), device)
-        times.append(seconds - (walk_s[0] if last else 0.0))
-    allocated, reserved = probes.device_peaks(device)
+    say(f"worker: timing {settings.timed_steps} step(s)"
+        + (f", up to {settings.max_timed_steps} until stable" if settings.max_timed_steps else ""),
+        flush=True)
+    with phases.phase("timed"):
+        times, loss, stable = measure.timed_steps(
+            step, minimum=settings.timed_steps, maximum=settings.max_timed_steps, device=device,
+            agree=measure.agree_max(device))
+    timed = phases.peaks["timed"]
     say(f"worker: timed steps done, median {probes.median_iqr(times)[0]:.4f}s on rank 0"
-        + ("" if rss_reset else " (host peak RSS not reset: includes start-up)"), flush=True)
+        + ("" if timed.host_reset else " (host peak RSS not reset: includes start-up)"),
+        flush=True)
+
+    # One more step, untimed: peaks of its forward, backward and step, and the ledger after
+    # each micro-step's backward (gradients reduced, not yet consumed; optimizer states exist
+    # from the first step on) and after the step. Per category the most held at these points.
+    ledger, meter = Ledger(), ActivationMeter(engine.module)
+
+    def probe(point: str) -> None:
+        nonlocal ledger
+        if point == "backward":
+            meter.stop()  # what the forward saved for backward
+        if point in ("step", "end"):
+            phases.end()  # the walk is bookkeeping: outside the phases it would inflate
+            ledger = ledger.max(count(held_tensors(engine.module, engine.optimizer)))
+        phases.mark(point)
+        if point == "forward":
+            meter.start()
+
+    step(probe)
+    extra = catalogue.observe(scenario, config, ctx, engine.module, objective)
+    catalogue.cleanup(scenario, config, ctx)
 
     inner = getattr(engine.optimizer, "optimizer", None)
     metrics = RankMetrics(rank=ranks.rank, hostname=socket.gethostname(),
-                          **asdict(ledger), peak_host_rss_bytes=probes.peak_rss_bytes(),
-                          peak_device_allocated_bytes=allocated,
-                          peak_device_reserved_bytes=reserved,
-                          step_time_s=probes.median_iqr(times)[0])
+                          **asdict(ledger), peak_host_rss_bytes=timed.host_rss_bytes,
+                          peak_device_allocated_bytes=timed.device_allocated_bytes,
+                          peak_device_reserved_bytes=timed.device_reserved_bytes,
+                          step_time_s=probes.median_iqr(times)[0],
+                          phases=tuple(phases.peaks.values()),
+                          activation_peak_bytes=phases.activation_peak,
+                          activation_bytes=meter.peak_bytes, **extra)
     impl = "/".join(type(o).__name__ for o in (engine.optimizer, inner) if o is not None)
     return RankOutcome(metrics=asdict(metrics), step_times_s=times, final_loss=loss,
-                       optimizer_impl=impl)
+                       optimizer_impl=impl, stable=stable)

@@ -17,19 +17,21 @@ if rank 0 could not write it); 2 bad arguments or plan (no record: no scenario k
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
 import traceback
 from pathlib import Path
 
-from jobs import dist
+from jobs import dist, measure, oom
 from jobs.fingerprint import fingerprint
 from jobs.nodelist import scontrol_hostnames
 from jobs.plan import load_scenario
 from jobs.ranks import Ranks, discover, launched_by_mpi
-from jobs.record import failed_record, now, ok_record
-from results.store import write_record
+from jobs.record import classify, failed_record, now, ok_record
+from results.schema import RunRecord
+from results.store import record_path, write_record
 from suite.errors import MemsweepError, UserInputError
 from suite.scenario import Scenario
 
@@ -64,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(scenario: Scenario, comm, *, out: Path, attempt: int, started) -> int:
-    ranks, path = None, None
+    ranks, path, cap = None, None, None
     try:
         ranks = discover(os.environ, comm, expand_nodelist=scontrol_hostnames)
         if ranks.world_size != scenario["world_size"]:
@@ -79,6 +81,7 @@ def run(scenario: Scenario, comm, *, out: Path, attempt: int, started) -> int:
                   timeout_s=scenario.settings.timeout_s)
         from jobs.train import train  # imports deepspeed: after init set DS_ACCELERATOR
 
+        cap = oom.apply_host_cap(scenario.settings.host_mem_cap)  # before the model is built
         outcomes = dist.gather(train(scenario, ranks), ranks, comm)
         if ranks.rank == 0:
             info = {**fingerprint(device=str(scenario["device"])), "launcher": ranks.source,
@@ -86,7 +89,10 @@ def run(scenario: Scenario, comm, *, out: Path, attempt: int, started) -> int:
             path = write_record(out, ok_record(scenario, outcomes, attempt=attempt,
                                                started=started, fingerprint=info))
     except Exception as error:  # every failure becomes a record
-        return _fail(error, scenario, ranks, comm, out=out, attempt=attempt, started=started)
+        reached = oom.data_bytes()  # before anything else allocates
+        oom.lift_host_cap()  # what follows must not fail for want of memory too
+        return _fail(error, scenario, ranks, comm, out=out, attempt=attempt, started=started,
+                     host_cap=cap, host_reached=reached)
     if path:  # outside the try: nothing after the ok record may replace it with a failed one
         _say(ranks, f"worker: ok, record {path}")
     try:
@@ -97,28 +103,52 @@ def run(scenario: Scenario, comm, *, out: Path, attempt: int, started) -> int:
 
 
 def _fail(error: BaseException, scenario: Scenario, ranks: Ranks | None, comm, *, out: Path,
-          attempt: int, started) -> int:
+          attempt: int, started, host_cap: int | None = None,
+          host_reached: int | None = None) -> int:
     text = traceback.format_exc()
     rank = ranks.rank if ranks else (comm.Get_rank() if comm is not None else
                                      int(os.environ.get("RANK") or os.environ.get("SLURM_PROCID")
                                          or 0))
     print(f"worker: rank {rank} failed:\n{text}", file=sys.stderr, flush=True)
-    if rank == 0:
-        try:
-            info = {**fingerprint(device=str(scenario["device"])),
-                    "launcher": ranks.source if ranks else None}
-            record = failed_record(scenario, error, text, attempt=attempt, started=started,
-                                   fingerprint=info)
-            print(f"worker: {record.status}, record {write_record(out, record)}", flush=True)
-        except Exception:  # the launcher writes the record from the log
-            traceback.print_exc()
-    elif comm is not None:
+    info = None
+    if classify(error) == "oom":
+        info = oom.oom_info(error, rank=rank, phase=measure.current_phase(),
+                            device=str(scenario["device"]), host_cap=host_cap,
+                            host_reached=host_reached)
+        print(f"worker: rank {rank} out of memory: {info}", file=sys.stderr, flush=True)
+    if rank != 0 and comm is not None:
         time.sleep(ABORT_GRACE_S)  # rank 0 usually fails too: let it write the record first
+    # Rank 0 writes the record; a rank that ran out of memory alone (rank 0 then waits in a
+    # collective) writes it when rank 0 has not, so that the run is `oom`, not a crash.
+    if rank == 0 or (info is not None and not _recorded(out, scenario, attempt)):
+        _write_failed(error, text, scenario, ranks, out=out, attempt=attempt, started=started,
+                      oom_at=info)
     if comm is not None and comm.Get_size() > 1:
         sys.stdout.flush()
         sys.stderr.flush()
         comm.Abort(1)  # ranks still waiting in a collective would otherwise hang
     return 1
+
+
+def _write_failed(error: BaseException, text: str, scenario: Scenario, ranks: Ranks | None, *,
+                  out: Path, attempt: int, started, oom_at) -> None:
+    try:
+        info = {**fingerprint(device=str(scenario["device"])),
+                "launcher": ranks.source if ranks else None}
+        record = failed_record(scenario, error, text, attempt=attempt, started=started,
+                               fingerprint=info, oom=oom_at)
+        print(f"worker: {record.status}, record {write_record(out, record)}", flush=True)
+    except Exception:  # the launcher writes the record from the log
+        traceback.print_exc()
+
+
+def _recorded(out: Path, scenario: Scenario, attempt: int) -> bool:
+    """Rank 0 has written this attempt's record."""
+    try:
+        return RunRecord.from_json(json.loads(record_path(out, scenario.run_id).read_bytes())
+                                   ).attempt == attempt
+    except (OSError, ValueError):
+        return False
 
 
 def _threads() -> str | None:

@@ -1,27 +1,21 @@
 """The tidy frame: one row per run record (the last attempt of each run).
 
 Per-rank figures are the maximum over the run's ranks: the rank that limits
-the job. `memsweep collect` writes this frame plus a `source_dir` column.
+the job. `memsweep collect` writes this frame plus a `source_dir` column (the
+sweep folder the record was read from).
 
 | column | type | meaning |
 |---|---|---|
 | run_id | str | stable id of the run: hash of sweep, scenario parameters, settings, repetition |
+| scenario_id | str | the run_id of the scenario's repetition 0: shared by its repetitions |
 | attempt | int | how many times the run was started (the last attempt's record is kept) |
 | status | str | ok, oom, failed, timeout, cancelled, node_fail, missing or skipped |
 | sweep | str | name of the sweep file's `[sweep]` table |
 | repetition | int | repetition index of the scenario (0-based) |
-| model | str | model size from the catalogue (`memsweep models`) |
-| world_size | int | data-parallel ranks (MPI processes) |
-| zero_stage | int | DeepSpeed ZeRO stage 0-3 |
-| offload_optimizer | str | ZeRO-Offload target of the optimizer states: none or cpu |
-| precision | str | fp32, bf16 or fp16 |
-| optimizer | str | adamw or sgd |
-| micro_batch | int | sequences per rank per micro-step |
-| seq_len | int | tokens per sequence |
-| grad_accum | int | micro-steps per optimizer step |
-| device | str | where the ranks compute: cpu or cuda |
+| *each axis* | its type | a column per axis of suite/axes.py, in order: workload, strategies |
 | n_params | Int64 | exact parameter count of the model (empty for a size not in this catalogue) |
 | started_at | datetime (UTC) | when the run started |
+| night | str | the UTC date the run started, YYYY-MM-DD: which nightly run it belongs to |
 | finished_at | datetime (UTC) | when the run ended |
 | duration_s | float | wall time of the run, launch to record |
 | reason | str | why the run is not ok (empty when ok) |
@@ -37,6 +31,7 @@ the job. `memsweep collect` writes this frame plus a `source_dir` column.
 | n_ranks | int | ranks that reported metrics |
 | step_time_s | float | median optimizer-step time of the slowest rank over the timed steps |
 | step_time_iqr_s | float | interquartile range of those step times |
+| timed_steps | Int64 | how many timed steps the step time is the median of |
 | samples_per_s | float | global throughput, all ranks |
 | tokens_per_s | float | samples_per_s x seq_len |
 | final_loss | float | training loss at the last timed step |
@@ -50,17 +45,24 @@ the job. `memsweep collect` writes this frame plus a `source_dir` column.
 | peak_device_reserved_bytes | Int64 | peak device memory reserved by a rank's allocator (GPU) |
 
 Every value above is empty (NA) where the record does not hold it, e.g. the
-measurements of a failed run. A scenario parameter that a newer catalogue adds
-appears as one more column named after its axis.
+measurements of a failed run, or an axis a record older than the axis does not
+name (the analysis reads that as the axis default). A scenario parameter the
+catalogue does not know appears as one more column named after it.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+
+import numpy as np
 import pandas as pd
 
 from results.schema import RunRecord
 from suite.axes import AXES
+from suite.errors import MemsweepError
 from suite.models import MODELS
+from suite.scenario import RunSettings, Scenario
 
 # Per-rank figures reported as the maximum over ranks (the rank that limits the job).
 _MAX_OVER_RANKS = ("params_bytes", "grads_bytes", "master_params_bytes", "optimizer_state_bytes",
@@ -68,14 +70,19 @@ _MAX_OVER_RANKS = ("params_bytes", "grads_bytes", "master_params_bytes", "optimi
                    "peak_device_reserved_bytes")
 _FLOATS = ("duration_s", "step_time_s", "step_time_iqr_s", "samples_per_s", "tokens_per_s",
            "final_loss")
-_INTS = ("n_params", "peak_device_bytes", *_MAX_OVER_RANKS)
+_INTS = ("n_params", "timed_steps", "peak_device_bytes", *_MAX_OVER_RANKS)
+_MEASURED = ("step_time_s", "step_time_iqr_s", "samples_per_s", "tokens_per_s", "final_loss")
+_FINGERPRINT = {"hostname": "hostname", "partition": "partition", "torch_version": "torch",
+                "deepspeed_version": "deepspeed", "cpu_model": "cpu", "gpu_model": "gpu",
+                "git_commit": "git_commit"}
 
 COLUMNS: tuple[str, ...] = (
-    "run_id", "attempt", "status", "sweep", "repetition", *AXES, "n_params",
-    "started_at", "finished_at", "duration_s", "reason", "log_tail", "log_path",
+    "run_id", "scenario_id", "attempt", "status", "sweep", "repetition", *AXES, "n_params",
+    "started_at", "night", "finished_at", "duration_s", "reason", "log_tail", "log_path",
     "hostname", "partition", "torch_version", "deepspeed_version", "cpu_model", "gpu_model",
     "git_commit", "n_ranks",
-    "step_time_s", "step_time_iqr_s", "samples_per_s", "tokens_per_s", "final_loss",
+    "step_time_s", "step_time_iqr_s", "timed_steps", "samples_per_s", "tokens_per_s",
+    "final_loss",
     "params_bytes", "grads_bytes", "master_params_bytes", "optimizer_state_bytes",
     "peak_host_rss_bytes", "peak_device_bytes", "peak_device_allocated_bytes",
     "peak_device_reserved_bytes",
@@ -83,42 +90,101 @@ COLUMNS: tuple[str, ...] = (
 
 
 def record_row(r: RunRecord) -> dict:
-    params = r.scenario.get("params", {})
+    """The frame row of a record (see `row_from_json`, which does the work)."""
+    return row_from_json({**vars(r), "measurements": r.measurements and vars(r.measurements),
+                          "ranks": [vars(k) for k in r.ranks]})
+
+
+def row_from_json(d: dict) -> dict:
+    """The frame row of a record's JSON object (as `results.load.iter_valid_json` yields it)."""
+    scenario = d["scenario"]
+    params = scenario.get("params", {})
     spec = MODELS.get(params.get("model"))
+    fp = d.get("fingerprint") or {}
     row = {
-        "run_id": r.run_id, "attempt": r.attempt, "status": r.status, "sweep": r.sweep,
-        "repetition": r.scenario.get("repetition"), **params,
+        "run_id": d["run_id"], "scenario_id": scenario_id(d["sweep"], scenario),
+        "attempt": d.get("attempt", 1), "status": d["status"], "sweep": d["sweep"],
+        "repetition": scenario.get("repetition"), **params,
         "n_params": spec.n_params if spec else None,
-        "started_at": r.started_at, "finished_at": r.finished_at,
-        "duration_s": r.duration_s, "reason": r.reason, "log_tail": r.log_tail,
-        "log_path": r.log_path, "hostname": r.fingerprint.get("hostname"),
-        "partition": r.fingerprint.get("partition"),
-        "torch_version": r.fingerprint.get("torch"),
-        "deepspeed_version": r.fingerprint.get("deepspeed"),
-        "cpu_model": r.fingerprint.get("cpu"), "gpu_model": r.fingerprint.get("gpu"),
-        "git_commit": r.fingerprint.get("git_commit"),
-        "n_ranks": len(r.ranks),
+        "started_at": d["started_at"], "finished_at": d["finished_at"],
+        "duration_s": d["duration_s"], "reason": d.get("reason"), "log_tail": d.get("log_tail"),
+        "log_path": d.get("log_path"),
+        **{col: fp.get(key) for col, key in _FINGERPRINT.items()},
     }
-    m = r.measurements
-    row.update(step_time_s=m and m.step_time_s, step_time_iqr_s=m and m.step_time_iqr_s,
-               samples_per_s=m and m.samples_per_s, tokens_per_s=m and m.tokens_per_s,
-               final_loss=m and m.final_loss)
+    ranks = d.get("ranks") or ()
+    row["n_ranks"] = len(ranks)
+    m = d.get("measurements")
+    for col in _MEASURED:
+        row[col] = m[col] if m else None
+    row["timed_steps"] = len(m["step_times_s"]) if m else None
     for col in _MAX_OVER_RANKS:
-        vals = [getattr(k, col) for k in r.ranks if getattr(k, col) is not None]
+        vals = [v for k in ranks if (v := k.get(col)) is not None]
         row[col] = max(vals) if vals else None
     row["peak_device_bytes"] = row["peak_device_allocated_bytes"]
     return row
 
 
+_SCENARIO_IDS: dict[tuple, str] = {}
+
+
+def scenario_id(sweep: str, scenario: dict) -> str:
+    """The run_id of repetition 0 of the record's scenario (Scenario.run_id's own recipe, axes
+    the record does not name at their defaults); a hash of the same if the catalogue refuses
+    the scenario (an axis value it no longer knows)."""
+    params, settings = scenario.get("params", {}), scenario.get("settings", {})
+    key = (sweep, *params.items(), None, *settings.items())
+    try:
+        return _SCENARIO_IDS[key]
+    except KeyError:
+        pass
+    except TypeError:  # an unhashable value in a hand-written record
+        key = None
+    try:
+        found = Scenario.from_values(sweep=sweep, values=params,
+                                     settings=RunSettings(**settings)).run_id
+    except (MemsweepError, TypeError, ValueError):
+        blob = json.dumps({"sweep": sweep, "params": params, "settings": settings},
+                          sort_keys=True, separators=(",", ":"), default=str)
+        found = hashlib.sha256(blob.encode()).hexdigest()[:16]
+    if key is not None and len(_SCENARIO_IDS) < 1_000_000:
+        _SCENARIO_IDS[key] = found
+    return found
+
+
 def records_frame(records: list[RunRecord]) -> pd.DataFrame:
     """The frame of `records`, columns in `COLUMNS` order (then any extra scenario axes)."""
-    rows = [record_row(r) for r in records]
-    extra = [c for c in dict.fromkeys(k for row in rows for k in row) if c not in COLUMNS]
-    frame = pd.DataFrame(rows, columns=[*COLUMNS, *extra])
-    for col in _FLOATS:
-        frame[col] = frame[col].astype("float64")
-    for col in _INTS:
-        frame[col] = frame[col].astype("Int64")
-    for col in ("started_at", "finished_at"):
-        frame[col] = pd.to_datetime(frame[col], utc=True, errors="coerce", format="ISO8601")
+    return rows_frame([record_row(r) for r in records])
+
+
+def rows_frame(rows: list[dict]) -> pd.DataFrame:
+    """The frame of rows made by `record_row` / `row_from_json`, typed as documented.
+
+    Built column by column (a list per column, then one typed array each): several times
+    faster than a frame of dicts when there are many rows. Text columns are Python objects.
+    """
+    shapes = dict.fromkeys(tuple(row) for row in rows)  # usually one: every record's keys
+    names = [*(c for c in COLUMNS if c != "night"),
+             *(c for c in dict.fromkeys(k for shape in shapes for k in shape) if c not in COLUMNS)]
+    if len(shapes) == 1 and set(next(iter(shapes))) == set(names):
+        columns = {c: [] for c in next(iter(shapes))}
+        appends = [columns[c].append for c in columns]
+        for row in rows:
+            for append, value in zip(appends, row.values(), strict=True):
+                append(value)
+    else:  # rows of different catalogues: look each column up
+        columns = {c: [row.get(c) for row in rows] for c in names}
+    frame = pd.DataFrame({c: _typed(c, columns[c]) for c in names}, index=pd.RangeIndex(len(rows)))
+    night = frame["started_at"].dt.strftime("%Y-%m-%d").astype("object")
+    frame.insert(COLUMNS.index("night"), "night", night)
     return frame
+
+
+def _typed(name: str, values: list):
+    if name in _FLOATS:
+        return np.array(values, dtype="float64")  # None -> NaN
+    if name in _INTS:
+        return pd.array(values, dtype="Int64")
+    if name in ("started_at", "finished_at"):
+        return pd.to_datetime(pd.Series(values, dtype="object"), utc=True, errors="coerce",
+                              format="ISO8601")
+    return values  # inferred: text as str, int64 for counts and int axes, float64 with gaps

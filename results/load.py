@@ -212,34 +212,66 @@ def _checker(hint) -> Callable[[object], bool]:
 
     False means "not sure" too: the caller then asks `RunRecord.from_json`.
     """
+    allowed, deep = _shape(hint)
+    if deep is None:
+        return lambda v: type(v) in allowed
+    return lambda v: type(v) in allowed and (v is None or deep(v))
+
+
+@functools.cache
+def _shape(hint) -> tuple[frozenset, Callable[[object], bool] | None]:
+    """(the JSON types a value of `hint` may have, a check of what is inside it or None)."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):
-        inner = _checker(next(a for a in args if a is not type(None)))
-        nullable = type(None) in args
-        return lambda v: (v is None and nullable) or inner(v)
+        allowed, deep = _shape(next(a for a in args if a is not type(None)))
+        return (allowed | {type(None)} if type(None) in args else allowed), deep
     if dataclasses.is_dataclass(hint):
-        return _dataclass_checker(hint)
+        return frozenset({dict}), _dataclass_checker(hint)
     if origin is tuple:
-        item = _checker(args[0])
-        return lambda v: type(v) is list and all(map(item, v))
-    allowed = (float, int) if hint is float else (hint,)
-    return lambda v: type(v) in allowed
+        items, deep = _shape(args[0])
+        if deep is None:
+            return frozenset({list}), lambda v: set(map(type, v)) <= items
+        return frozenset({list}), lambda v: all(type(i) in items and deep(i) for i in v)
+    return (frozenset({float, int}) if hint is float else frozenset({hint})), None
+
+
+_UNSEEN = object()
 
 
 def _dataclass_checker(cls) -> Callable[[object], bool]:
+    """Checks an object's keys and value types at once, remembering each (keys, types) shape
+    it has judged: a record's many rank objects cost a lookup each, not a walk."""
     hints = typing.get_type_hints(cls)
-    fields = {f.name: _checker(hints[f.name]) for f in dataclasses.fields(cls)}
+    shapes = {f.name: _shape(hints[f.name]) for f in dataclasses.fields(cls)}
     defaults = {f.name: f.default for f in dataclasses.fields(cls)
                 if f.default is not dataclasses.MISSING}
     required = {f.name for f in dataclasses.fields(cls) if f.name not in defaults
                 and f.default_factory is dataclasses.MISSING}
     post_init = getattr(cls, "__post_init__", None)
+    judged: dict[tuple, tuple | None] = {}
+
+    def judge(keys: tuple, kinds: tuple) -> tuple | None:
+        """None if the shape is wrong, else the fields whose contents need a look."""
+        if not required.issubset(keys) or not shapes.keys() >= set(keys):
+            return None
+        if any(kind not in shapes[key][0] for key, kind in zip(keys, kinds, strict=True)):
+            return None
+        return tuple(key for key, kind in zip(keys, kinds, strict=True)
+                     if shapes[key][1] is not None and kind is not type(None))
 
     def check(v) -> bool:
-        if type(v) is not dict or not required.issubset(v) or not fields.keys() >= v.keys():
+        if type(v) is not dict:
             return False
-        for key, value in v.items():
-            if not fields[key](value):
+        shape = (tuple(v), tuple(map(type, v.values())))
+        deeper = judged.get(shape, _UNSEEN)
+        if deeper is _UNSEEN:
+            deeper = judge(*shape)
+            if len(judged) < 4096:
+                judged[shape] = deeper
+        if deeper is None:
+            return False
+        for key in deeper:
+            if not shapes[key][1](v[key]):
                 return False
         if post_init is not None:  # the class's own checks, on the raw values
             try:

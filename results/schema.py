@@ -20,6 +20,58 @@ class SchemaError(ValueError):
 
 
 @dataclass(frozen=True, kw_only=True)
+class PhasePeak:
+    """Memory of one phase of a rank's run: its peak, and what was in use when it began.
+
+    Phases: init (model and engine), warmup, timed, then forward / backward / step of one
+    untimed probe step. Peaks are reset at each phase's start (VmHWM through
+    /proc/self/clear_refs, torch.cuda.reset_peak_memory_stats).
+    """
+
+    phase: str
+    host_rss_bytes: int  # peak RSS during the phase
+    host_rss_start_bytes: int
+    host_reset: bool = True  # False: the kernel refused the reset, the peak includes earlier
+    device_allocated_bytes: int | None = None  # GPU only
+    device_reserved_bytes: int | None = None
+    device_allocated_start_bytes: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class PredictedMemory:
+    """The analytical model's bytes for this rank (suite/memory_model.py) and measured/predicted."""
+
+    model: str  # "deepspeed" (DeepSpeed 0.19.8's layout, padding included) or "paper"
+    params_bytes: int
+    grads_bytes: int
+    master_params_bytes: int
+    optimizer_state_bytes: int
+    activation_bytes: int  # Korthikanti et al.
+    # DeepSpeed's scratch the ledger does not count: reduce buckets, offload staging (not
+    # RankMetrics.buffer_bytes, the model's own buffers)
+    buffer_bytes: int = 0
+    host_bytes: int = 0  # of the above, what offload keeps in host memory
+    device_bytes: int = 0  # what must fit in the compute device's memory
+    # measured / predicted per ledger field, and for activation_bytes and
+    # activation_peak_bytes (both against activation_bytes here); 1.0 where both are 0, None
+    # where only the prediction is 0 or nothing was measured.
+    ratios: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class OomInfo:
+    """Where a run ran out of memory (status `oom`)."""
+
+    rank: int
+    phase: str | None  # the phase it was in (PhasePeak.phase names), None if before any
+    kind: str  # "device" (CUDA out of memory), "host" (allocation refused), "killed" (kernel)
+    reached_bytes: int | None = None  # CUDA max allocated / the capped VmData at the failure
+    limit_bytes: int | None = None  # the GPU's memory / the scenario's host_mem_cap
+    requested_bytes: int | None = None  # the allocation that failed, from the error message
+    peak_host_rss_bytes: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class RankMetrics:
     """What one rank measured. Ledger bytes are the tensors the rank holds after the last step."""
 
@@ -33,6 +85,17 @@ class RankMetrics:
     peak_device_allocated_bytes: int | None = None  # GPU only
     peak_device_reserved_bytes: int | None = None
     step_time_s: float | None = None  # this rank's median step time
+    phases: tuple[PhasePeak, ...] = ()
+    # Most memory above the forward's start during the probe step's forward pass: the
+    # activations kept for backward plus the forward's working memory.
+    activation_peak_bytes: int | None = None
+    predicted: PredictedMemory | None = None
+    # What the strategies report (suite/strategies/); None where a run has none of it.
+    activation_bytes: int | None = None  # autograd's saved tensors of one forward (torch's count)
+    buffer_bytes: int | None = None  # model buffers, e.g. pruning masks (not parameters)
+    teacher_params_bytes: int | None = None  # distillation: the frozen teacher, on this rank
+    nvme_bytes: int | None = None  # NVMe offload: this rank's swap files in the named folder
+    memory_snapshot: str | None = None  # CUDA allocator history (MEMSWEEP_MEMORY_SNAPSHOT=DIR)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,7 +105,14 @@ class Measurements:
     step_time_iqr_s: float
     samples_per_s: float  # global, all ranks
     tokens_per_s: float
-    final_loss: float
+    final_loss: float  # loss of step warmup_steps + timed_steps: the same steps on every run
+    step_time_cv: float | None = None  # stdev / mean of step_times_s
+    stable: bool | None = None  # the median settled before max_timed_steps (None: fixed count)
+    flops_per_token: float | None = None  # 6N + 12·L·h·s, recompute not counted
+    tflops_per_rank: float | None = None  # achieved, per rank
+    peak_tflops: float | None = None  # the device's dense peak for the precision, if known
+    peak_source: str | None = None  # where peak_tflops came from (datasheet row or profile)
+    mfu: float | None = None  # tflops_per_rank / peak_tflops; None where the peak is unknown
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,6 +132,7 @@ class RunRecord:
     reason: str | None = None  # why it is not ok
     log_tail: str | None = None
     log_path: str | None = None
+    oom: OomInfo | None = None  # status oom: where and how much
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:

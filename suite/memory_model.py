@@ -1,23 +1,50 @@
 """The analytical memory model: predicted bytes per rank for a scenario, before anything runs.
 
-Model states follow the ZeRO paper (Rajbhandari et al. 2020): with Ψ parameters,
-N ranks and K bytes of optimizer state per parameter, mixed-precision training
-holds 2Ψ + 2Ψ + KΨ bytes at stage 0 (K = 12 for Adam: fp32 master, m, v);
-stage 1 shards the K term, stage 2 the gradients too, stage 3 everything.
-The categories are the ledger's (jobs/ledger.py) so prediction and measurement
-line up: the fp32 master copy is its own category, not part of "optimizer
-states". Activations follow Korthikanti et al. 2022: s·b·h·(34 + 5·a·s/h)
-bytes per layer at 16-bit, 2·s·b·h per layer kept under full recompute.
+Two modes, each a list of named terms per ledger category (jobs/ledger.py: parameters,
+gradients, fp32 master weights, optimizer states) so prediction and measurement line up:
+
+* "paper": the ZeRO paper (Rajbhandari et al. 2020). With Ψ parameters, N ranks and
+  K bytes of optimizer state per parameter, mixed-precision training holds 2Ψ + 2Ψ + KΨ
+  at stage 0 (K = 12 for Adam: fp32 master, m, v), 4Ψ + KΨ/N at stage 1, 2Ψ + (2+K)Ψ/N
+  at stage 2, (4+K)Ψ/N at stage 3. The fp32 master is its own category here, not part
+  of "optimizer states".
+* "deepspeed" (the default): what DeepSpeed 0.19.8 really keeps, term by term, with
+  its padding, checked against the ledger of real runs (tests/jobs/test_prediction.py).
+  It differs from the paper where DeepSpeed does (see `_zero_terms`), and it names the
+  scratch buffers the ledger does not count (`buffers`: reduce buckets, offload staging).
+
+Activations follow Korthikanti et al. 2022: s·b·h·(34 + 5·a·s/h) bytes per layer at
+16-bit, 2·s·b·h per layer kept under full recompute.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from suite.models import ModelSpec, model_spec
 
+MODES = ("deepspeed", "paper")
+CATEGORIES = ("params", "grads", "master_params", "optimizer_state", "buffers")
 _DTYPE_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2}
-_STATE_BYTES = {"adamw": 8, "sgd": 0}  # fp32 states per parameter: Adam m and v; plain SGD none
+# fp32 optimizer states per parameter (K without the master copy): Adam's m and v; plain SGD
+# (momentum 0) none. Other optimizers: their strategy's term (suite/strategies/optimizer.py).
+_STATE_BYTES = {"adamw": 8, "sgd": 0}
+# DeepSpeed 0.19.8's defaults for the config keys the layout depends on (runtime/zero/config.py).
+ZERO_DEFAULTS = {"reduce_bucket_size": int(5e8), "contiguous_gradients": True,
+                 "stage3_param_persistence_threshold": int(1e5)}
+_ALIGN = 2  # ZeRO-1/2's nccl_start_alignment_factor: flat groups pad to 2·N elements
+
+
+@dataclass(frozen=True, kw_only=True)
+class Term:
+    """One named contribution: `nbytes` of `category` that DeepSpeed keeps in `place`."""
+
+    category: str  # one of CATEGORIES
+    name: str  # DeepSpeed's attribute (or the paper's symbol)
+    nbytes: int
+    place: str = "device"  # "device", or "host" where offload keeps it
+    note: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -27,7 +54,13 @@ class Prediction:
     master_params_bytes: int
     optimizer_state_bytes: int
     activation_bytes: int
-    offloaded_bytes: int  # of the above, what offload moves off the GPU (0 on the CPU)
+    offloaded_bytes: int  # what offload keeps in host memory instead of the GPU (0 on the CPU)
+    buffer_bytes: int = 0  # scratch DeepSpeed allocates that the ledger does not count
+    device: str = "cuda"  # the scenario's compute device
+    host_bytes: int = 0  # what DeepSpeed places in host memory (offload), on any device
+    mode: str = "deepspeed"
+    rank: int = 0
+    terms: tuple[Term, ...] = ()
 
     @property
     def model_state_bytes(self) -> int:
@@ -36,39 +69,228 @@ class Prediction:
 
     @property
     def total_bytes(self) -> int:
-        return self.model_state_bytes + self.activation_bytes
+        return self.model_state_bytes + self.activation_bytes + self.buffer_bytes
 
     @property
     def device_bytes(self) -> int:
-        """What must fit in the compute device's memory."""
+        """What must fit in the compute device's memory. On the CPU (one memory) DeepSpeed's
+        scratch buffers are allocated address space (host_mem_cap counts them) but stay
+        untouched beyond what a bucket fills: not counted."""
+        if self.device == "cpu":
+            return self.model_state_bytes + self.activation_bytes
         return self.total_bytes - self.offloaded_bytes
 
+    def ledger(self) -> dict[str, int]:
+        """The four ledger categories, named as RankMetrics names them."""
+        return {"params_bytes": self.params_bytes, "grads_bytes": self.grads_bytes,
+                "master_params_bytes": self.master_params_bytes,
+                "optimizer_state_bytes": self.optimizer_state_bytes}
 
-def predict(values: dict) -> Prediction:
-    """Predicted per-rank bytes for a scenario's axis values (`Scenario.values`)."""
+
+def predict(values: dict, *, mode: str = "deepspeed", rank: int | None = None,
+            sizes: list[int] | None = None) -> Prediction:
+    """Predicted bytes for a scenario's axis values (`Scenario.values`) on `rank`.
+
+    `rank` None: the rank with the most device bytes (ranks differ only where a ZeRO-2
+    partition boundary cuts a parameter); that is what must fit. `sizes`: the parameters'
+    element counts in order, for a module other than the catalogue's (default: `values`'
+    model, `parameter_sizes`).
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode {mode!r} is not one of {MODES}")
+    if rank is None:
+        n = int(values["world_size"])
+        candidates = range(n) if _rank_dependent(values) else (0,)
+        return max((predict(values, mode=mode, rank=r, sizes=sizes) for r in candidates),
+                   key=lambda p: (p.device_bytes, -p.rank))
     spec = model_spec(values["model"])
-    psi, n, stage = spec.n_params, values["world_size"], values["zero_stage"]
+    sizes = parameter_sizes(spec) if sizes is None else list(sizes)
+    terms = _paper_terms(values, sum(sizes)) if mode == "paper" else \
+        _zero_terms(values, sizes, rank)
+    from suite.strategies import memory_terms  # each strategy's own term (suite/strategies/)
+
+    return memory_terms(values, _prediction(values, spec, terms, mode=mode, rank=rank))
+
+
+def _prediction(values: dict, spec: ModelSpec, terms: list[Term], *, mode: str,
+                rank: int) -> Prediction:
+    total = {c: sum(t.nbytes for t in terms if t.category == c) for c in CATEGORIES}
+    host = sum(t.nbytes for t in terms if t.place == "host")
+    activations = activation_bytes(spec, micro_batch=values["micro_batch"],
+                                   seq_len=values["seq_len"],
+                                   width=_DTYPE_BYTES[values["precision"]],
+                                   checkpoint_every=values.get("checkpoint_every", 0))
+    return Prediction(
+        params_bytes=total["params"], grads_bytes=total["grads"],
+        master_params_bytes=total["master_params"],
+        optimizer_state_bytes=total["optimizer_state"], buffer_bytes=total["buffers"],
+        activation_bytes=activations, device=str(values["device"]),
+        # On the CPU "offloading" moves bytes between categories, not out of the same memory.
+        offloaded_bytes=host if values["device"] != "cpu" else 0, host_bytes=host,
+        mode=mode, rank=rank, terms=tuple(terms))
+
+
+def _paper_terms(values: dict, psi: int) -> list[Term]:
+    n, stage = values["world_size"], values["zero_stage"]
     width = _DTYPE_BYTES[values["precision"]]
-    # DeepSpeed's ZeRO optimizers keep an fp32 copy of their partition even in fp32
-    # training; at stage 0 only mixed precision needs one.
+    # An fp32 copy of the partition at stage >= 1 (DeepSpeed's ZeRO optimizers keep one even
+    # in fp32 training); at stage 0 only mixed precision needs one.
     master = 4 if (stage > 0 or width != 4) else 0
 
     def shard(nbytes: float, from_stage: int) -> int:
         return int(nbytes / n) if stage >= from_stage else int(nbytes)
 
-    states = shard(_STATE_BYTES[values["optimizer"]] * psi, 1)
-    masters = shard(master * psi, 1)
-    # On the CPU "offloading" moves bytes between categories, not out of the same memory.
-    offloaded = 0
-    if values["offload_optimizer"] != "none" and values["device"] != "cpu":
-        offloaded = states + masters
-    return Prediction(
-        params_bytes=shard(width * psi, 3), grads_bytes=shard(width * psi, 2),
-        master_params_bytes=masters, optimizer_state_bytes=states,
-        activation_bytes=activation_bytes(spec, micro_batch=values["micro_batch"],
-                                          seq_len=values["seq_len"], width=width,
-                                          checkpoint_every=values.get("checkpoint_every", 0)),
-        offloaded_bytes=offloaded)
+    place = "host" if values["offload_optimizer"] != "none" else "device"
+    return [Term(category="params", name="params", nbytes=shard(width * psi, 3)),
+            Term(category="grads", name="grads", nbytes=shard(width * psi, 2)),
+            Term(category="master_params", name="fp32 master", nbytes=shard(master * psi, 1),
+                 place=place),
+            Term(category="optimizer_state", name="K", place=place,
+                 nbytes=shard(_STATE_BYTES.get(values["optimizer"], 0) * psi, 1))]
+
+
+def parameter_sizes(spec: ModelSpec) -> list[int]:
+    """Element counts of the model's parameters in `module.parameters()` order (suite/gpt.py):
+    DeepSpeed flattens them in this order, so it decides where partitions cut."""
+    d = spec.d_model
+    # ln1 (w, b), qkv (w, b), proj (w, b), ln2 (w, b), fc (w, b), out (w, b)
+    block = [d, d, 3 * d * d, 3 * d, d * d, d, d, d, 4 * d * d, 4 * d, 4 * d * d, d]
+    return [spec.vocab_size * d, spec.max_seq_len * d, *block * spec.n_layer, d, d]
+
+
+def zero_config(values: dict) -> dict:
+    """The scenario's zero_optimization section over DeepSpeed's defaults for it."""
+    from suite.ds_config import deepspeed_config
+    from suite.scenario import Scenario
+
+    scenario = Scenario.from_values(sweep="predict", values=values)
+    zero = deepspeed_config(scenario).get("zero_optimization", {})
+    overlap = zero.get("overlap_comm", values["zero_stage"] == 3)  # DeepSpeed: on for stage 3
+    return {**ZERO_DEFAULTS, "overlap_comm": overlap, **zero}
+
+
+def _zero_terms(values: dict, sizes: list[int], rank: int) -> list[Term]:
+    """DeepSpeed 0.19.8's per-rank model states, as its optimizers allocate them.
+
+    Gradients are the most a rank holds at the ledger's snapshot points (after each
+    micro-step's backward, after the step): between micro-steps where accumulation keeps
+    them, at the boundary otherwise. One parameter group (memsweep passes
+    model.parameters()); round_robin_gradients off (DeepSpeed's default).
+    """
+    n, stage = int(values["world_size"]), values["zero_stage"]
+    w, accum = _DTYPE_BYTES[values["precision"]], int(values["grad_accum"])
+    offload = values["offload_optimizer"] != "none"
+    k = _STATE_BYTES.get(values["optimizer"], 0)
+    opt = "host" if offload else "device"  # where the optimizer's partition lives
+    psi = sum(sizes)
+    zero = zero_config(values)
+    # torch's AdamW (DeepSpeed's torch_adam, on the CPU without offload) keeps a 4-byte fp32
+    # `step` tensor per parameter tensor it steps; DeepSpeedCPUAdam a Python int, FusedAdam none.
+    torch_adam = values["optimizer"] == "adamw" and values["device"] == "cpu" and not offload
+    if stage == 0:
+        terms = [Term(category="params", name="module parameters", nbytes=w * psi),
+                 Term(category="grads", name="param.grad", nbytes=w * psi)]
+        if w != 4:
+            terms.append(Term(category="master_params", name="fp32_groups", nbytes=4 * psi,
+                              note="FP16_UnfusedOptimizer: an fp32 copy per parameter"))
+        terms.append(_states(k * psi, len(sizes) if torch_adam and k else 0, "device"))
+        return terms
+    if stage in (1, 2):
+        aligned = math.ceil(psi / (_ALIGN * n)) * _ALIGN * n
+        part = aligned // n
+        terms = [Term(category="params", name="bit16_groups_flat", nbytes=w * aligned,
+                      note=f"flat buffer padded to a multiple of {_ALIGN}·N elements"),
+                 Term(category="master_params", name="single_partition_of_fp32_groups",
+                      nbytes=4 * part, place=opt),
+                 _states(k * part, 1 if torch_adam and k else 0, opt)]
+        terms += _zero12_grads(sizes, stage=stage, n=n, rank=rank, w=w, part=part,
+                               accum=accum, offload=offload)
+        terms += _zero12_buffers(sizes, zero, w=w, part=part, offload=offload)
+        return terms
+    part = sum(math.ceil(s / n) for s in sizes)  # ZeRO-3 pads each parameter to N
+    persistent = sum(s for s in sizes if s < zero["stage3_param_persistence_threshold"])
+    terms = [Term(category="params", name="fp16_partitioned_groups_flat", nbytes=w * part,
+                  note="each parameter partitioned on its own, padded to a multiple of N")]
+    if persistent:
+        terms.append(Term(category="params", name="persistent parameters", nbytes=w * persistent,
+                          note="below stage3_param_persistence_threshold: kept whole"))
+    terms += [Term(category="master_params", name="fp32_partitioned_groups_flat",
+                   nbytes=4 * part, place=opt),
+              _states(k * part, 1 if torch_adam and k else 0, opt),
+              Term(category="grads", name="grad_partitions_flat_buffer", nbytes=w * part,
+                   place=opt, note="DeepSpeed 0.19.8 keeps this rank's gradient partitions "
+                                   "in the parameters' dtype, for the whole run")]
+    if offload:
+        terms.append(Term(category="grads", name="fp32_partitioned_groups_flat[i].grad",
+                          nbytes=4 * part, place="host",
+                          note="DeepSpeed 0.19.8 keeps a second, fp32 copy of the gradient "
+                               "partition on the host for the CPU optimizer"))
+    if zero["contiguous_gradients"]:
+        terms.append(Term(category="buffers", name="ipg_buckets (reduce bucket)",
+                          nbytes=w * int(zero["reduce_bucket_size"])))
+    return terms
+
+
+def _states(nbytes: int, counters: int, place: str) -> Term:
+    note = f"+ {counters} fp32 step counter(s) of torch's AdamW" if counters else ""
+    return Term(category="optimizer_state", name="optimizer.state", nbytes=nbytes + 4 * counters,
+                place=place, note=note)
+
+
+def _zero12_grads(sizes: list[int], *, stage: int, n: int, rank: int, w: int, part: int,
+                  accum: int, offload: bool) -> list[Term]:
+    terms, opt = [], "host" if offload else "device"
+    if offload:
+        terms.append(Term(category="grads", name="single_partition_of_fp32_groups[i].grad",
+                          nbytes=4 * part, place="host",
+                          note="DeepSpeed 0.19.8 keeps the fp32 gradient partition on the "
+                               "host for the whole run"))
+    if accum > 1 and stage == 1:
+        terms.append(Term(category="grads", name="param.grad", nbytes=w * sum(sizes),
+                          note="ZeRO-1 keeps every gradient whole until the boundary micro-step"))
+    elif accum > 1:
+        held = w * _overlapping(sizes, n=n, rank=rank, part=part)
+        name = "accumulated_grads_in_cpu" if offload else "grads_in_partition"
+        terms.append(Term(category="grads", name=name, nbytes=held, place=opt,
+                          note="between micro-steps ZeRO-2 keeps whole every parameter's "
+                               "gradient that overlaps this rank's partition"))
+    elif not offload:
+        terms.append(Term(category="grads", name="averaged_gradients", nbytes=w * part,
+                          note="DeepSpeed 0.19.8 reduces into this rank's partition at the end "
+                               "of backward and frees the rest (ZeRO-1 too)"))
+    return terms
+
+
+def _zero12_buffers(sizes: list[int], zero: dict, *, w: int, part: int,
+                    offload: bool) -> list[Term]:
+    terms = []
+    if zero["contiguous_gradients"]:
+        copies = 2 if zero["overlap_comm"] else 1
+        terms.append(Term(category="buffers", name="ipg_buckets (reduce bucket)",
+                          nbytes=copies * w * int(zero["reduce_bucket_size"]),
+                          note=f"{copies} x reduce_bucket_size elements"))
+    if offload:
+        terms += [Term(category="buffers", name="temp_grad_buffer_for_gpu_offload",
+                       nbytes=w * max(sizes), note="the largest parameter"),
+                  Term(category="buffers", name="temp_grad_buffer_for_cpu_offload",
+                       nbytes=w * max(sizes), place="host", note="the largest parameter"),
+                  Term(category="buffers", name="param_buffer_of_bit16_for_cpu_offload_groups",
+                       nbytes=w * part, place="host")]
+    return terms
+
+
+def _overlapping(sizes: list[int], *, n: int, rank: int, part: int) -> int:
+    """Elements of the parameters that overlap rank's partition [rank·part, (rank+1)·part)."""
+    lo, hi, start, total = rank * part, (rank + 1) * part, 0, 0
+    for s in sizes:
+        if start < hi and start + s > lo:
+            total += s
+        start += s
+    return total
+
+
+def _rank_dependent(values: dict) -> bool:
+    return values["zero_stage"] == 2 and int(values["grad_accum"]) > 1
 
 
 def activation_bytes(spec: ModelSpec, *, micro_batch: int, seq_len: int, width: int,

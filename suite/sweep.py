@@ -1,22 +1,27 @@
 """Sweep files: TOML read with tomllib, validated with messages naming the key and the fix.
 
-    [sweep]                  name (required), description, repetitions, run settings
+    [sweep]                  name (required), description, repetitions, run settings,
+                             deepspeed_base = "file.json" (relative to the sweep file)
     [axes]                   axis = [values...]   (a scalar is one value)
     [[exclude]]              axis = value or [values], reason = "..."
 
 The cartesian product of the axes, minus catalogue rules and `exclude`
-entries, is the scenario list, in file order of the axes' values.
+entries, is the scenario list, in file order of the axes' values. `[[axes]]`
+(an array of tables) instead makes one product per table and takes their union,
+in file order, each combination once: an axis a table leaves out takes its
+default in that table's product.
 """
 
 from __future__ import annotations
 
 import difflib
 import itertools
+import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from suite.axes import AXES
+from suite.axes import AXES, SWEEP_SET
 from suite.errors import UserInputError
 from suite.names import check_name
 from suite.rules import violated_rule
@@ -27,7 +32,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-_SWEEP_KEYS = {"name", "description", "repetitions", *RunSettings.__dataclass_fields__}
+_SWEEP_KEYS = {"name", "description", "repetitions", *SWEEP_SET.values(),
+               *RunSettings.__dataclass_fields__}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,7 +66,7 @@ def load_sweep(path: str | Path) -> Sweep:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise UserInputError(f"not valid TOML: {e}", source=src,
                              fix="check the line named above") from None
-    return parse_sweep(data, source=src)
+    return parse_sweep(data, source=src, base_dir=path.parent)
 
 
 def _unknown(key: str, known, *, source: str, where: str) -> UserInputError:
@@ -69,7 +75,7 @@ def _unknown(key: str, known, *, source: str, where: str) -> UserInputError:
     return UserInputError(f"unknown key in {where}", source=source, key=key, fix=hint)
 
 
-def parse_sweep(data: dict, *, source: str = "<sweep>") -> Sweep:
+def parse_sweep(data: dict, *, source: str = "<sweep>", base_dir: Path | None = None) -> Sweep:
     for key in data:
         if key not in ("sweep", "axes", "exclude"):
             raise _unknown(key, ("sweep", "axes", "exclude"), source=source, where="the file")
@@ -95,9 +101,12 @@ def parse_sweep(data: dict, *, source: str = "<sweep>") -> Sweep:
     except UserInputError as e:
         raise UserInputError(str(e).split(": ", 1)[-1], source=source, key=f"sweep.{e.key}",
                              fix=e.fix) from None
-    axes = _parse_axes(_table(data, "axes", source), source)
+    fixed = {"deepspeed_base": (_deepspeed_base(head, source, base_dir),)}
+    blocks = [{**_parse_axes(block, source, where), **fixed}
+              for block, where in _axes_blocks(data, source)]
     rules = _parse_excludes(data.get("exclude", []), source)
-    scenarios, excluded = _expand(name, axes, rules, repetitions, settings)
+    scenarios, excluded = _expand(name, blocks, rules, repetitions, settings)
+    axes = {k: tuple(dict.fromkeys(v for b in blocks for v in b[k])) for k in AXES}
     if not scenarios:
         raise UserInputError("every combination is excluded: the sweep has no scenario",
                              source=source, key="exclude",
@@ -105,6 +114,37 @@ def parse_sweep(data: dict, *, source: str = "<sweep>") -> Sweep:
     return Sweep(name=name, description=description, source=source, axes=axes,
                  repetitions=repetitions, settings=settings, scenarios=tuple(scenarios),
                  excluded=tuple(excluded))
+
+
+def _axes_blocks(data: dict, source: str) -> list[tuple[dict, str]]:
+    """[axes] as one table, or [[axes]] as several; each with its name for messages."""
+    value = data.get("axes")
+    if isinstance(value, list) and value and all(isinstance(b, dict) for b in value):
+        return [(b, f"axes[{i}]") for i, b in enumerate(value)]
+    return [(_table(data, "axes", source), "axes")]
+
+
+def _deepspeed_base(head: dict, source: str, base_dir: Path | None) -> str:
+    """The user's DeepSpeed JSON named by [sweep] deepspeed_base, as canonical JSON text."""
+    if "deepspeed_base" not in head:
+        return ""
+    key, name = "sweep.deepspeed_base", head["deepspeed_base"]
+    fix = 'deepspeed_base = "ds_base.json" (a JSON object; relative to the sweep file)'
+    if not isinstance(name, str) or not name or "\x00" in name:
+        raise UserInputError("must be the path of a JSON file", source=source, key=key, fix=fix)
+    path = (base_dir or Path.cwd()) / name
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise UserInputError(f"cannot read {path}: {e.strerror or e}", source=source, key=key,
+                             fix=fix) from None
+    except ValueError as e:
+        raise UserInputError(f"{path} is not valid JSON: {e}", source=source, key=key,
+                             fix="check the line and column named above") from None
+    if not isinstance(config, dict):
+        raise UserInputError(f"{path} holds a JSON {type(config).__name__}, not an object",
+                             source=source, key=key, fix=fix)
+    return json.dumps(config, sort_keys=True, separators=(",", ":"))
 
 
 def _table(data: dict, key: str, source: str) -> dict:
@@ -132,11 +172,15 @@ def _check_values(key: str, values, source: str, where: str) -> tuple:
     return tuple(values)
 
 
-def _parse_axes(table: dict, source: str) -> dict[str, tuple]:
+def _parse_axes(table: dict, source: str, where: str = "axes") -> dict[str, tuple]:
     for key in table:
+        if key in SWEEP_SET:
+            raise UserInputError(f"is set in [sweep], not in [{where}]", source=source,
+                                 key=f"{where}.{key}",
+                                 fix=f'write {SWEEP_SET[key]} = "file.json" under [sweep]')
         if key not in AXES:
-            raise _unknown(key, AXES, source=source, where="[axes]")
-    return {name: _check_values(name, table[name], source, "axes") if name in table
+            raise _unknown(key, AXES, source=source, where=f"[{where}]")
+    return {name: _check_values(name, table[name], source, where) if name in table
             else (axis.default,) for name, axis in AXES.items()}
 
 
@@ -151,7 +195,7 @@ def _parse_excludes(entries, source: str) -> list[tuple[dict, str]]:
             raise UserInputError("must name at least one axis", source=source, key=where,
                                  fix='e.g. [[exclude]] zero_stage = 0  offload_optimizer = "cpu"')
         for key in entry:
-            if key != "reason" and key not in AXES:
+            if key != "reason" and (key not in AXES or key in SWEEP_SET):
                 raise _unknown(key, [*AXES, "reason"], source=source, where=f"[[{where}]]")
         match = {k: _check_values(k, v, source, where) for k, v in entry.items() if k != "reason"}
         reason = entry.get("reason", f"sweep {where}")
@@ -159,10 +203,13 @@ def _parse_excludes(entries, source: str) -> list[tuple[dict, str]]:
     return rules
 
 
-def _expand(name, axes, rules, repetitions, settings):
-    scenarios, excluded = [], []
-    for combo in itertools.product(*axes.values()):
-        values = dict(zip(axes, combo, strict=True))
+def _expand(name, blocks, rules, repetitions, settings):
+    scenarios, excluded, seen = [], [], set()
+    for combo in (c for axes in blocks for c in itertools.product(*axes.values())):
+        values = dict(zip(blocks[0], combo, strict=True))
+        if combo in seen:  # [[axes]] tables may overlap: each combination once
+            continue
+        seen.add(combo)
         rule = violated_rule(values)
         reason = rule and f"{rule.name}: {rule.reason}"
         reason = reason or next((why for match, why in rules

@@ -1,0 +1,76 @@
+"""kind = inference: the scenario's model (pruned, quantized, ...) in eval mode, forward only.
+
+No DeepSpeed engine: every rank holds the whole model in the scenario's precision
+and times no_grad forward passes over its own micro-batch (data-parallel
+inference). The "loss" is the cross-entropy of its logits on the synthetic tokens,
+so quantization's effect on the output is in the record next to its bytes.
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import asdict
+
+from jobs import measure, probes
+from jobs import strategies as catalogue
+from jobs.ledger import count
+from results.schema import RankMetrics
+from suite.models import model_spec
+from suite.scenario import Scenario
+from suite.strategy import TORCH_DTYPES, RankContext
+
+
+def infer(scenario: Scenario, ranks, ctx: RankContext):
+    import torch
+    import torch.nn.functional as F
+
+    from jobs.train import RankOutcome
+
+    say = print if ranks.rank == 0 else (lambda *a, **k: None)
+    settings, device = scenario.settings, ctx.device
+    spec = model_spec(str(scenario["model"]))
+    phases = measure.Phases(device)
+    phases.begin("init")
+    torch.manual_seed(settings.seed)
+    model = catalogue.build(scenario, None, ctx)
+    model = model.to(getattr(torch, TORCH_DTYPES[str(scenario["precision"])])).eval()
+    model.requires_grad_(False)
+    phases.end()
+    say(f"worker: inference model ready ({sum(p.numel() for p in model.parameters()):,} "
+        f"parameters)", flush=True)
+
+    gen = torch.Generator().manual_seed(settings.seed + ranks.rank)
+    tokens = torch.randint(0, spec.vocab_size, (int(scenario["micro_batch"]),
+                                                int(scenario["seq_len"]) + 1), generator=gen)
+    x, y = tokens[:, :-1].contiguous().to(ctx.torch_device), tokens[:, 1:].contiguous().to(
+        ctx.torch_device)
+
+    def step(mark=None) -> float:
+        with torch.no_grad():
+            mark and mark("forward")
+            logits = model(x)
+            mark and mark("end")
+            return float(F.cross_entropy(logits.float().view(-1, logits.shape[-1]), y.view(-1)))
+
+    with phases.phase("warmup"):
+        for _ in range(settings.warmup_steps):
+            step()
+    say(f"worker: timing {settings.timed_steps} forward pass(es)", flush=True)
+    with phases.phase("timed"):
+        times, loss, stable = measure.timed_steps(
+            step, minimum=settings.timed_steps, maximum=settings.max_timed_steps, device=device,
+            agree=measure.agree_max(device))
+    step(phases.mark)  # the probe: the forward's own peak
+    timed = phases.peaks["timed"]
+    held = count({"params": list(model.parameters())}).params_bytes
+    extra = catalogue.observe(scenario, None, ctx, model)
+    metrics = RankMetrics(rank=ranks.rank, hostname=socket.gethostname(), params_bytes=held,
+                          grads_bytes=0, master_params_bytes=0, optimizer_state_bytes=0,
+                          peak_host_rss_bytes=timed.host_rss_bytes,
+                          peak_device_allocated_bytes=timed.device_allocated_bytes,
+                          peak_device_reserved_bytes=timed.device_reserved_bytes,
+                          step_time_s=probes.median_iqr(times)[0],
+                          phases=tuple(phases.peaks.values()),
+                          activation_peak_bytes=phases.activation_peak, **extra)
+    return RankOutcome(metrics=asdict(metrics), step_times_s=times, final_loss=loss,
+                       optimizer_impl="none (inference)", stable=stable)

@@ -1,0 +1,112 @@
+"""Knowledge distillation: a frozen teacher at inference precision, the scenario's model as student.
+
+kind = distill trains the student (with every training strategy of the scenario:
+ZeRO, precision, optimizer, ...) on KL(teacher || student) of their logits at
+temperature 2 (Hinton et al. 2015), the teacher running forward under no_grad
+in bf16 (fp16 where the device lacks bf16), int8/int4 if `quantize` says so.
+`teacher` names a catalogue size, built with the student's vocabulary and
+positions so their logits line up (CPU-scale sizes differ in vocabulary), or
+`self`: the dense model the student (a pruned copy) starts from. Each rank
+holds a whole teacher: the record's `teacher_params_bytes`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from suite.models import MODELS, ModelSpec, model_spec
+from suite.strategies.hardware import supports
+from suite.strategy import Axis, Rule, Strategy, add_term
+
+TEMPERATURE = 2.0
+
+
+def teacher_spec(values: dict) -> ModelSpec:
+    student = model_spec(values["model"])
+    name = values["model"] if values["teacher"] == "self" else values["teacher"]
+    return replace(model_spec(name), vocab_size=student.vocab_size,
+                   max_seq_len=student.max_seq_len)
+
+
+def teacher_dtype(values: dict) -> str:
+    return "bfloat16" if supports(values["device"], "bf16") else "float16"
+
+
+class Objective:
+    """The distillation loss for the student's engine, with the teacher it holds."""
+
+    def __init__(self, values: dict, ctx) -> None:
+        import torch
+
+        from suite.models import build_model
+
+        torch.manual_seed(ctx.seed)  # `self`: the very weights the student was pruned from
+        teacher = build_model(teacher_spec(values), device=ctx.torch_device)
+        if values["quantize"] != "none":
+            from suite.strategies.quantization import quantize_model
+
+            teacher = quantize_model(teacher, values, teacher_dtype(values))
+        self.teacher = teacher.to(getattr(torch, teacher_dtype(values))).eval()
+        self.teacher.requires_grad_(False)
+
+    def loss(self, engine, x, y):
+        import torch
+        import torch.nn.functional as F
+
+        with torch.no_grad():
+            target = self.teacher(x).float() / TEMPERATURE
+        logits = engine(x).float() / TEMPERATURE
+        v = logits.shape[-1]
+        student, teacher = (F.log_softmax(t.view(-1, v), -1) for t in (logits, target))
+        return F.kl_div(student, teacher, log_target=True, reduction="batchmean") \
+            * TEMPERATURE ** 2
+
+    def held_bytes(self) -> dict:
+        from jobs.ledger import count
+
+        tensors = [*self.teacher.parameters(), *self.teacher.buffers()]
+        return {"teacher_params_bytes": count({"params": tensors}).params_bytes}
+
+
+def objective(values: dict, ctx):
+    return Objective(values, ctx) if values["teacher"] != "none" else None
+
+
+def memory_term(values: dict, p):
+    if values["quantize"] != "none":
+        from suite.strategies.quantization import quantized_bytes
+
+        teacher = values["model"] if values["teacher"] == "self" else values["teacher"]
+        held = quantized_bytes({**values, "model": teacher}, 2)
+    else:
+        held = 2 * teacher_spec(values).n_params
+    return add_term(p, values, category="params", name="teacher (frozen, 16-bit)", nbytes=held,
+                    note="a whole teacher on every rank, next to the student")
+
+
+def _smaller(v: dict) -> bool:
+    if v["teacher"] == "self":
+        return v["pruning"].startswith("structured")
+    return model_spec(v["teacher"]).n_params > model_spec(v["model"]).n_params
+
+
+STRATEGY = Strategy(
+    name="distillation",
+    description="a frozen teacher (inference precision) and the scenario's model as a smaller "
+                "student trained on its logits",
+    axes=(Axis(name="teacher", type=str, default="none", choices=("none", "self", *MODELS),
+               help="distillation teacher: a model size (larger than the student), or self "
+                    "(the dense model a structured-pruned student came from)"),),
+    rules=(
+        Rule(name="distill-needs-teacher",
+             reason="kind distill trains a student on a teacher's logits: name the teacher",
+             excludes=lambda v: v["kind"] == "distill" and v["teacher"] == "none"),
+        Rule(name="teacher-larger-than-student",
+             reason="the teacher must be larger than the student (self: the student must be "
+                    "structured-pruned)",
+             excludes=lambda v: v["teacher"] != "none" and not _smaller(v)),
+    ),
+    kinds=("distill",),
+    objective=objective,
+    memory_term=memory_term,
+)

@@ -1,0 +1,109 @@
+"""Optimizer choice: how many bytes of state each parameter carries.
+
+    sgd           plain SGD, no state
+    sgd-momentum  one fp32 momentum buffer: 4 B/param
+    adamw         fp32 exp_avg and exp_avg_sq: 8 B/param
+    adafactor     torch.optim.Adafactor: factored second moment (a row and a column vector
+                  per matrix) -- only where it sees the matrices: ZeRO 1-3 and DeepSpeed's
+                  16-bit optimizers hand it flat 1-D partitions, and it keeps 4 B/param
+    adamw8bit     bitsandbytes' AdamW8bit: two uint8 states + a block-wise absmax, ~2 B/param
+                  (a client optimizer: DeepSpeed's config cannot name it)
+"""
+
+from __future__ import annotations
+
+from suite.models import model_spec
+from suite.strategies.hardware import supports
+from suite.strategy import Axis, Rule, Strategy, add_term
+
+LEARNING_RATE = 1e-4
+ADAMW = {"lr": LEARNING_RATE, "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 0.01}
+NAMES = ("adamw", "sgd", "sgd-momentum", "adafactor", "adamw8bit")
+BNB_BLOCK = 256  # bitsandbytes' blockwise 8-bit states: one fp32 absmax per 256 values each
+
+
+def configure(values: dict, config: dict) -> dict:
+    name, stage = values["optimizer"], values["zero_stage"]
+    offload = values["offload_optimizer"] != "none"
+    fragment: dict = {"optimizer": _section(name, offload=offload, device=values["device"])}
+    if name != "adamw" and stage > 0:
+        # ZeRO asserts unless told: only DeepSpeed's own Adam-family optimizers are "tested".
+        # Others step this rank's fp32 partition like any torch optimizer (on the host under
+        # offload).
+        fragment["zero_allow_untested_optimizer"] = True
+    return fragment
+
+
+def _section(name: str, *, offload: bool, device: str) -> dict | None:
+    if name == "sgd":  # the "no optimizer state" end of the axis
+        return {"type": "SGD", "params": {"lr": LEARNING_RATE, "momentum": 0.0}}
+    if name == "sgd-momentum":
+        return {"type": "SGD", "params": {"lr": LEARNING_RATE, "momentum": 0.9}}
+    if name == "adafactor":  # DeepSpeed builds torch.optim.<type> for a type it does not know
+        return {"type": "Adafactor", "params": {"lr": LEARNING_RATE}}
+    if name == "adamw8bit":
+        return None  # a client optimizer (`client_optimizer`); None removes a base's section
+    params = dict(ADAMW)
+    if device == "cpu" and not offload:
+        # DeepSpeed's FusedAdam would JIT-compile a CPU kernel inside the first run; torch's
+        # AdamW keeps the same states (fp32 exp_avg, exp_avg_sq) without that. Under offload
+        # DeepSpeed picks its prebuilt DeepSpeedCPUAdam itself; on GPU its FusedAdam.
+        params["torch_adam"] = True
+    return {"type": "AdamW", "params": params}
+
+
+def client_optimizer(values: dict):
+    """A factory params -> optimizer for the optimizers DeepSpeed's config cannot name."""
+    if values["optimizer"] != "adamw8bit":
+        return None
+
+    def build(params):
+        try:
+            import bitsandbytes as bnb
+        except ImportError as e:
+            raise RuntimeError("optimizer adamw8bit needs bitsandbytes: pip install "
+                               "'bitsandbytes>=0.50'") from e
+        return bnb.optim.AdamW8bit(params, lr=ADAMW["lr"], betas=tuple(ADAMW["betas"]),
+                                   eps=ADAMW["eps"], weight_decay=ADAMW["weight_decay"])
+
+    return build
+
+
+def state_bytes(values: dict) -> float:
+    """Optimizer-state bytes of the whole model (before ZeRO shards them), for the optimizers
+    the core model (suite/memory_model.py) does not know; adamw and sgd are in its table."""
+    spec, name = model_spec(values["model"]), values["optimizer"]
+    if name == "adafactor" and values["zero_stage"] == 0 and values["precision"] == "fp32":
+        d, L = spec.d_model, spec.n_layer  # torch's Adafactor: row + column vectors per matrix
+        matrices = [(spec.vocab_size, d), (spec.max_seq_len, d)] + L * [
+            (3 * d, d), (d, d), (4 * d, d), (d, 4 * d)]
+        vectors = spec.n_params - sum(r * c for r, c in matrices)  # biases, norms: full
+        return 4 * (sum(r + c for r, c in matrices) + vectors)
+    per_param = {"sgd-momentum": 4, "adafactor": 4, "adamw8bit": 2 + 2 * 4 / BNB_BLOCK}
+    return per_param.get(name, 0) * spec.n_params
+
+
+def memory_term(values: dict, p):
+    shards = values["world_size"] if values["zero_stage"] >= 1 else 1
+    offload = values["offload_optimizer"] != "none"
+    return add_term(p, values, category="optimizer_state", name=f"{values['optimizer']} states",
+                    nbytes=int(state_bytes(values) / shards), place="host" if offload else
+                    "device", note="suite/strategies/optimizer.py")
+
+
+STRATEGY = Strategy(
+    name="optimizer",
+    description="SGD, SGD+momentum, AdamW, Adafactor (factored states), 8-bit AdamW "
+                "(bitsandbytes): 0 to 8 bytes of state per parameter",
+    axes=(Axis(name="optimizer", type=str, default="adamw", choices=NAMES,
+               help="optimizer: AdamW 8 B/param of state, SGD none, SGD+momentum 4, Adafactor "
+                    "factored, adamw8bit ~2"),),
+    rules=(Rule(name="8bit-optimizer-needs-device-support",
+                reason="bitsandbytes' 8-bit optimizers run only on devices it has kernels for",
+                excludes=lambda v: v["optimizer"] == "adamw8bit"
+                and not supports(v["device"], "8bit-optimizer")),),
+    kinds=("train", "distill"),
+    configure=configure,
+    optimizer=client_optimizer,
+    memory_term=memory_term,
+)

@@ -1,0 +1,164 @@
+"""The parts every catalogue entry is made of: axes, rules, and the Strategy that holds them.
+
+A strategy is one module in `suite/strategies/`: its axes (what a sweep varies),
+its rules (combinations that cannot run), its DeepSpeed config fragment, its model
+or optimizer transform, and its term in the analytical memory model. Nothing
+outside that module knows its name: `suite/axes.py`, `suite/rules.py`,
+`suite/ds_config.py`, `suite/memory_model.py` and `jobs/` iterate the catalogue.
+
+Hooks that run inside a rank (transforms, optimizers, objectives) import torch
+themselves, so the catalogue imports in milliseconds (`memsweep plan` has no torch).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+KINDS = ("train", "inference", "distill")
+TORCH_DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}  # precision -> torch
+
+
+@dataclass(frozen=True, kw_only=True)
+class Axis:
+    name: str
+    type: type
+    default: object
+    help: str
+    choices: tuple | None = None  # allowed values; None = any value of `type` >= minimum
+    minimum: int | None = None
+    check: Callable[[object], str | None] | None = None  # extra validation: why not, or None
+    values: str | None = None  # what it takes, in words, where `choices` cannot say it
+
+    def problem(self, value: object) -> str | None:
+        """Why `value` is not allowed on this axis, or None if it is."""
+        if type(value) is not self.type:  # bool is not int, int is not str
+            return f"expected {self.type.__name__}, got {type(value).__name__} {value!r}"
+        if self.choices is not None and value not in self.choices:
+            return f"{value!r} is not one of {', '.join(map(repr, self.choices))}"
+        if self.minimum is not None and value < self.minimum:
+            return f"{value!r} is below the minimum {self.minimum}"
+        return self.check(value) if self.check else None
+
+    def describe(self) -> str:
+        """The values it takes, as `memsweep strategies` prints them."""
+        if self.choices is not None:
+            return " | ".join(map(str, self.choices))
+        if self.values:
+            return self.values
+        name = self.type.__name__
+        return name if self.minimum is None else f"{name} >= {self.minimum}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Rule:
+    name: str
+    reason: str
+    excludes: Callable[[dict], bool]  # takes the scenario's (effective) axis values
+
+
+@dataclass(frozen=True, kw_only=True)
+class RankContext:
+    """What a rank-side hook may need besides the axis values."""
+
+    run_id: str
+    rank: int
+    local_rank: int
+    device: str  # "cpu" or "cuda"
+    torch_device: str  # "cpu" or "cuda:<local_rank>"
+    seed: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Strategy:
+    """One catalogue entry. Every hook is optional; `values` are a scenario's axis values
+    (presets resolved), `ctx` the rank's `RankContext`.
+
+    configure(values, config) -> fragment    deep-merged into the DeepSpeed config built so
+                                             far (catalogue order); it may read that config
+    implies(values) -> {axis: value}         axis values the strategy sets (presets)
+    model_transform(model, values) -> model  applied in the rank before DeepSpeed sees it
+    transform_whole: True when the transform needs the unpartitioned model (ZeRO-3 then
+                     partitions the transformed model instead of building it partitioned)
+    optimizer(values) -> factory | None      a client optimizer, params -> torch optimizer,
+                                             for optimizers DeepSpeed's config cannot name
+    objective(values, ctx) -> obj | None     replaces the loss: obj.loss(engine, x, y) and
+                                             obj.held_bytes() -> {RankMetrics field: bytes}
+    prepare(values, ctx)                     process set-up before the model is built
+    observe(values, config, ctx) -> {RankMetrics field: value}   after the timed steps
+    cleanup(values, config, ctx)             once per node after the run (files it left)
+    memory_term(values, prediction) -> prediction   its part of suite/memory_model.py
+
+    Hooks run for every scenario (a hook checks its own axes); `active` says whether
+    the strategy is on.
+    """
+
+    name: str
+    description: str  # one line
+    axes: tuple[Axis, ...] = ()
+    uses: tuple[str, ...] = ()  # workload axes (suite/axes.py) the strategy is swept on
+    rules: tuple[Rule, ...] = ()
+    kinds: tuple[str, ...] = KINDS  # scenario kinds it applies to; elsewhere its axes stay off
+    configure: Callable[[dict, dict], dict] | None = None
+    implies: Callable[[dict], dict] | None = None
+    model_transform: Callable | None = None
+    transform_whole: bool = False
+    optimizer: Callable | None = None
+    objective: Callable | None = None
+    prepare: Callable | None = None
+    observe: Callable | None = None
+    cleanup: Callable | None = None
+    memory_term: Callable | None = None
+
+    def __post_init__(self) -> None:
+        if not self.description or "\n" in self.description:
+            raise ValueError(f"strategy {self.name}: description must be one line")
+        if unknown := set(self.kinds) - set(KINDS):
+            raise ValueError(f"strategy {self.name}: unknown kinds {sorted(unknown)}")
+
+    def active(self, values: dict) -> bool:
+        """Whether any of its own axes is away from its default ("strategy off")."""
+        return any(values.get(a.name, a.default) != a.default for a in self.axes)
+
+    def hooks(self) -> list[str]:
+        """`module.function` of each hook it has, for `memsweep strategies` and --explain."""
+        names = ("configure", "implies", "model_transform", "optimizer", "objective", "prepare",
+                 "observe", "cleanup", "memory_term")
+        return [f"{n}={getattr(self, n).__module__}.{getattr(self, n).__qualname__}"
+                for n in names if getattr(self, n) is not None]
+
+
+def merge(base: dict, fragment: dict) -> dict:
+    """`base` with `fragment` deep-merged into it: a new dict; nested dicts merge, other values
+    replace, None removes the key."""
+    out = dict(base)
+    for key, value in fragment.items():
+        if value is None:  # a fragment deletes a key with None (JSON null)
+            out.pop(key, None)
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+_FIELDS = {"params": "params_bytes", "grads": "grads_bytes",
+           "master_params": "master_params_bytes", "optimizer_state": "optimizer_state_bytes"}
+
+
+def add_term(prediction, values: dict, *, category: str, name: str, nbytes: int,
+             place: str = "device", note: str = ""):
+    """`prediction` (suite.memory_model.Prediction) with one more named term (may be < 0)."""
+    from dataclasses import replace
+
+    from suite.memory_model import Term
+
+    field = _FIELDS[category]
+    term = Term(category=category, name=name, nbytes=int(nbytes), place=place, note=note)
+    changes = {field: getattr(prediction, field) + int(nbytes),
+               "terms": (*prediction.terms, term)}
+    if place == "host":
+        changes["host_bytes"] = prediction.host_bytes + int(nbytes)
+        if values["device"] != "cpu":  # on the CPU host memory is the device's
+            changes["offloaded_bytes"] = prediction.offloaded_bytes + int(nbytes)
+    return replace(prediction, **changes)
