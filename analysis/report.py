@@ -1,8 +1,11 @@
-"""`memsweep report`: assemble the pages and save them as one PDF (the only place that saves).
+"""`memsweep report`: assemble the sections and save them as one PDF (the only place that saves).
 
-Pages: title (sweep, dates, hosts, versions, contents), summary table, then per
-facet (world size, precision, ... held fixed) peak memory per rank, memory held
-per rank and throughput, and last the failures and quarantined files.
+Sections, in order (a section without data to show is left out and the
+summary says so): findings; strategies vs baseline; memory vs model size;
+memory breakdown; predicted vs measured; largest model that fits; Pareto
+front; scaling with the world size; nightly trends; nightly regressions
+(each partition's latest night against the nights before it); partitions side
+by side; failures; appendix (one row per scenario and partition).
 """
 
 from __future__ import annotations
@@ -17,109 +20,96 @@ import pandas as pd
 from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
 
-from analysis import figures, pages, tables
-from analysis.grouping import facets, ok_runs
+from analysis import pages, sections
+from analysis.history import night_span
+from analysis.memo import reuse
 from analysis.sources import Sources, load_sources
 from analysis.style import FAIL_COLOR, FOOTER_BAND, styled
+from analysis.tables import environment_table, partitions_table, status_line
+from analysis.tidy import enrich
 from suite.errors import UserInputError
-
-# The figure pages of each facet, in order: (contents title, frame -> Figure).
-FIGURES = (("Peak memory per rank", figures.peak_memory_figure),
-           ("Memory held per rank", figures.ledger_figure),
-           ("Throughput", figures.throughput_figure))
 
 
 @dataclass(frozen=True)
 class Page:
-    title: str  # as listed in the contents
+    title: str  # its section, as listed in the contents
     figure: Figure
 
 
-def make_report(dirs: list[Path], output: Path) -> list[str]:
-    """Write the PDF report of the sweep folders `dirs` to `output`; return the page titles."""
+def make_report(dirs: list[Path], output: Path, *, capacity: int | None = None) -> list[str]:
+    """Write the PDF report of the sweep folders in `dirs` to `output`; return the page titles."""
+    output = check_pdf(output)
+    sources = load_sources(dirs)
+    report = report_pages(sources, capacity=capacity)
+    save(report, output, sweep_name(sources.frame), night_span(sources.frame))
+    return [p.title for p in report]
+
+
+def check_pdf(output: Path) -> Path:
     output = Path(output)
     if output.suffix.lower() != ".pdf":
         raise UserInputError(f"the report is a PDF, but {output.name!r} does not end in .pdf",
                              source=str(output), fix=f"write e.g. -o {output.stem}.pdf")
-    sources = load_sources(dirs)
-    report = report_pages(sources)
-    sweep, date = sweep_name(sources.frame), run_date(sources.frame)
+    return output
+
+
+def save(report: list[Page], output: Path, sweep: str, when: str) -> None:
+    """Footers on every page, then the PDF, written atomically."""
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = output.with_name(f".{output.name}.tmp")
     try:
         with styled(), PdfPages(tmp, metadata=_metadata(sweep)) as pdf:
-            add_footers(report, f"memsweep report · sweep {sweep} · {date}")
+            add_footers(report, f"memsweep report · sweep {sweep} · {when}")
             for page in report:
                 pdf.savefig(page.figure)
         os.replace(tmp, output)
     finally:
         tmp.unlink(missing_ok=True)
-    return [p.title for p in report]
 
 
-def report_pages(sources: Sources) -> list[Page]:
+def report_pages(sources: Sources, *, capacity: int | None = None) -> list[Page]:
     """Every page of the report, in order, title page first."""
-    frame = sources.frame
-    body = []
+    with reuse():  # the sections share their comparisons' tables
+        return _report_pages(sources, capacity)
+
+
+def _report_pages(sources: Sources, capacity: int | None) -> list[Page]:
+    frame = enrich(sources.frame)
     if frame.empty:
-        body.append(Page("No run records", pages.message_page(
+        body = [Page("No run records", pages.message_page(
             "No run records", "No run records found",
-            "The folders hold no valid run record: " + ", ".join(map(str, sources.dirs)))))
-    else:
-        body += _titled("Summary table", pages.table_pages(
-            tables.summary_table(frame), "Summary: one row per run", _status_line(frame)))
-        body += _figure_pages(frame)
-    body += failure_pages(sources)
-    contents = ["Title and contents", *[p.title for p in body]]
-    title = pages.title_page(f"memsweep report: sweep {sweep_name(frame)}", _facts(sources),
-                             tables.environment_table(list(sources.records)), contents)
-    return [Page(contents[0], title), *body]
-
-
-def _figure_pages(frame: pd.DataFrame) -> list[Page]:
-    if ok_runs(frame).empty:
+            "The folders hold no valid run record: " + ", ".join(map(str, sources.dirs))))]
+    elif (frame["status"] != "ok").all():
         n = len(frame)
-        return [Page("No ok runs", pages.message_page(
-            "No ok runs", f"None of the {n} run{'s' * (n != 1)} is ok",
-            "Statuses: " + _status_line(frame) + ". The failures page lists each run, its "
+        body = [Page("No ok runs", pages.message_page(
+            "No ok runs", f"None of the {n:,} run{'s' * (n != 1)} is ok",
+            "Statuses: " + status_line(frame) + ". The failures pages list each run, its "
             "reason and the last lines of its log."))]
-    out = []
-    for facet in facets(frame):
-        suffix = f" ({facet.label})" if facet.label else ""
-        out += [Page(name + suffix, make(facet.rows, subtitle=facet.description))
-                for name, make in FIGURES]
-    return out
-
-
-def failure_pages(sources: Sources) -> list[Page]:
-    """Every run that is not ok (status, reason, log tail) and every quarantined file."""
-    failed = tables.failures_table(sources.frame)
-    blocks = [[f"[{row.status.upper()}] run {row.run_id} · {row.config}",
-               f"    reason: {row.reason}",
-               *(f"    | {line}" for line in row.log_tail.splitlines()), ""]
-              for row in failed.itertuples(index=False)]
-    quarantined = [[f"  {q.path}:", f"      {q.problem}"] for q in sources.quarantined]
-    if quarantined:  # the heading stays with the first file
-        quarantined[0].insert(0, "Quarantined files (not valid v1 records; left out of every "
-                                 "other page):")
-    blocks += quarantined
-    if not blocks:
-        blocks = [["Every run is ok and no file was quarantined."]]
-    subtitle = f"{len(failed)} run(s) not ok, {len(sources.quarantined)} file(s) quarantined"
-    return _titled("Failures and quarantined files",
-                   pages.text_pages(blocks, "Failures and quarantined files", subtitle))
+    else:
+        body = [Page(title, fig) for title, fig in sections.analysis_pages(frame, capacity)]
+    body += _titled("Failures and quarantined files", sections.failures(frame, sources))
+    body += _titled(sections.APPENDIX, sections.appendix(frame)) if not frame.empty else []
+    contents = _contents(body)
+    title = pages.title_page(f"memsweep report: sweep {sweep_name(frame)}", _facts(sources),
+                             [("Partitions", partitions_table(frame)),
+                              ("Software and environment (fingerprints of the runs)",
+                               environment_table(sources.fingerprints))], contents)
+    return [Page("Title and contents", title), *body]
 
 
 def _titled(title: str, figs: list[Figure]) -> list[Page]:
-    """Pages of one kind; `title (i/n)` in the contents when there are several."""
-    return [Page(title + (f" ({i}/{len(figs)})" if len(figs) > 1 else ""), fig)
-            for i, fig in enumerate(figs, start=1)]
+    return [Page(title, fig) for fig in figs]
 
 
-def _status_line(frame: pd.DataFrame) -> str:
-    counts = tables.status_counts(frame)
-    return f"{len(frame)} runs: " + ", ".join(f"{n} {s}" for s, n in counts.itertuples(
-        index=False))
+def _contents(body: list[Page]) -> list[tuple[str, str]]:
+    """(section, pages) per section: `3` or `4-7`, counting the title page as 1."""
+    out: list[list] = []
+    for number, page in enumerate(body, start=2):
+        if out and out[-1][0] == page.title:
+            out[-1][2] = number
+        else:
+            out.append([page.title, number, number])
+    return [(t, str(a) if a == b else f"{a}-{b}") for t, a, b in out]
 
 
 def _facts(sources: Sources) -> list[tuple]:
@@ -127,35 +117,30 @@ def _facts(sources: Sources) -> list[tuple]:
     not_ok = 0 if frame.empty else int((frame["status"] != "ok").sum())
 
     def values(col: str) -> str:
-        return ", ".join(sorted(map(str, frame[col].dropna().unique()))) or "–"
+        found = sorted(map(str, frame[col].dropna().unique()))
+        return ", ".join(found) if len(found) <= 4 else f"{len(found)}: {', '.join(found[:3])}, …"
 
-    def warn(bad: object) -> str:
-        return FAIL_COLOR if bad else "black"
-
+    folders = [str(d) for d in sources.sweep_dirs]
     return [
         ("sweep", sweep_name(frame)),
+        ("nights", night_span(frame) if not frame.empty else "–"),
         ("runs started", _span(frame)),
-        ("report made", datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")),
-        ("folders", ", ".join(map(str, sources.dirs))),
-        ("hosts", values("hostname")),
-        ("runs", _status_line(frame) if not frame.empty else "none", warn(not_ok)),
-        ("quarantined files", str(len(sources.quarantined)), warn(sources.quarantined)),
-        ("torch", values("torch_version")),
-        ("deepspeed", values("deepspeed_version")),
-        ("memsweep", _version("memsweep")),
+        ("partitions", values("partition") if not frame.empty else "–"),
+        ("runs", status_line(frame) if not frame.empty else "none",
+         FAIL_COLOR if not_ok else "black"),
+        ("quarantined files", str(len(sources.quarantined)),
+         FAIL_COLOR if sources.quarantined else "black"),
+        ("git commit", values("git_commit") if not frame.empty else "–"),
+        ("folders", folders[0] if len(folders) == 1 else
+         f"{len(folders)} sweep folders under {', '.join(map(str, sources.dirs))}"),
+        ("report made", datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+         + f" by memsweep {_version('memsweep')}"),
     ]
 
 
 def sweep_name(frame: pd.DataFrame) -> str:
     names = sorted(frame["sweep"].dropna().unique()) if not frame.empty else []
     return ", ".join(names) if names else "(no records)"
-
-
-def run_date(frame: pd.DataFrame) -> str:
-    """The day the sweep ran (its last start), else today: shown in every footer."""
-    last = frame["started_at"].max() if not frame.empty else pd.NaT
-    when = datetime.now(timezone.utc) if pd.isna(last) else last
-    return when.strftime("%Y-%m-%d")
 
 
 def _span(frame: pd.DataFrame) -> str:
@@ -178,8 +163,9 @@ def add_footers(report: list[Page], left: str) -> None:
 
 def _metadata(sweep: str) -> dict:
     return {"Title": f"memsweep report: sweep {sweep}", "Author": "memsweep",
-            "Subject": "Memory-saving strategies of large-model training: peak memory, "
-                       "memory held per rank and throughput by ZeRO stage and model size",
+            "Subject": "Memory-saving strategies of large-model training: each strategy vs "
+                       "the baseline, largest model that fits, Pareto front, scaling, nightly "
+                       "and partition comparisons",
             "Keywords": "memsweep, DeepSpeed, ZeRO, offload, memory, benchmark",
             "Creator": f"memsweep {_version('memsweep')}"}
 

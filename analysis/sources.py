@@ -1,42 +1,145 @@
-"""Reading sweep folders: every record and quarantined file, and their tidy frame."""
+"""Reading sweep folders: the tidy frame of every record, the quarantined files, the fingerprints.
+
+A folder given may be a sweep folder (it holds runs/) or hold sweep folders at
+any depth, e.g. a history of nightly runs `HISTORY/<night>/<partition>/runs/`:
+every sweep folder found is read, and `source_dir` names it on each row.
+Records are not kept, only their frame rows and a count of fingerprint values,
+so memory grows with the rows, not with the records' JSON.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from results.frame import records_frame
-from results.load import Quarantined, load_records
-from results.schema import RunRecord
+from results.frame import row_from_json, rows_frame
+from results.load import Quarantined, iter_valid_json
 from results.store import runs_dir
 from suite.errors import UserInputError
+
+MAX_DEPTH = 6  # folder levels searched below a folder given for sweep folders
+MAX_VALUES = 50  # distinct values counted per fingerprint entry
+PARALLEL_FROM = 20_000  # records: from here the folders are read by one process per core
+
+
+@dataclass(frozen=True, kw_only=True)
+class Fingerprints:
+    """How often each fingerprint entry took each value (up to MAX_VALUES values per entry)."""
+
+    n_records: int = 0
+    values: dict[str, Counter] = field(default_factory=dict)
+    overflow: frozenset[str] = frozenset()  # entries with more distinct values than counted
+
+    def merged(self, other: Fingerprints) -> Fingerprints:
+        values = {k: Counter(v) for k, v in self.values.items()}
+        for k, v in other.values.items():
+            values.setdefault(k, Counter()).update(v)
+        return _capped(self.n_records + other.n_records, values,
+                       self.overflow | other.overflow)
 
 
 @dataclass(frozen=True, kw_only=True)
 class Sources:
-    dirs: tuple[Path, ...]
-    records: tuple[RunRecord, ...]
+    dirs: tuple[Path, ...]  # the folders given
+    sweep_dirs: tuple[Path, ...]  # the sweep folders found in them
     quarantined: tuple[Quarantined, ...]
+    fingerprints: Fingerprints
     frame: pd.DataFrame  # records_frame of all records, plus `source_dir`
 
 
 def load_sources(dirs: list[Path]) -> Sources:
-    """Load every DIR/runs/*.json; a folder that is not a sweep output is a user error."""
+    """Load every sweep folder in `dirs`; a folder without any is a user error."""
     if not dirs:
         raise UserInputError("no sweep folder given", fix="pass one or more sweep output folders")
-    records, bad, source = [], [], []
-    for d in map(Path, dirs):
-        if not runs_dir(d).is_dir():
-            raise UserInputError(
-                f"{d} is not a sweep output folder (it has no runs/ folder)", source=str(d),
-                fix="pass the folder given to `memsweep run --out` (the one holding runs/)")
-        found, quarantined = load_records(d)
-        records += found
-        bad += quarantined
-        source += [str(d)] * len(found)
-    frame = records_frame(records)
-    frame["source_dir"] = pd.Series(source, index=frame.index, dtype="object")
-    return Sources(dirs=tuple(map(Path, dirs)), records=tuple(records),
-                   quarantined=tuple(bad), frame=frame)
+    found = [s for d in map(Path, dirs) for s in sweep_dirs(d)]
+    found = list(dict.fromkeys(found))  # a folder given twice is read once
+    parts = _read_all(found)
+    frames = [p[0] for p in parts if not p[0].empty]
+    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else (
+        frames[0] if frames else _with_source(rows_frame([]), ""))
+    prints = Fingerprints()
+    for p in parts:
+        prints = prints.merged(p[2])
+    return Sources(dirs=tuple(map(Path, dirs)), sweep_dirs=tuple(found),
+                   quarantined=tuple(q for p in parts for q in p[1]), fingerprints=prints,
+                   frame=frame)
+
+
+def sweep_dirs(folder: Path) -> list[Path]:
+    """`folder` if it holds runs/, else the sweep folders below it (sorted, MAX_DEPTH levels)."""
+    found = _search(Path(folder), MAX_DEPTH)
+    if not found:
+        raise UserInputError(
+            f"{folder} is not a sweep output folder (it has no runs/ folder, nor any folder "
+            "below it)", source=str(folder),
+            fix="pass the folder given to `memsweep run --out` (the one holding runs/), or a "
+                "folder of such folders")
+    return found
+
+
+def _search(folder: Path, depth: int) -> list[Path]:
+    if runs_dir(folder).is_dir():
+        return [folder]
+    if depth == 0:
+        return []
+    try:
+        children = sorted(e.name for e in os.scandir(folder)
+                          if e.is_dir() and not e.name.startswith(".") and e.name != "logs")
+    except OSError:
+        return []
+    return [s for name in children for s in _search(folder / name, depth - 1)]
+
+
+def _read_all(folders: list[Path]) -> list[tuple]:
+    """`_read` of every folder; in a process per core when there are many records."""
+    sizes = [_count(f) for f in folders]
+    workers = min(os.cpu_count() or 1, len(folders))
+    if sum(sizes) < PARALLEL_FROM or workers < 2:
+        return [_read(f) for f in folders]
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(_read, folders, chunksize=max(1, len(folders) // (4 * workers))))
+
+
+def _count(folder: Path) -> int:
+    try:
+        return sum(1 for _ in os.scandir(runs_dir(folder)))
+    except OSError:
+        return 0
+
+
+def _read(folder: Path) -> tuple[pd.DataFrame, list[Quarantined], Fingerprints]:
+    """The frame rows, quarantined files and fingerprint counts of one sweep folder."""
+    rows, bad, values, overflow = [], [], {}, set()
+    for data, problem in iter_valid_json(folder):
+        if data is None:
+            bad.append(problem)
+            continue
+        rows.append(row_from_json(data))
+        for key, value in (data.get("fingerprint") or {}).items():
+            if isinstance(value, str | int | float | bool) and value != "":
+                counts = values.setdefault(key, Counter())
+                if str(value) in counts or len(counts) < MAX_VALUES:
+                    counts[str(value)] += 1
+                else:
+                    overflow.add(key)
+    return (_with_source(rows_frame(rows), str(folder)), bad,
+            _capped(len(rows), values, frozenset(overflow)))
+
+
+def _with_source(frame: pd.DataFrame, folder: str) -> pd.DataFrame:
+    frame["source_dir"] = pd.Series(folder, index=frame.index, dtype="object")
+    return frame
+
+
+def _capped(n: int, values: dict[str, Counter], overflow: frozenset) -> Fingerprints:
+    over = set(overflow)
+    for key, counts in values.items():
+        if len(counts) > MAX_VALUES:
+            values[key] = Counter(dict(counts.most_common(MAX_VALUES)))
+            over.add(key)
+    return Fingerprints(n_records=n, values=values, overflow=frozenset(over))

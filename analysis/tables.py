@@ -1,69 +1,23 @@
-"""Summary tables: each takes the tidy frame and returns a DataFrame (pages render them)."""
+"""Tables of the report: each takes the tidy frame and returns a DataFrame of display strings.
+
+The appendix and the failures are aggregated per scenario and partition, so a
+history of many nights gives one row per scenario, not one per run.
+"""
 
 from __future__ import annotations
 
 import pandas as pd
 
-from analysis.grouping import FACET_COLUMNS, facet_label, model_order, offload_order
-from analysis.units import DASH, human_bytes, human_count, human_rate, human_seconds
-from results.schema import STATUSES, RunRecord
+from analysis.grouping import describe
+from analysis.memo import per_frame
+from analysis.sources import Fingerprints
+from analysis.strategy import order
+from analysis.tidy import enrich, hardware_keys, varying
+from analysis.units import DASH, human_bytes, human_count, human_rate
+from results.schema import STATUSES
+from suite.models import MODELS
 
 LOG_LINES = 6  # lines of a failed run's log tail shown on the failures page
-
-# summary column -> (frame column, how it is shown)
-_SUMMARY = {
-    "step time": ("step_time_s", human_seconds),
-    "samples/s": ("samples_per_s", human_rate),
-    "tokens/s": ("tokens_per_s", human_rate),
-    "final loss": ("final_loss", lambda v: f"{v:.4g}"),
-    "params/rank": ("params_bytes", human_bytes),
-    "grads/rank": ("grads_bytes", human_bytes),
-    "master/rank": ("master_params_bytes", human_bytes),
-    "optim. states/rank": ("optimizer_state_bytes", human_bytes),
-}
-
-
-def ordered(frame: pd.DataFrame) -> pd.DataFrame:
-    """Rows by model size (parameter count), ZeRO stage, offload (none first), the rest."""
-    models = {m: i for i, m in enumerate(model_order(frame))}
-    offloads = {o: i for i, o in enumerate(offload_order(frame["offload_optimizer"].dropna()))}
-    rank = pd.DataFrame({"m": frame["model"].map(models), "o": frame["offload_optimizer"]
-                         .map(offloads)}, index=frame.index)
-    keys = [c for c in ("zero_stage", *FACET_COLUMNS, "repetition") if c in frame]
-    order = pd.concat([rank, frame[keys]], axis=1).sort_values(["m", "zero_stage", "o", *keys[1:]],
-                                                               na_position="last").index
-    return frame.loc[order]
-
-
-def varying(frame: pd.DataFrame) -> list[str]:
-    """The facet axes that take more than one value in `frame`."""
-    return [c for c in (*FACET_COLUMNS, "repetition")
-            if c in frame and frame[c].nunique(dropna=False) > 1]
-
-
-def peak_per_rank(frame: pd.DataFrame) -> pd.Series:
-    """Peak memory per rank of each run: device allocated on GPU, host RSS on CPU."""
-    on_gpu = (frame["device"] == "cuda") & frame["peak_device_bytes"].notna()
-    return frame["peak_device_bytes"].where(on_gpu, frame["peak_host_rss_bytes"])
-
-
-def summary_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """One row per run, human units: configuration, status, memory, speed, loss."""
-    frame = ordered(frame)
-    out = pd.DataFrame({
-        "model": frame["model"],
-        "params": frame["n_params"].map(lambda n: DASH if pd.isna(n) else human_count(int(n))),
-        "ZeRO": frame["zero_stage"].astype(str), "offload": frame["offload_optimizer"],
-    })
-    for col in varying(frame):
-        out[col.replace("_", " ")] = frame[col].astype(str)
-    out["status"] = frame["status"]
-    peak = peak_per_rank(frame)
-    out["peak mem/rank"] = [human_bytes(v) + (" (GPU)" if d == "cuda" and pd.notna(v) else "")
-                            for v, d in zip(peak, frame["device"], strict=True)]
-    for name, (column, show) in _SUMMARY.items():
-        out[name] = [DASH if pd.isna(v) else show(v) for v in frame[column]]
-    return out.reset_index(drop=True)
 
 
 def status_counts(frame: pd.DataFrame) -> pd.DataFrame:
@@ -73,22 +27,106 @@ def status_counts(frame: pd.DataFrame) -> pd.DataFrame:
                          "runs": [int(counts[s]) for s in STATUSES if s in counts]})
 
 
-def failures_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """Every run that is not ok: id, configuration, status, reason, last lines of its log."""
-    rows = ordered(frame[frame["status"] != "ok"])
+def status_line(frame: pd.DataFrame) -> str:
+    """`1,512 runs: 1,260 ok, 246 oom, 6 failed`."""
+    counts = status_counts(frame)
+    return f"{len(frame):,} runs: " + ", ".join(f"{n:,} {s}" for s, n in counts.itertuples(
+        index=False))
+
+
+def sorted_scenarios(frame: pd.DataFrame, *, setup_first: bool = False) -> pd.DataFrame:
+    """Rows by model size, then strategy (baseline first), then setup (or setup first)."""
+    if frame.empty:
+        return frame
+    keys = [k for k in hardware_keys(frame) if k in frame]
+    sort = frame[keys].copy() if setup_first else pd.DataFrame(index=frame.index)
+    if "model" in frame:
+        sizes = {m: (MODELS[m].n_params if m in MODELS else float("inf"))
+                 for m in frame["model"].dropna().unique()}
+        sort["_m"] = frame["model"].map(sizes)
+    if "strategy" in frame:
+        sort["_s"] = frame["strategy"].map({s: i for i, s in enumerate(order(
+            frame["strategy"].dropna()))})
+    if not setup_first:
+        sort = pd.concat([sort, frame[keys]], axis=1)
+    return frame.loc[sort.sort_values(list(sort.columns), na_position="last").index]
+
+
+@per_frame
+def appendix_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per scenario and partition: its runs and statuses, medians of the ok runs."""
+    frame = enrich(frame)
+    if frame.empty:
+        return pd.DataFrame()
+    keys = [k for k in hardware_keys(frame) if k != "sweep"]
+    g = frame.groupby(["scenario_id", "partition"], dropna=False, sort=False)
+    agg = g.agg(model=("model", "first"), n_params=("n_params", "max"),
+                strategy=("strategy", "first"), runs=("run_id", "size"),
+                nights=("night", "nunique"), status=("status", _statuses),
+                **{k: (k, "first") for k in keys if k != "partition"})
+    ok = frame[frame["status"] == "ok"].groupby(["scenario_id", "partition"], dropna=False)
+    med = ok[["peak_bytes", "held_bytes", "samples_per_s", "final_loss"]].median()
+    agg = agg.join(med).reset_index()
+    agg = sorted_scenarios(agg)
+    shown = varying(agg, keys)
     return pd.DataFrame({
-        "run_id": rows["run_id"], "config": [config_label(r) for _, r in rows.iterrows()],
-        "status": rows["status"], "reason": rows["reason"].fillna(DASH),
-        "log_tail": rows["log_tail"].map(last_lines),
-        "source_dir": rows["source_dir"] if "source_dir" in rows else "",
+        "model": agg["model"],
+        "params": agg["n_params"].map(lambda n: DASH if pd.isna(n) else human_count(int(n))),
+        "strategy": agg["strategy"],
+        "setup": [describe(dict(zip(shown, v, strict=True))) for v in
+                  agg[shown].itertuples(index=False)] if shown else "",
+        "runs": agg["runs"].map("{:,}".format), "nights": agg["nights"].astype(str),
+        "status": agg["status"],
+        "peak/rank": agg["peak_bytes"].map(human_bytes),
+        "held/rank": agg["held_bytes"].map(human_bytes),
+        "samples/s": agg["samples_per_s"].map(human_rate),
+        "loss": agg["final_loss"].map(lambda v: DASH if pd.isna(v) else f"{v:.4g}"),
     }).reset_index(drop=True)
 
 
-def config_label(row: pd.Series) -> str:
-    """`small · ZeRO 1 · offload cpu · 2 ranks · fp32 · ...`: the run's whole configuration."""
-    facet = facet_label({c: row[c] for c in FACET_COLUMNS if c in row})
-    return f"{row['model']} · ZeRO {row['zero_stage']} · offload {row['offload_optimizer']}" \
-        + (f" · {facet}" if facet else "")
+def _statuses(s: pd.Series) -> str:
+    """`ok` when all are ok, else counts: `ok 5, oom 1`."""
+    counts = s.value_counts()
+    if len(counts) == 1:
+        return str(counts.index[0])
+    return ", ".join(f"{k} {int(counts[k])}" for k in STATUSES if k in counts)
+
+
+@per_frame
+def failure_groups(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every run that is not ok, grouped when the same scenario ended with the same status on
+    several nights or repetitions: status, runs, nights, the latest reason and log tail."""
+    rows = enrich(frame)
+    shown = varying(rows, [k for k in hardware_keys(rows) if k != "sweep"])
+    rows = rows[rows["status"] != "ok"].sort_values("started_at", na_position="first")
+    columns = ["status", "config", "runs", "run_ids", "nights", "reason", "log_tail",
+               "source_dir"]
+    if rows.empty:
+        return pd.DataFrame(columns=columns)
+    keys = ["scenario_id", "partition", "status"]
+    g = rows.groupby(keys, dropna=False, sort=False)
+    last = g.tail(1).set_index(keys)  # the latest run of each group: its reason and log
+    info = g.agg(runs=("run_id", "size"), first=("night", "min"), final=("night", "max"),
+                 nights=("night", "nunique"))
+    ids = rows[g["run_id"].transform("size") <= 6].groupby(keys, dropna=False, sort=False)[
+        "run_id"].agg(lambda r: ", ".join(sorted(set(r))))
+    table = last.join(info).join(ids.rename("run_ids")).reset_index()
+    table["config"] = [config_label(r, shown) for _, r in table.iterrows()]
+    table["nights"] = [(f if pd.notna(f) else DASH) if n <= 1 else f"{f}..{z} ({n} nights)"
+                       for f, z, n in
+                       zip(table["first"], table["final"], table["nights"], strict=True)]
+    table["reason"] = table["reason"].fillna(DASH)
+    table["log_tail"] = table["log_tail"].map(last_lines)
+    table["run_ids"] = table["run_ids"].fillna("")
+    if "source_dir" not in table:
+        table["source_dir"] = ""
+    return sorted_scenarios(table)[columns].reset_index(drop=True)
+
+
+def config_label(row: pd.Series, keys: list[str]) -> str:
+    """`1.3b · zero_stage=3 · gpu-h100 · 16 ranks`: model, strategy and the setup `keys`."""
+    where = describe({k: row[k] for k in keys if k in row})
+    return f"{row['model']} · {row['strategy']}" + (f" · {where}" if where else "")
 
 
 def last_lines(text: object, n: int = LOG_LINES) -> str:
@@ -97,17 +135,34 @@ def last_lines(text: object, n: int = LOG_LINES) -> str:
     return "\n".join(str(text).rstrip().splitlines()[-n:])
 
 
-def environment_table(records: list[RunRecord]) -> pd.DataFrame:
+def environment_table(fingerprints: Fingerprints) -> pd.DataFrame:
     """Each fingerprint entry (host, CPU, GPU, versions, ...) with its distinct values.
 
     Entries that differ on every run (dates, Slurm job ids) are left out: they say
     nothing about the environment as a whole.
     """
-    values: dict[str, dict[str, None]] = {}
-    for r in records:
-        for key, value in r.fingerprint.items():
-            if isinstance(value, str | int | float | bool) and value != "":
-                values.setdefault(key, {})[str(value)] = None
-    rows = [(k, ", ".join(v) if len(v) <= 3 else f"{len(v)} distinct values")
-            for k, v in values.items() if len(v) == 1 or len(v) < len(records)]
+    rows = []
+    for key, counts in fingerprints.values.items():
+        many = key in fingerprints.overflow or len(counts) > 3
+        if many and (key in fingerprints.overflow or len(counts) >= fingerprints.n_records):
+            continue
+        shown = f"{len(counts)} distinct values" if many else ", ".join(sorted(counts))
+        rows.append((key, shown))
     return pd.DataFrame(rows, columns=["fingerprint", "value"])
+
+
+def partitions_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per partition: its hardware, nights, runs."""
+    frame = enrich(frame)
+    if frame.empty:
+        return pd.DataFrame()
+    g = frame.groupby("partition", dropna=False)
+
+    def names(col: str):
+        return g[col].agg(lambda s: ", ".join(sorted(map(str, s.dropna().unique()))) or DASH)
+
+    return pd.DataFrame({"partition": list(g.groups), "GPU": names("gpu_model").to_numpy(),
+                         "CPU": names("cpu_model").to_numpy(),
+                         "hosts": g["hostname"].nunique().to_numpy(),
+                         "nights": g["night"].nunique().to_numpy(),
+                         "runs": g.size().map("{:,}".format).to_numpy()})

@@ -34,35 +34,40 @@ def ledger(n_params: int, stage: int, world: int) -> dict[str, int]:
 
 
 def make_record(*, model: str, stage: int, offload: str, status: str = "ok",
-                device: str = "cpu", world: int = 2, sweep: str = "smoke", **axes) -> RunRecord:
-    scenario = Scenario.from_values(sweep=sweep, values={
+                device: str = "cpu", world: int = 2, sweep: str = "smoke", repetition: int = 0,
+                night: str = "2026-11-25", partition: str | None = None, memory: float = 1.0,
+                speed: float = 1.0, iqr: float = 1 / 20, **axes) -> RunRecord:
+    """`memory` scales the ledger and the peaks, `speed` the throughput (a planted change);
+    `iqr` is the timed steps' spread relative to the median step."""
+    scenario = Scenario.from_values(sweep=sweep, repetition=repetition, values={
         "model": model, "world_size": world, "zero_stage": stage, "offload_optimizer": offload,
         "device": device, **axes})
     n = MODELS[model].n_params
-    step = 0.002 * n / 1e5 * (1 + 0.15 * stage) * (1.7 if offload == "cpu" else 1.0)
+    step = 0.002 * n / 1e5 * (1 + 0.15 * stage) * (1.7 if offload == "cpu" else 1.0) / speed
     samples = scenario["micro_batch"] * world / step
     ok = status == "ok"
-    started = f"2026-11-25T02:{stage:02d}:{2 * len(model) + (offload == 'cpu'):02d}+00:00"
+    started = f"{night}T02:{stage:02d}:{2 * len(model) + (offload == 'cpu'):02d}+00:00"
+    held = {k: int(v * memory) for k, v in ledger(n, stage, world).items()}
     ranks = tuple(RankMetrics(
-        rank=r, hostname="node01", **ledger(n, stage, world),
-        peak_host_rss_bytes=400 * MiB + sum(ledger(n, stage, world).values())
-        + (4 * n if offload == "cpu" else 0) + r * MiB,
-        peak_device_allocated_bytes=(sum(ledger(n, stage, world).values()) + 64 * MiB + r)
-        if device == "cuda" else None,
+        rank=r, hostname="node01", **held,
+        peak_host_rss_bytes=int((400 * MiB + sum(ledger(n, stage, world).values())
+                                 + (4 * n if offload == "cpu" else 0) + r * MiB) * memory),
+        peak_device_allocated_bytes=int((sum(ledger(n, stage, world).values()) + 64 * MiB + r)
+                                        * memory) if device == "cuda" else None,
         peak_device_reserved_bytes=(128 * MiB) if device == "cuda" else None,
         step_time_s=step) for r in range(world))
     return RunRecord(
         run_id=scenario.run_id, status=status, sweep=sweep, scenario=scenario.to_json(),
         started_at=started,
-        finished_at=f"2026-11-25T02:{stage:02d}:30+00:00", duration_s=30.0,
+        finished_at=f"{night}T02:{stage:02d}:30+00:00", duration_s=30.0,
         measurements=Measurements(step_times_s=(step,) * 5, step_time_s=step,
-                                  step_time_iqr_s=step / 20, samples_per_s=samples,
+                                  step_time_iqr_s=step * iqr, samples_per_s=samples,
                                   tokens_per_s=samples * scenario["seq_len"],
                                   final_loss=6.9 - 0.1 * stage) if ok else None,
         ranks=ranks if status in ("ok", "oom") else (),
         fingerprint={"hostname": "node01", "torch": "2.13.0+cpu", "deepspeed": "0.18.2",
                      "mpi_library": "MPICH Version: 4.3.2", "git_commit": "7f8ec6c",
-                     "cpu": "AMD EPYC 9554", "date": started,
+                     "cpu": "AMD EPYC 9554", "date": started, "partition": partition,
                      "gpu": "NVIDIA H100 80GB HBM3" if device == "cuda" else None},
         reason=None if ok else f"{status}: rank 1 exited with code 1",
         log_tail=None if ok else LOG_TAIL, log_path=None if ok else "logs/x.log")

@@ -1,108 +1,132 @@
-import re
+"""Figures take a frame and return a Figure whose marks are the frame's numbers."""
 
+import pandas as pd
 import pytest
-from matplotlib.colors import to_rgba
+from matplotlib.collections import PathCollection
+from matplotlib.colors import to_hex
+from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 from matplotlib.text import Text
-from sweepdata import make_record, write_sweep
+from sweepdata import CONFIGS, make_record
 
-from analysis import figures
-from analysis.style import COMPONENTS, STAGE_COLORS
-from analysis.units import byte_unit
+from analysis import fig_history, fig_memory, fig_tradeoff
+from analysis.baseline import vs_baseline
+from analysis.pareto import pareto_table
+from analysis.tidy import enrich
 from results.frame import records_frame
-from results.load import load_records
-
-UNITS = {"B": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3}
 
 
-@pytest.fixture
-def frame(sweep_dir):
-    return records_frame(load_records(sweep_dir)[0])
+@pytest.fixture(scope="module")
+def frame():
+    """tiny and small, every config, 2 and 4 ranks, partitions a and b; small's baseline on
+    4 ranks ran out of memory."""
+    return enrich(records_frame([
+        make_record(model=m, stage=s, offload=o, world=w, partition=p,
+                    speed=1.5 if p == "b" else 1.0,
+                    status="oom" if (m, s, o, w) == ("small", 0, "none", 4) else "ok")
+        for m in ("tiny", "small") for s, o in CONFIGS for w in (2, 4) for p in ("a", "b")]))
 
 
-def bars(fig) -> dict[str, tuple[Rectangle, object]]:
-    """gid -> (bar, its axes) for every bar that shows a configuration."""
-    return {p.get_gid(): (p, ax) for ax in fig.axes for p in ax.patches if p.get_gid()}
+def marks(fig) -> dict[str, object]:
+    return {a.get_gid(): a for ax in fig.axes for a in ax.get_children() if a.get_gid()}
 
 
-def unit(ax) -> float:
-    return UNITS[re.search(r"\[(\w+)\]", ax.get_ylabel()).group(1)]
+def color_of(artist) -> str:
+    if isinstance(artist, Line2D):
+        return to_hex(artist.get_color())
+    if isinstance(artist, PathCollection):
+        return to_hex(artist.get_facecolor()[0])
+    return to_hex(artist.get_facecolor())
 
 
-def ok_rows(frame):
-    return frame[frame["status"] == "ok"].itertuples()
+def test_memory_vs_size_lines_are_the_medians_and_oom_is_marked(frame):
+    one = frame[(frame["partition"] == "a") & (frame["world_size"] == 4)]
+    fig = fig_memory.memory_vs_size_figure(one)
+    found = marks(fig)
+    line = found["zero_stage=3/line"]
+    ok = one[(one["status"] == "ok") & (one["strategy"] == "zero_stage=3")]
+    expected = ok.groupby("n_params")["peak_host_rss_bytes"].median()
+    assert list(line.get_xdata()) == list(expected.index)
+    assert list(line.get_ydata()) == pytest.approx(list(expected))
+    assert "baseline/oom" in found  # small's baseline on 4 ranks
+    assert fig.axes[0].get_xscale() == "log" and fig.axes[0].get_yscale() == "log"
 
 
-def texts(fig) -> list[str]:
-    return [t.get_text() for t in fig.findobj(Text)]
+def test_breakdown_stacks_the_ledger_per_strategy(frame):
+    one = frame[(frame["partition"] == "a") & (frame["world_size"] == 2)]
+    fig = fig_memory.breakdown_figure(one)
+    found = marks(fig)
+    small = one[(one["model"] == "small") & (one["strategy"] == "zero_stage=3")].iloc[0]
+    ax = next(ax for ax in fig.axes if ax.get_title() == "small")
+    bars = {g: a for g, a in found.items() if a.axes is ax}
+    unit = _unit(ax)  # the panel's binary unit, from its axis label
+    for column in ("params_bytes", "grads_bytes", "optimizer_state_bytes"):
+        assert bars[f"zero_stage=3/{column}"].get_width() * unit == pytest.approx(
+            small[column])
 
 
-def test_peak_memory_bars_are_the_frames_host_rss_on_cpu(frame):
-    fig = figures.peak_memory_figure(frame)
-    shown = bars(fig)
-    assert len(shown) == 12
-    for r in ok_rows(frame):
-        bar, ax = shown[f"{r.model}/{r.zero_stage}/{r.offload_optimizer}"]
-        assert bar.get_height() * unit(ax) == pytest.approx(r.peak_host_rss_bytes)
-        assert "host RSS" in ax.get_ylabel()
-        assert bar.get_facecolor() == to_rgba(STAGE_COLORS[r.zero_stage])
-        assert bool(bar.get_hatch()) == (r.offload_optimizer == "cpu")
+def _unit(ax) -> float:
+    name = ax.get_xlabel().split("[")[1].rstrip("]")
+    return {"B": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3}[name]
 
 
-def test_configurations_without_an_ok_run_show_their_status(frame):
-    shown = texts(figures.peak_memory_figure(frame))
-    assert any("OOM" in t for t in shown) and any("FAILED" in t for t in shown)
+def test_baseline_figure_bars_are_the_saved_and_cost_percentages(frame):
+    one = frame[(frame["partition"] == "a") & (frame["world_size"] == 2)]
+    table = vs_baseline(one)
+    fig = fig_tradeoff.baseline_figure(one)
+    found = marks(fig)
+    reference = table[table["model"] == "small"].set_index("strategy")  # largest with a baseline
+    for strategy, row in reference.iterrows():
+        assert found[f"{strategy}/memory_saved_pct"].get_width() == pytest.approx(
+            row["memory_saved_pct"])
+        assert found[f"{strategy}/throughput_cost_pct"].get_width() == pytest.approx(
+            row["throughput_cost_pct"])
 
 
-def test_model_panels_are_ordered_by_parameter_count_not_name(frame):
-    titles = [ax.get_title() for ax in figures.throughput_figure(frame).axes]
-    assert [t.split()[0] for t in titles] == ["tiny", "small"]
-    assert "561k parameters" in titles[0]
+def test_pareto_figure_rings_the_front(frame):
+    one = frame[(frame["partition"] == "a") & (frame["world_size"] == 2)]
+    fig = fig_tradeoff.pareto_figure(one)
+    shown = {g for g in marks(fig)}
+    table = pareto_table(one)
+    for row in table.itertuples():
+        assert f"{row.strategy}/{'front' if row.on_front else 'dominated'}" in shown
 
 
-def test_throughput_bars_are_the_frames_samples_per_s(frame):
-    shown = bars(figures.throughput_figure(frame))
-    assert len(shown) == 12
-    for r in ok_rows(frame):
-        bar, _ = shown[f"{r.model}/{r.zero_stage}/{r.offload_optimizer}"]
-        assert bar.get_height() == pytest.approx(r.samples_per_s)
+def test_the_same_strategy_has_the_same_colour_on_every_figure(frame):
+    one = frame[(frame["partition"] == "a") & (frame["world_size"] == 2)]
+    colors = dict(zip(frame["strategy"], frame["color"], strict=True))
+    for fig in (fig_memory.memory_vs_size_figure(one), fig_tradeoff.pareto_figure(one),
+                fig_tradeoff.baseline_figure(one), fig_history.hardware_figure(frame),
+                fig_tradeoff.scaling_figure(frame[frame["partition"] == "a"])):
+        for gid, artist in marks(fig).items():
+            strategy = gid.split("/")[0]
+            if gid.endswith(("/front", "/dominated", "/line", "/samples_per_s", "/peak",
+                             "/memory_saved_pct")) or "/a/" in gid:
+                assert color_of(artist) == to_hex(colors[strategy]), gid
 
 
-def test_ledger_stacks_are_the_frames_bytes_per_component(frame):
-    shown = bars(figures.ledger_figure(frame))
-    assert len(shown) == 12 * len(COMPONENTS)
-    for r in ok_rows(frame):
-        for column in COMPONENTS:
-            bar, ax = shown[f"{r.model}/{r.zero_stage}/{r.offload_optimizer}/{column}"]
-            assert bar.get_height() * unit(ax) == pytest.approx(getattr(r, column))
-    # ZeRO-3 shards the parameters: half of stage 0's on 2 ranks
-    z0, z3 = (shown[f"tiny/{s}/none/params_bytes"][0].get_height() for s in (0, 3))
-    assert z3 == pytest.approx(z0 / 2)
+def test_hardware_figure_puts_partitions_side_by_side(frame):
+    fig = fig_history.hardware_figure(frame)
+    found = marks(fig)
+    a, b = found["zero_stage=3/a/samples_per_s"], found["zero_stage=3/b/samples_per_s"]
+    assert isinstance(a, Rectangle) and b.get_width() == pytest.approx(1.5 * a.get_width())
+    assert a.get_hatch() != b.get_hatch()
 
 
-def test_gpu_runs_show_peak_device_allocated(tmp_path):
-    write_sweep(tmp_path, models=("tiny",), device="cuda", corrupt=False)
-    frame = records_frame(load_records(tmp_path)[0])
-    fig = figures.peak_memory_figure(frame)
-    shown = bars(fig)
-    for r in ok_rows(frame):
-        bar, ax = shown[f"{r.model}/{r.zero_stage}/{r.offload_optimizer}"]
-        assert bar.get_height() * unit(ax) == pytest.approx(r.peak_device_bytes)
-        assert "device memory allocated" in ax.get_ylabel()
+def test_trend_figure_needs_two_nights(frame):
+    fig = fig_history.trend_figure(frame)
+    assert any("fewer than two nights" in t.get_text() for t in fig.findobj(Text))
+    later = frame.assign(night="2026-11-26", peak_bytes=frame["peak_bytes"] * 1.1)
+    fig = fig_history.trend_figure(pd.concat([frame, later]))
+    lines = marks(fig)
+    up = lines["zero_stage=3/peak_bytes/a"].get_ydata()
+    assert up[-1] - up[0] == pytest.approx(100 * (1.1 - 1) / 1.05, rel=1e-6)  # vs the median
 
 
-def test_a_frame_without_ok_runs_shows_the_statuses_or_says_so(tmp_path):
+def test_a_frame_without_ok_runs_says_so():
     frame = records_frame([make_record(model="tiny", stage=1, offload="none", status="oom")])
-    for make in (figures.peak_memory_figure, figures.throughput_figure):
+    for make in (fig_memory.memory_vs_size_figure, fig_memory.breakdown_figure,
+                 fig_tradeoff.pareto_figure, fig_tradeoff.baseline_figure):
         fig = make(frame)
-        assert not bars(fig) and any("OOM" in t for t in texts(fig))
-    fig = figures.ledger_figure(frame)
-    assert not bars(fig) and any("no ok runs" in t for t in texts(fig))
-
-
-def test_the_unit_fits_the_values(frame):
-    fig = figures.peak_memory_figure(frame)
-    assert all("[MiB]" in ax.get_ylabel() for ax in fig.axes)
-    assert byte_unit(3 * 1024**3) == (1024**3, "GiB")
-
-
+        assert not marks(fig)
+        assert any("ok" in t.get_text() for t in fig.findobj(Text))

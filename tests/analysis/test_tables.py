@@ -1,65 +1,79 @@
 import pandas as pd
 import pytest
-from sweepdata import FAILURES, make_record, write_sweep
+from sweepdata import FAILURES, make_record
 
 from analysis import tables
+from analysis.sources import load_sources
 from analysis.units import human_bytes, human_rate, human_seconds
 from results.frame import records_frame
-from results.load import load_records
 
 
 @pytest.fixture
 def loaded(sweep_dir):
-    records = load_records(sweep_dir)[0]
-    return records, records_frame(records)
+    return load_sources([sweep_dir])
 
 
-def test_summary_rows_follow_model_size_then_stage_then_offload(loaded):
-    table = tables.summary_table(loaded[1])
+def test_appendix_has_a_row_per_scenario_in_model_then_strategy_order(loaded):
+    table = tables.appendix_table(loaded.frame)
     assert list(table["model"]) == ["tiny"] * 7 + ["small"] * 7
-    assert list(table["ZeRO"][:7]) == ["0", "1", "1", "2", "2", "3", "3"]
-    assert list(table["offload"][:3]) == ["none", "none", "cpu"]
+    assert table["strategy"][0] == "baseline"
     assert table["params"][0] == "561k"
+    assert set(table["runs"]) == {"1"}
 
 
-def test_summary_shows_human_units_and_dashes_for_missing_values(loaded):
-    frame = loaded[1]
-    table = tables.summary_table(frame)
+def test_appendix_shows_medians_in_human_units_and_dashes_when_none_is_ok(loaded):
+    frame = loaded.frame
+    table = tables.appendix_table(frame)
     row = frame[(frame["model"] == "tiny") & (frame["zero_stage"] == 0)].iloc[0]
     first = table.iloc[0]
-    assert first["peak mem/rank"] == human_bytes(row["peak_host_rss_bytes"])
-    assert first["peak mem/rank"].endswith("MiB")
+    assert first["peak/rank"] == human_bytes(row["peak_host_rss_bytes"])
     assert first["samples/s"] == human_rate(row["samples_per_s"])
-    assert first["step time"] == human_seconds(row["step_time_s"])
     failed = table[table["status"] == "failed"].iloc[0]
-    assert failed["samples/s"] == "–" and failed["peak mem/rank"] == "–"
+    assert failed["samples/s"] == "–" and failed["peak/rank"] == "–"
 
 
-def test_summary_adds_a_column_for_an_axis_that_varies(tmp_path):
-    frame = records_frame([make_record(model="tiny", stage=0, offload="none", world=w)
-                           for w in (2, 4)])
-    assert list(tables.summary_table(frame)["world size"]) == ["2", "4"]
+def test_appendix_aggregates_nights_and_repetitions():
+    frame = records_frame([make_record(model="tiny", stage=0, offload="none", repetition=r,
+                                       night=n, status="oom" if (r, n) == (1, "2026-11-26")
+                                       else "ok")
+                           for r in (0, 1) for n in ("2026-11-25", "2026-11-26")])
+    (row,) = tables.appendix_table(frame).itertuples()
+    assert (row.runs, row.nights, row.status) == ("4", "2", "ok 3, oom 1")
 
 
-def test_failures_table_has_status_reason_and_last_log_lines(loaded):
-    failures = tables.failures_table(loaded[1])
+def test_failures_are_grouped_per_scenario_with_reason_and_log_tail(loaded):
+    failures = tables.failure_groups(loaded.frame)
     assert sorted(failures["status"]) == sorted(FAILURES.values())
     assert failures["log_tail"].str.endswith("connection reset by peer $x$").all()
     assert (failures["log_tail"].str.count("\n") == tables.LOG_LINES - 1).all()
-    assert failures["config"][0].startswith("small · ZeRO 0 · offload none · 2 ranks")
+    assert failures["config"][0].startswith("small · baseline")
+    repeated = records_frame([make_record(model="tiny", stage=1, offload="cpu",
+                                          status="failed", night=n)
+                              for n in ("2026-11-25", "2026-11-26")])
+    (group,) = tables.failure_groups(repeated).itertuples()
+    assert group.runs == 2 and group.nights == "2026-11-25..2026-11-26 (2 nights)"
 
 
 def test_status_counts_follow_the_schemas_order(loaded):
-    counts = tables.status_counts(loaded[1])
-    assert counts.to_dict("records") == [{"status": "ok", "runs": 12}, {"status": "oom", "runs": 1},
+    counts = tables.status_counts(loaded.frame)
+    assert counts.to_dict("records") == [{"status": "ok", "runs": 12},
+                                         {"status": "oom", "runs": 1},
                                          {"status": "failed", "runs": 1}]
+    assert tables.status_line(loaded.frame) == "14 runs: 12 ok, 1 oom, 1 failed"
 
 
-def test_environment_table_leaves_out_per_run_entries(tmp_path):
-    records = write_sweep(tmp_path, models=("tiny",), device="cuda", corrupt=False)
-    env = dict(tables.environment_table(records).itertuples(index=False))
-    assert env["gpu"] == "NVIDIA H100 80GB HBM3" and env["torch"] == "2.13.0+cpu"
-    assert "date" not in env
+def test_environment_table_leaves_out_per_run_entries(loaded):
+    env = dict(tables.environment_table(loaded.fingerprints).itertuples(index=False))
+    assert env["torch"] == "2.13.0+cpu" and env["cpu"] == "AMD EPYC 9554"
+    assert "date" not in env  # a different value on every run
+
+
+def test_partitions_table_names_each_partitions_hardware():
+    frame = records_frame([make_record(model="tiny", stage=0, offload="none", device="cuda",
+                                       partition=p) for p in ("a", "b")])
+    table = tables.partitions_table(frame)
+    assert list(table["partition"]) == ["a", "b"]
+    assert set(table["GPU"]) == {"NVIDIA H100 80GB HBM3"}
 
 
 @pytest.mark.parametrize(("value", "text"), [

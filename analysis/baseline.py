@@ -1,0 +1,54 @@
+"""Each strategy against the sweep's baseline at the same model size and hardware.
+
+The baseline of a run is the runs of the same sweep, partition and workload
+(model, world size, device, micro-batch, sequence length, gradient
+accumulation) whose strategy axes are all at their defaults. Values are
+medians over the ok runs (every night and repetition); percentages are
+relative to the baseline's median:
+
+    memory saved %     = 100 · (1 − peak / baseline peak)
+    throughput cost %  = 100 · (1 − samples/s / baseline samples/s)
+    loss delta         = final loss − baseline final loss
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from analysis.memo import per_frame
+from analysis.strategy import BASELINE
+from analysis.tidy import enrich, ok_rows, setup_keys, statuses
+
+VALUES = {"peak": "peak_bytes", "held": "held_bytes", "samples_per_s": "samples_per_s",
+          "final_loss": "final_loss"}
+
+
+@per_frame
+def strategy_medians(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per setup and strategy: ok runs, medians of VALUES, and the statuses when none is ok."""
+    frame = enrich(frame)
+    keys = [*setup_keys(frame), "strategy"]
+    if frame.empty:
+        return pd.DataFrame(columns=[*keys, "runs", "status", *VALUES])
+    ok = ok_rows(frame).groupby(keys, dropna=False, sort=False)
+    med = ok[list(VALUES.values())].median().astype("float64")
+    med = med.rename(columns={v: k for k, v in VALUES.items()})
+    med.insert(0, "runs", ok.size())
+    out = pd.concat([statuses(frame, keys).rename("status"), med], axis=1)
+    out["runs"] = out["runs"].fillna(0).astype(int)
+    return out.reset_index()
+
+
+@per_frame
+def vs_baseline(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per non-baseline strategy and setup that has a baseline (ok or not)."""
+    med = strategy_medians(frame)
+    keys = [c for c in setup_keys(enrich(frame)) if c in med]
+    base = med[med["strategy"] == BASELINE].drop(columns=["strategy", "runs"])
+    base = base.rename(columns={c: f"baseline_{c}" for c in ("status", *VALUES)})
+    out = med[med["strategy"] != BASELINE].merge(base, on=keys, how="inner")
+    out["memory_saved_pct"] = 100 * (1 - out["peak"] / out["baseline_peak"])
+    out["throughput_cost_pct"] = 100 * (1 - out["samples_per_s"] / out["baseline_samples_per_s"])
+    out["loss_delta"] = out["final_loss"] - out["baseline_final_loss"]
+    return out.reset_index(drop=True)
+

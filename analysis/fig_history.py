@@ -1,0 +1,174 @@
+"""Figures across nights and partitions: nightly trends, partition vs partition, changes found.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+from matplotlib.dates import DateFormatter, DayLocator
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+
+from analysis import plot
+from analysis.grouping import groups
+from analysis.memo import per_frame
+from analysis.strategy import order
+from analysis.style import FAIL_COLOR, new_page, styled
+from analysis.tidy import enrich, hardware_keys, ok_rows, peak_what
+from suite.axes import AXES
+
+TREND_METRICS = (("peak_bytes", "peak memory"), ("samples_per_s", "throughput"))
+HATCHES = ("", "///", "...", "xxx", "\\\\\\")
+
+
+@per_frame
+def trend_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per partition, strategy and night: the median change of each metric, in %, against
+    each scenario's own median over every night (so scenarios of any size weigh alike)."""
+    ok = ok_rows(enrich(frame))
+    keys = ["scenario_id", "partition"]
+    parts = []
+    for column, _ in TREND_METRICS:
+        typical = ok.groupby(keys, dropna=False)[column].transform("median")
+        parts.append((100 * (ok[column] / typical - 1)).rename(column))
+    change = pd.concat([ok[["partition", "strategy", "night"]], *parts], axis=1)
+    return change.groupby(["partition", "strategy", "night"], dropna=False).median() \
+        .reset_index()
+
+
+def trend_figure(frame: pd.DataFrame, *, subtitle: str | None = None) -> Figure:
+    """Peak memory (top) and throughput (bottom) across nights, in % of each scenario's
+    median, a line per strategy, a column per partition (at most 3)."""
+    frame = enrich(frame)
+    with styled():
+        fig = new_page("Nightly trends per partition", subtitle)
+        table = trend_table(frame)
+        if table.empty or table["night"].nunique() < 2:
+            return plot.message(fig, "fewer than two nights with ok runs: no trend to show")
+        colors = plot.colors_of(frame)
+        partitions = sorted(table["partition"].unique())[:3]
+        nights = sorted(table["night"].unique())
+        titles = [f"{p}: {what} vs typical [%]" for _, what in TREND_METRICS for p in partitions]
+        axes = plot.panels(fig, titles, ncols=len(partitions), sharex=True)
+        for r, (column, _) in enumerate(TREND_METRICS):
+            for c, partition in enumerate(partitions):
+                ax = axes[r * len(partitions) + c]
+                rows = table[table["partition"] == partition]
+                for strategy in order(rows["strategy"]):
+                    line = rows[rows["strategy"] == strategy].sort_values("night")
+                    ax.plot(pd.to_datetime(line["night"]), line[column],
+                            marker="o" if len(nights) <= 20 else None, markersize=3,
+                            linewidth=1.2 if len(nights) <= 20 else 0.9, color=colors[strategy],
+                            gid=f"{strategy}/{column}/{partition}")
+                ax.axhline(0, color="#333333", linewidth=0.7)
+                lo, hi = ax.get_ylim()  # at least ±2%: noise should look like noise
+                ax.set_ylim(min(lo, -2), max(hi, 2))
+                ax.xaxis.set_major_locator(DayLocator(interval=max(1, len(nights) // 6)))
+                ax.xaxis.set_major_formatter(DateFormatter("%b %d"))
+                ax.set_ylabel("% vs typical")
+                ax.grid(True, alpha=0.3)
+        plot.strategy_legend(fig, colors, marker="o")
+        return fig
+
+
+@per_frame
+def hardware_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Medians per scenario parameters and partition, for the parameters run on 2+ partitions."""
+    ok = ok_rows(enrich(frame))
+    params = [a for a in AXES if a in ok]
+    med = ok.groupby([*params, "partition"], dropna=False).agg(
+        strategy=("strategy", "first"), n_params=("n_params", "max"),
+        peak=("peak_bytes", "median"), samples_per_s=("samples_per_s", "median"),
+        runs=("run_id", "size")).reset_index()
+    shared = med.groupby(params, dropna=False)["partition"].transform("nunique") >= 2
+    return med[shared].reset_index(drop=True)
+
+
+def hardware_figure(frame: pd.DataFrame, *, column: str = "samples_per_s",
+                    subtitle: str | None = None) -> Figure:
+    """Partition beside partition for the same scenarios: a bar per partition (hatch) and
+    strategy (colour), a panel per model size and setup (the 6 largest)."""
+    frame = enrich(frame)
+    what = "throughput (samples/s)" if column == "samples_per_s" else f"{peak_what(frame)}"
+    with styled():
+        fig = new_page(f"Partitions side by side: {what}", subtitle)
+        table = hardware_table(frame)
+        if table.empty:
+            return plot.message(fig, "no scenario ran ok on two partitions")
+        value = "peak" if column == "peak_bytes" else column
+        colors = plot.colors_of(frame)
+        partitions = sorted(table["partition"].unique())
+        keys = [k for k in hardware_keys(frame) if k != "partition" and k in table]
+        cells = groups(table, [*keys, "model"])[-plot.MAX_PANELS:]
+        labels = order(table["strategy"])
+        for ax, cell in zip(plot.panels(fig, [c.label for c in cells], sharey=True), cells,
+                            strict=False):
+            _side_by_side(ax, cell.rows, value, labels, partitions, colors)
+            (plot.bytes_axis if value == "peak" else plot.count_axis)(ax, "x")
+        handles = [Patch(facecolor="#BBBBBB", edgecolor="#333333", hatch=HATCHES[i % 5],
+                         label=p) for i, p in enumerate(partitions)]
+        plot.band_legend(fig, handles)
+        return fig
+
+
+def _side_by_side(ax, rows: pd.DataFrame, value: str, labels: list[str], partitions: list[str],
+                  colors: dict) -> None:
+    height = 0.8 / len(partitions)
+    found = rows.groupby(["strategy", "partition"])[value].first().to_dict()
+    for y, strategy in enumerate(labels):
+        mine = {p: found[(strategy, p)] for p in partitions if (strategy, p) in found}
+        for i, partition in enumerate(partitions):
+            if partition not in mine:
+                continue
+            offset = (i - (len(partitions) - 1) / 2) * height
+            ax.barh(y + offset, float(mine[partition]), height=height,
+                    color=colors[strategy], hatch=HATCHES[i % 5], edgecolor="#333333",
+                    linewidth=0.4, gid=f"{strategy}/{partition}/{value}")
+            if i and partitions[0] in mine:  # x the first partition
+                ax.annotate(f"{mine[partition] / mine[partitions[0]]:.2f}×",
+                            (float(mine[partition]), y + offset), xytext=(2, 0),
+                            textcoords="offset points", va="center", fontsize=6.5)
+    plot.strategy_ticks(ax, labels, colors)
+    plot.top_down(ax)
+    ax.set_xlim(0, ax.get_xlim()[1] * 1.2)  # room for the ratios
+
+
+def changes_figure(table: pd.DataFrame, *, subtitle: str | None = None,
+                   title: str = "Changes against the baseline records") -> Figure:
+    """A comparison's changes (analysis/regress.py table), a panel per metric: one point per
+    scenario by strategy, regressions ringed in red, the floor dashed."""
+    with styled():
+        fig = new_page(title, subtitle)
+        rows = table[table["metric"] != "status"].dropna(subset=["change"])
+        if rows.empty:
+            return plot.message(fig, "no scenario matched: nothing to compare")
+        labels = order(rows["strategy"])
+        colors = plot.colors_of(rows)
+        metrics = list(dict.fromkeys(rows["metric"]))
+        for ax, metric in zip(plot.panels(fig, [f"{m}: change [%]" for m in metrics],
+                                          sharey=True), metrics, strict=False):
+            mine = rows[rows["metric"] == metric]
+            for y, strategy in enumerate(labels):
+                pts = mine[mine["strategy"] == strategy]
+                bad = pts["verdict"] == "regression"
+                jitter = ((pts.reset_index().index % 7) - 3) * 0.06
+                ax.scatter(100 * pts["change"], y + jitter.to_numpy(), s=14,
+                           color=colors[strategy], alpha=0.7, edgecolor="none",
+                           gid=f"{strategy}/{metric}")
+                if bad.any():
+                    ax.scatter(100 * pts["change"][bad], y + jitter.to_numpy()[bad.to_numpy()],
+                               s=60, facecolor="none", edgecolor=FAIL_COLOR, linewidth=1.2,
+                               gid=f"{strategy}/{metric}/regression")
+            floor = float(mine["threshold"].min()) * 100
+            for x in (-floor, floor):
+                ax.axvline(x, color="#777777", linestyle="--", linewidth=0.8)
+            ax.axvline(0, color="#333333", linewidth=0.7)
+            plot.strategy_ticks(ax, labels, colors)
+            plot.top_down(ax)
+            ax.set_xlabel("change vs baseline records [%]")
+        ring = Line2D([], [], marker="o", markerfacecolor="none", markeredgecolor=FAIL_COLOR,
+                      linestyle="none", label="regression (beyond its threshold)")
+        floor_line = Line2D([], [], color="#777777", linestyle="--", label="smallest threshold")
+        plot.band_legend(fig, [ring, floor_line])
+        return fig
+

@@ -1,0 +1,180 @@
+"""Memory figures: memory vs model size per strategy, the stacked breakdown, predicted vs measured.
+
+Each takes the tidy frame and returns a Figure; points are medians over ok runs.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.transforms import blended_transform_factory
+
+from analysis import plot
+from analysis.fits import device_capacities
+from analysis.grouping import groups
+from analysis.predicted import with_predictions
+from analysis.strategy import order
+from analysis.style import FAIL_COLOR, new_page, styled
+from analysis.tidy import LEDGER, enrich, hardware_keys, matching, ok_rows, peak_what
+from analysis.units import byte_unit, human_bytes
+
+COMPONENTS = {  # column -> (label, colour): a palette apart from the strategies'
+    "params_bytes": ("parameters", "#3B4B7A"),
+    "grads_bytes": ("gradients", "#7D94C4"),
+    "master_params_bytes": ("fp32 master copy", "#BFCDE8"),
+    "optimizer_state_bytes": ("optimizer states", "#8C6D3F"),
+    "activations": ("activations (model)", "#D9B77E"),
+    "other": ("other (rest of the peak)", "#DDDDDD"),
+}
+
+
+def memory_vs_size_figure(frame: pd.DataFrame, *, capacity: int | None = None,
+                          subtitle: str | None = None) -> Figure:
+    """Peak memory per rank against parameter count (log-log), a line per strategy,
+    a panel per hardware setup; × marks a size that ran out of memory."""
+    frame = enrich(frame)
+    what = peak_what(frame)
+    with styled():
+        fig = new_page(f"{what.capitalize()} per rank vs model size, per strategy", subtitle)
+        setups = groups(frame, hardware_keys(frame))
+        if ok_rows(frame).empty:
+            return plot.message(fig, "no ok runs: see the failures page")
+        colors = plot.colors_of(frame)
+        caps = device_capacities(frame, capacity)
+        for ax, setup in zip(plot.panels(fig, [s.label or what for s in setups]), setups,
+                             strict=False):
+            _size_lines(ax, setup.rows, colors)
+            cap = caps.get(setup.values.get("partition"))
+            if cap:
+                ax.axhline(cap, color="#B2182B", linestyle="--", linewidth=0.8)
+                ax.annotate(f"device memory {human_bytes(cap)}", (0.01, cap),
+                            xycoords=("axes fraction", "data"), fontsize=7, color="#B2182B",
+                            va="bottom")
+            plot.params_axis(ax)
+            plot.bytes_axis(ax, log=True)
+            ax.set_xlabel("parameters")
+            ax.set_ylabel(f"{what} per rank")
+            ax.grid(True, which="major", alpha=0.3)
+        oom = Line2D([], [], color="#333333", marker="x", linestyle="none",
+                     label="ran out of memory")
+        plot.strategy_legend(fig, colors, extra=[oom], marker="o")
+        return fig
+
+
+def _size_lines(ax, rows: pd.DataFrame, colors: dict) -> None:
+    ok = ok_rows(rows).groupby(["strategy", "model"])[["n_params", "peak_bytes"]].median()
+    flags = rows.assign(ok=rows["status"] == "ok", oom=rows["status"] == "oom").groupby(
+        ["strategy", "model"]).agg(ok=("ok", "any"), oom=("oom", "any"),
+                                   n_params=("n_params", "max"))
+    lost = flags[~flags["ok"] & flags["oom"]]  # sizes that only ran out of memory
+    top = blended_transform_factory(ax.transData, ax.transAxes)
+    for strategy in order(rows["strategy"]):
+        if strategy in ok.index.get_level_values(0):
+            line = ok.xs(strategy, level="strategy").sort_values("n_params")
+            ax.plot(line["n_params"], line["peak_bytes"], marker="o", markersize=4,
+                    color=colors[strategy], linewidth=1.4, gid=f"{strategy}/line")
+        if strategy in lost.index.get_level_values(0):
+            sizes = lost.xs(strategy, level="strategy")["n_params"].astype("float64")
+            ax.scatter(sizes, [0.97] * len(sizes), marker="x", color=colors[strategy],
+                       transform=top, clip_on=False, s=30, gid=f"{strategy}/oom")
+
+
+def breakdown_figure(frame: pd.DataFrame, *, subtitle: str | None = None) -> Figure:
+    """Per rank: parameters, gradients, fp32 master copy, optimizer states (measured ledger),
+    activations (analytical model) and the rest of the measured peak, stacked per strategy,
+    a panel per model size and setup; a black tick marks the measured peak."""
+    frame = enrich(frame)
+    with styled():
+        fig = new_page("Memory breakdown per rank, per strategy", subtitle)
+        rows = with_predictions(ok_rows(frame).dropna(subset=list(LEDGER)))
+        if rows.empty:
+            return plot.message(fig, "no ok runs with a memory ledger: see the failures page")
+        colors = plot.colors_of(frame)
+        keys = [*hardware_keys(frame), "model"]
+        cells = groups(frame, keys)[-plot.MAX_PANELS:]  # the largest sizes
+        labels = order(frame["strategy"])
+        axes = plot.panels(fig, [c.label for c in cells], sharey=True)
+        for ax, cell in zip(axes, cells, strict=False):
+            mine = rows[matching(rows, cell.values)]
+            _stack(ax, mine, labels, colors)
+            for y, strategy in enumerate(labels):  # ran, but never ok: say how it ended
+                seen = set(cell.rows.loc[cell.rows["strategy"] == strategy, "status"])
+                if seen and strategy not in set(mine["strategy"]):
+                    ax.text(0, y, " " + "/".join(sorted(seen)).upper(), va="center",
+                            fontsize=7, color=FAIL_COLOR, fontweight="bold")
+        handles = [Patch(facecolor=c, label=lbl) for lbl, c in COMPONENTS.values()]
+        handles.append(Line2D([], [], color="black", marker="|", markersize=12,
+                              linestyle="none", label="measured peak"))
+        plot.band_legend(fig, handles)
+        return fig
+
+
+def _stack(ax, rows: pd.DataFrame, labels: list[str], colors: dict) -> None:
+    if rows.empty:
+        plot.strategy_ticks(ax, labels, colors)
+        plot.top_down(ax)
+        return
+    med = rows.groupby("strategy")[[*LEDGER, "pred_activation_bytes", "pred_offloaded_bytes",
+                                    "peak_bytes"]].median()
+    med["activations"] = med["pred_activation_bytes"].fillna(0)
+    on_device = med[list(LEDGER)].sum(axis=1) - med["pred_offloaded_bytes"].fillna(0)
+    med["other"] = (med["peak_bytes"] - on_device - med["activations"]).clip(lower=0)
+    scale = float(max(med[[*LEDGER, "activations", "other"]].sum(axis=1).max(),
+                      med["peak_bytes"].max()))
+    unit, name = byte_unit(scale)
+    for y, strategy in enumerate(labels):
+        if strategy not in med.index:
+            continue
+        left = 0.0
+        for column, (_label, color) in COMPONENTS.items():
+            width = float(med.at[strategy, column]) / unit
+            ax.barh(y, width, left=left, height=0.7, color=color, edgecolor="white",
+                    linewidth=0.4, gid=f"{strategy}/{column}")
+            left += width
+        ax.plot([float(med.at[strategy, "peak_bytes"]) / unit] * 2, [y - 0.42, y + 0.42],
+                color="black", linewidth=1.6, gid=f"{strategy}/peak")
+    plot.strategy_ticks(ax, labels, colors)
+    plot.top_down(ax)
+    ax.set_xlabel(f"bytes per rank [{name}]")
+
+
+def predicted_figure(frame: pd.DataFrame, *, subtitle: str | None = None) -> Figure:
+    """Measured against predicted bytes per rank (log-log, y = x dashed): the model states
+    held (ledger) and the peak, one point per scenario and partition."""
+    frame = enrich(frame)
+    with styled():
+        fig = new_page("Predicted vs measured memory per rank", subtitle)
+        rows = with_predictions(ok_rows(frame))
+        keys = ["scenario_id", "partition", "strategy"]
+        med = rows.groupby(keys, dropna=False)[["held_bytes", "pred_held_bytes", "peak_bytes",
+                                                "pred_device_bytes"]].median().reset_index()
+        pairs = (("held_bytes", "pred_held_bytes", "model states held (ledger)"),
+                 ("peak_bytes", "pred_device_bytes", peak_what(frame)))
+        med = med.dropna(subset=["pred_held_bytes"])
+        if med.empty:
+            return plot.message(fig, "no ok run the analytical model can predict")
+        colors = plot.colors_of(frame)
+        for ax, (measured, predicted, what) in zip(
+                plot.panels(fig, [p[2] for p in pairs], ncols=2), pairs, strict=True):
+            data = med.dropna(subset=[measured, predicted])
+            for strategy in order(data["strategy"]):
+                mine = data[data["strategy"] == strategy]
+                ax.scatter(mine[predicted], mine[measured], s=14, alpha=0.8,
+                           color=colors[strategy], gid=f"{strategy}/{measured}",
+                           edgecolor="none")
+            if not data.empty:
+                lo = float(min(data[measured].min(), data[predicted].min())) / 1.5
+                hi = float(max(data[measured].max(), data[predicted].max())) * 1.5
+                ax.plot([lo, hi], [lo, hi], color="#777777", linestyle="--", linewidth=0.8)
+                ratio = (data[measured] / data[predicted]).median()
+                ax.text(0.02, 0.97, f"median measured / predicted: {ratio:.2f}",
+                        transform=ax.transAxes, va="top", fontsize=8)
+            plot.bytes_axis(ax, "x", log=True)
+            plot.bytes_axis(ax, "y", log=True)
+            ax.set_xlabel(f"predicted {what}")
+            ax.set_ylabel(f"measured {what}")
+            ax.grid(True, alpha=0.3)
+        plot.strategy_legend(fig, colors, marker="o")
+        return fig

@@ -1,0 +1,234 @@
+"""The summary page: findings written as sentences from the data.
+
+Each Finding keeps the numbers its sentence states (`values`), so a test can
+check the sentence against the frame it was computed from. Percentages are
+rounded to whole numbers in the text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from analysis.baseline import vs_baseline
+from analysis.fig_tradeoff import reference_rows
+from analysis.fits import largest_fitting
+from analysis.grouping import describe, groups
+from analysis.history import night_span
+from analysis.pareto import pareto_table
+from analysis.regress import Comparison
+from analysis.scaling import scaling_table
+from analysis.strategy import BASELINE
+from analysis.tables import status_counts
+from analysis.tidy import enrich, hardware_keys, matching, peak_what, setup_keys, varying
+from analysis.units import human_bytes
+from suite.models import MODELS
+
+MAX_SETUPS = 3  # hardware setups that get sentences of their own
+
+
+@dataclass(frozen=True)
+class Finding:
+    section: str  # the report section it summarises
+    text: str
+    values: dict = field(default_factory=dict)
+
+
+def findings(frame: pd.DataFrame, *, capacity: int | None = None,
+             nightly: Comparison | None = None, nights: tuple[str, str] | None = None
+             ) -> list[Finding]:
+    frame = enrich(frame)
+    if frame.empty:
+        return [Finding("Runs", "No run records were found.")]
+    out = [runs_finding(frame)]
+    table = vs_baseline(frame)
+    out += savings_findings(table, frame)
+    out += fits_findings(frame, capacity)
+    out += pareto_findings(frame, table)
+    out += scaling_findings(frame)
+    if nightly is not None:
+        out.append(nightly_finding(nightly, nights))
+    out += hardware_findings(frame)
+    return out
+
+
+def runs_finding(frame: pd.DataFrame) -> Finding:
+    counts = dict(status_counts(frame).itertuples(index=False))
+    n, ok, oom = len(frame), counts.get("ok", 0), counts.get("oom", 0)
+    other = n - ok - oom
+    parts = frame["partition"].nunique()
+    text = (f"{n:,} runs in {night_span(frame)}, on {parts} partition{'s' * (parts != 1)}: "
+            f"{ok:,} ok, {oom:,} out of memory, {other:,} failed otherwise"
+            + (" (see the failures pages)." if other else "."))
+    return Finding("Runs", text, {"runs": n, "ok": ok, "oom": oom, "other": other})
+
+
+def savings_findings(table: pd.DataFrame, frame: pd.DataFrame) -> list[Finding]:
+    """Per hardware setup: the strategy that saves the most memory for the largest model whose
+    baseline ran ok, and what it costs."""
+    rows = reference_rows(table, frame).dropna(subset=["memory_saved_pct"])
+    what = peak_what(frame)
+    out = []
+    for cell in _first_setups(rows, frame):
+        best = cell.rows.loc[cell.rows["memory_saved_pct"].idxmax()]
+        saved, cost = best["memory_saved_pct"], best["throughput_cost_pct"]
+        where = f" on {cell.label}" if cell.label else ""
+        price = (f"at a {cost:.0f}% throughput cost" if cost >= 0.5 else
+                 f"while running {-cost:.0f}% faster" if cost <= -0.5 else
+                 "at no measurable throughput cost")
+        loss = best["loss_delta"]
+        loss_text = "" if pd.isna(loss) else f" (final loss {loss:+.3f})"
+        out.append(Finding(
+            "Strategies vs baseline",
+            f"{best['strategy']} cut {what} by {saved:.0f}% for {best['model']}{where}, from "
+            f"{human_bytes(best['baseline_peak'])} to {human_bytes(best['peak'])} per rank, "
+            f"{price}{loss_text}.",
+            {"strategy": best["strategy"], "model": best["model"], "setup": cell.values,
+             "memory_saved_pct": saved, "throughput_cost_pct": cost, "loss_delta": loss}))
+    return out
+
+
+def fits_findings(frame: pd.DataFrame, capacity: int | None) -> list[Finding]:
+    table = largest_fitting(frame, capacity=capacity)
+    out = []
+    for cell in _first_setups(table, frame):
+        rows = cell.rows.set_index("strategy")
+        base = rows["largest_measured"].get(BASELINE)
+        answer = rows["largest_predicted"].where(rows["basis"] == "predicted",
+                                                 rows["largest_measured"]).dropna()
+        if answer.empty:
+            continue
+        best = max(answer.index, key=lambda s: (_size(answer[s]), s != BASELINE,
+                                                rows.at[s, "basis"] == "measured",
+                                                -s.count(" + ")))
+        basis = rows.at[best, "basis"]
+        where = f"On {cell.label}" if cell.label else "Here"
+        base_text = (f"the baseline fits up to {base}" if isinstance(base, str) else
+                     "the baseline fits no size that was run")
+        how = (f"{answer[best]} (predicted; {rows.at[best, 'largest_measured']} measured)"
+               if basis == "predicted" else answer[best])
+        out.append(Finding("Largest model that fits",
+                           f"{where} {base_text}; {best} fits up to {how}.",
+                           {"setup": cell.values, "baseline": base, "strategy": best,
+                            "largest": answer[best], "basis": basis}))
+    return out
+
+
+def pareto_findings(frame: pd.DataFrame, table: pd.DataFrame) -> list[Finding]:
+    front = pareto_table(frame)
+    ref = reference_rows(table, frame)
+    out = []
+    keys = setup_keys(frame)
+    for cell in _first_setups(ref, frame)[:1]:
+        model = cell.rows["model"].iloc[0]
+        named = {**cell.values, "model": model}
+        mine = front[matching(front, {k: v for k, v in named.items() if k in keys})]
+        on = mine[mine["on_front"]]["strategy"].tolist()
+        where = f" on {cell.label}" if cell.label else ""
+        out.append(Finding(
+            "Pareto front",
+            f"For {model}{where}, {len(on)} of {len(mine)} strategies are on the "
+            f"memory-throughput Pareto front: {', '.join(on)}.",
+            {"model": model, "setup": cell.values, "front": on, "strategies": len(mine)}))
+    return out
+
+
+def scaling_findings(frame: pd.DataFrame) -> list[Finding]:
+    table = scaling_table(frame)
+    if table.empty:
+        return []
+    sharded = table[table["strategy"] != BASELINE]
+    if sharded.empty:
+        return []
+    biggest = sharded.loc[sharded.groupby("strategy")["world_size"].idxmax()]
+    best = biggest.loc[biggest["memory_ratio"].idxmin()]
+    rows = sharded[(sharded["strategy"] == best["strategy"]) & (sharded["model"] == best["model"])]
+    keys = [k for k in hardware_keys(frame) if k != "world_size" and k in rows]
+    rows = rows[matching(rows, {k: best[k] for k in keys})].sort_values("world_size")
+    first, last = rows.iloc[0], rows.iloc[-1]
+    where = describe({k: best[k] for k in varying(table, keys)})
+    return [Finding(
+        "Scaling with the world size",
+        f"With {best['strategy']}, peak memory per rank for {best['model']}"
+        f"{' on ' + where if where else ''} falls by {100 * (1 - last['memory_ratio']):.0f}% "
+        f"from {first['world_size']} to {last['world_size']} ranks, at "
+        f"{100 * last['efficiency']:.0f}% scaling efficiency.",
+        {"strategy": best["strategy"], "model": best["model"],
+         "memory_drop_pct": 100 * (1 - last["memory_ratio"]),
+         "efficiency_pct": 100 * last["efficiency"], "from": int(first["world_size"]),
+         "to": int(last["world_size"])})]
+
+
+def nightly_finding(comparison: Comparison, nights: tuple[str, str] | None) -> Finding:
+    bad = comparison.regressions
+    latest, against = nights or ("the latest night", "the nights before")
+    if bad.empty:
+        text = (f"No regression: {latest} stays within the noise of {against} in all "
+                f"{comparison.matched:,} matched scenarios.")
+    else:
+        text = f"{len(bad):,} regression{'s' * (len(bad) != 1)} in {latest} against {against}"
+        lost = bad[bad["metric"] == "status"]
+        if len(lost):
+            first = lost.iloc[0]
+            text += (f"; {len(lost):,} scenario{'s' * (len(lost) != 1)} no longer ran ok "
+                     f"(e.g. {first['model']} · {first['strategy']} on {first['partition']}: "
+                     f"{first['new']})")
+        worse = bad[bad["metric"] != "status"]
+        if len(worse):
+            top = worse.loc[worse["change"].abs().idxmax()]
+            text += (f"; the largest change: {top['metric']} {100 * top['change']:+.0f}% for "
+                     f"{top['model']} · {top['strategy']} on {top['partition']}")
+        text += "."
+    return Finding("Nightly regressions", text,
+                   {"regressions": len(bad), "matched": comparison.matched})
+
+
+def hardware_findings(frame: pd.DataFrame) -> list[Finding]:
+    from analysis.fig_history import hardware_table
+
+    table = hardware_table(frame)
+    if table.empty:
+        return []
+    partitions = sorted(table["partition"].unique())
+    ref, out = partitions[0], []
+    params = [c for c in table.columns if c not in ("partition", "strategy", "n_params", "peak",
+                                                    "samples_per_s", "runs")]
+    wide = table.pivot_table(index=params, columns="partition",
+                             values=["samples_per_s", "peak"], aggfunc="first")
+    for p in partitions[1:]:
+        pair = wide.dropna(subset=[("samples_per_s", p), ("samples_per_s", ref)])
+        if pair.empty:
+            continue
+        speed = (pair[("samples_per_s", p)] / pair[("samples_per_s", ref)]).median()
+        memory = (pair[("peak", p)] / pair[("peak", ref)]).median()
+        out.append(Finding(
+            "Partitions side by side",
+            f"{p} ran the same scenarios {speed:.2f}× as fast as {ref} (median over "
+            f"{len(pair):,} scenarios), with {100 * (memory - 1):+.0f}% peak memory per rank.",
+            {"partition": p, "reference": ref, "speed": speed, "memory": memory,
+             "scenarios": len(pair)}))
+    return out
+
+
+def _first_setups(table: pd.DataFrame, frame: pd.DataFrame):
+    """At most MAX_SETUPS hardware setups of `table`: one per partition first (each
+    partition's setup with the most runs), then the others by their runs."""
+    keys = [k for k in hardware_keys(frame) if k in table]
+    if table.empty:
+        return []
+    cells = groups(table, keys)
+    if keys:
+        runs = frame.groupby(keys, dropna=False).size()
+        cells.sort(key=lambda c: -int(runs.get(tuple(c.values[k] for k in keys)
+                                               if len(keys) > 1 else c.values[keys[0]], 0)))
+    seen, first, rest = set(), [], []
+    for cell in cells:
+        partition = cell.values.get("partition")
+        (rest if partition in seen else first).append(cell)
+        seen.add(partition)
+    return (first + rest)[:MAX_SETUPS]
+
+
+def _size(model: str) -> int:
+    return MODELS[model].n_params if model in MODELS else 0

@@ -1,0 +1,39 @@
+"""The memory-throughput Pareto front of the strategies, per model size and hardware.
+
+A strategy is on the front when no other strategy of the same setup has a
+peak memory at most its own and a throughput at least its own, one of them
+strictly better. Points are the strategies' medians (analysis/baseline.py).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from analysis.baseline import strategy_medians
+from analysis.memo import per_frame
+from analysis.tidy import enrich, setup_keys
+
+
+@per_frame
+def pareto_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """strategy_medians of the strategies with ok runs, plus `on_front` per setup."""
+    keys = setup_keys(enrich(frame))
+    med = strategy_medians(frame)
+    med = med[(med["status"] == "ok") & med["peak"].notna() & med["samples_per_s"].notna()]
+    front = pd.Series(False, index=med.index)
+    for _, group in med.groupby(keys, dropna=False, sort=False):
+        front[on_front(group["peak"], group["samples_per_s"])] = True
+    return med.assign(on_front=front).reset_index(drop=True)
+
+
+def on_front(memory: pd.Series, throughput: pd.Series) -> list:
+    """Index labels of the points not dominated (less memory and more throughput is better)."""
+    order = sorted(memory.index, key=lambda i: (memory[i], -throughput[i]))
+    front, best = [], float("-inf")
+    for i in order:
+        if throughput[i] > best:
+            front.append(i)
+            best = throughput[i]
+        elif throughput[i] == best and memory[i] == memory[front[-1]]:
+            front.append(i)  # the same point twice: neither dominates the other
+    return front

@@ -1,0 +1,116 @@
+"""Drawing helpers the figures share: panel grids, the strategy legend, byte axes.
+
+Every mark that shows a strategy is drawn in its colour (the frame's `color`
+column, analysis/strategy.py) and carries a gid `strategy/...` so tests can
+tell what a mark shows.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator
+
+from analysis.strategy import order
+from analysis.style import CONTENT_TOP, FOOTER_BAND, LEGEND_BAND
+from analysis.units import human_bytes, human_count, human_rate
+
+MAX_PANELS = 6
+
+
+def panels(fig: Figure, titles: list[str], *, ncols: int = 3, sharey: bool = False,
+           sharex: bool = False) -> list[Axes]:
+    """A grid of len(titles) axes, row by row (at most MAX_PANELS: the caller pages them)."""
+    titles = titles[:MAX_PANELS]
+    if not titles:
+        return []
+    ncols = min(ncols, len(titles))
+    axes = fig.subplots(math.ceil(len(titles) / ncols), ncols, squeeze=False,
+                        sharey=sharey, sharex=sharex).ravel()
+    for ax in axes[len(titles):]:
+        ax.remove()
+    for ax, title in zip(axes, titles, strict=False):
+        ax.set_title(title, parse_math=False)
+    return list(axes[:len(titles)])
+
+
+def colors_of(frame: pd.DataFrame) -> dict[str, str]:
+    """strategy -> colour, as the enriched frame assigns them."""
+    if frame.empty:
+        return {}
+    pairs = frame[["strategy", "color"]].drop_duplicates("strategy")
+    return dict(zip(pairs["strategy"], pairs["color"], strict=True))
+
+
+def strategy_legend(fig: Figure, colors: dict[str, str], *, extra: list | None = None,
+                    marker: str = "s") -> None:
+    """One entry per strategy (baseline first) in a band under the subtitle, never over data."""
+    handles = [Line2D([], [], color=colors[s], marker=marker, linestyle="none", markersize=8,
+                      label=s) for s in order(colors)]
+    band_legend(fig, handles + (extra or []))
+
+
+def band_legend(fig: Figure, handles: list) -> None:
+    """A legend in a band of its own under the subtitle; the panels are laid out below it."""
+    if not handles:
+        return
+    widest = max(len(h.get_label()) for h in handles)
+    ncols = min(len(handles), 3 if widest > 34 else 4 if widest > 22 else 6)
+    rows = math.ceil(len(handles) / ncols)
+    fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, CONTENT_TOP),
+               ncols=ncols, frameon=False, fontsize=8)
+    band = LEGEND_BAND * (1 + 0.6 * (rows - 1))
+    fig.get_layout_engine().set(rect=(0.02, FOOTER_BAND, 0.96,
+                                      CONTENT_TOP - band - FOOTER_BAND))
+
+
+def bytes_axis(ax: Axes, which: str = "y", *, log: bool = False) -> None:
+    """Byte ticks in binary units (`512 MiB`, `4 GiB`), log-scaled when asked."""
+    axis = ax.yaxis if which == "y" else ax.xaxis
+    if log:
+        (ax.set_yscale if which == "y" else ax.set_xscale)("log", base=2)
+        axis.set_major_locator(LogLocator(base=2, numticks=12))
+    else:  # binary steps, few enough that `512 MiB` labels do not touch
+        axis.set_major_locator(MaxNLocator(nbins=4 if which == "x" else 6,
+                                           steps=[1, 2, 4, 5, 8, 10]))
+    axis.set_major_formatter(FuncFormatter(lambda v, _pos: human_bytes(v)))
+
+
+def count_axis(ax: Axes, which: str = "y") -> None:
+    axis = ax.yaxis if which == "y" else ax.xaxis
+    axis.set_major_formatter(FuncFormatter(lambda v, _pos: human_rate(v)))
+
+
+def params_axis(ax: Axes) -> None:
+    """x as parameter counts on a log scale: 125M, 1.3B."""
+    ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: human_count(int(v))))
+    ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _pos: ""))
+
+
+def strategy_ticks(ax: Axes, labels: list[str], colors: dict[str, str], which: str = "y") -> None:
+    """Strategy names as tick labels, each on a tint of its colour."""
+    setter = ax.set_yticks if which == "y" else ax.set_xticks
+    setter(range(len(labels)), labels)
+    ticks = ax.get_yticklabels() if which == "y" else ax.get_xticklabels()
+    for text, label in zip(ticks, labels, strict=False):  # hidden on shared axes
+        text.set_parse_math(False)
+        text.set_bbox({"facecolor": colors.get(label, "white"), "alpha": 0.3,
+                       "edgecolor": "none", "boxstyle": "round,pad=0.2"})
+
+
+def top_down(ax: Axes) -> None:
+    """First label at the top (once: axes sharing y share the inversion)."""
+    if not ax.yaxis_inverted():
+        ax.invert_yaxis()
+
+
+def message(fig: Figure, text: str) -> Figure:
+    """A figure without data says why, in the middle of the page."""
+    fig.text(0.5, 0.5, text, ha="center", va="center", fontsize=13, color="#555555",
+             wrap=True)
+    return fig

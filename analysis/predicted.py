@@ -1,0 +1,66 @@
+"""The analytical memory model's prediction next to each row of the tidy frame.
+
+`suite.memory_model.predict` is evaluated once per distinct combination of
+scenario parameters, not per record. A scenario it cannot predict (a model
+size or axis value it does not know) gets empty predictions.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import pandas as pd
+
+from suite.axes import AXES
+from suite.memory_model import predict
+
+COLUMNS = ("pred_held_bytes", "pred_activation_bytes", "pred_offloaded_bytes",
+           "pred_device_bytes")
+
+
+def with_predictions(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` plus COLUMNS (bytes per rank; NaN where the model cannot predict)."""
+    axes = [a for a in AXES if a in frame]
+    out = frame.copy()
+    if frame.empty:
+        for c in COLUMNS:
+            out[c] = pd.Series(dtype="float64")
+        return out
+    cache: dict[tuple, tuple] = {}
+    values = []
+    for key in zip(*(frame[a].tolist() for a in axes), strict=True):
+        if key not in cache:
+            cache[key] = _predict(scenario_values(dict(zip(axes, key, strict=True))))
+        values.append(cache[key])
+    predicted = pd.DataFrame(values, columns=list(COLUMNS), index=frame.index, dtype="float64")
+    return pd.concat([out, predicted], axis=1)
+
+
+def scenario_values(values: dict) -> dict:
+    """Every axis's value, as `Scenario.values` has them: a missing or empty one at its
+    default, numpy scalars as Python values."""
+    out = {name: axis.default for name, axis in AXES.items()}
+    for name, value in values.items():
+        if name in out and value is not None and not pd.isna(value):
+            out[name] = value.item() if hasattr(value, "item") else value
+    return out
+
+
+def _predict(values: dict) -> tuple:
+    try:
+        return _predict_items(tuple(values.items()))
+    except TypeError:  # an unhashable value: not cached
+        return _predict_now(values)
+
+
+@functools.lru_cache(maxsize=65536)
+def _predict_items(items: tuple) -> tuple:
+    return _predict_now(dict(items))
+
+
+def _predict_now(values: dict) -> tuple:
+    try:
+        p = predict(values)
+    except Exception:  # noqa: BLE001 - a scenario the model cannot predict: no prediction
+        return (float("nan"),) * len(COLUMNS)
+    return (p.model_state_bytes, p.activation_bytes, p.offloaded_bytes, p.device_bytes)

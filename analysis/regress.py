@@ -1,0 +1,175 @@
+"""Regressions of NEW against BASELINE records, beyond the noise the records themselves show.
+
+Matching. Nightly (the two sides share a partition): scenarios are matched by
+`scenario_id` (the run_id without the repetition) and partition, then, for
+what is left, by the scenario parameters and partition (a renamed sweep, new
+run settings). Hardware (no partition in common, one on each side): by the
+scenario parameters alone.
+
+Per matched scenario and metric, each side's value is the median over its ok
+runs (repetitions, nights), and its relative noise σ is the larger of
+  - the spread of its runs: standard deviation / median (2 or more ok runs),
+  - for throughput, the spread of the timed steps within a run:
+    median over runs of (IQR/1.349)/median step time · 1.2533/√steps, the
+    standard error of a median of that many steps.
+change = NEW / BASELINE − 1; noise = √(σ_new² + σ_baseline²);
+threshold = max(k · noise, floor), and the floor alone for the memory held
+(ledger bytes are exact: any increase beyond the floor is a regression).
+A regression is a change beyond the threshold in the worse direction (more
+memory, fewer samples/s), or a scenario ok in BASELINE and never ok in NEW.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pandas as pd
+
+from analysis.tidy import enrich, ok_rows, statuses
+from suite.axes import AXES
+from suite.errors import UserInputError
+
+
+@dataclass(frozen=True, kw_only=True)
+class Thresholds:
+    k: float = 3.0  # noise multiples a change must exceed
+    memory_floor: float = 0.02  # smallest relative memory increase flagged
+    throughput_floor: float = 0.05  # smallest relative throughput loss flagged
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.k) and self.k >= 0):
+            raise UserInputError(f"k must be a number >= 0, got {self.k}", key="-k",
+                                 fix="write e.g. -k 3 (changes beyond 3 noise levels)")
+        for name in ("memory_floor", "throughput_floor"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and 0 <= value < 1):
+                flag = "--" + name.replace("_", "-")
+                raise UserInputError(f"{flag} must be a percentage from 0 to 100, got "
+                                     f"{100 * value:g}", key=flag, fix=f"write e.g. {flag} 5")
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    column: str
+    worse: int  # +1: higher is worse (memory), -1: lower is worse (throughput)
+    exact: bool  # deterministic: the floor alone is the threshold
+    floor: str  # the Thresholds field of its floor
+
+
+DEFAULT_THRESHOLDS = Thresholds()
+METRICS = (Metric("peak memory", "peak_bytes", +1, False, "memory_floor"),
+           Metric("memory held", "held_bytes", +1, True, "memory_floor"),
+           Metric("throughput", "samples_per_s", -1, False, "throughput_floor"))
+LABELS = ("model", "strategy", "color", "partition", "world_size", "device")
+TABLE_COLUMNS = (*LABELS, "metric", "baseline", "new", "change", "noise", "threshold", "verdict",
+                 "runs", "runs_base")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Comparison:
+    mode: str  # "nightly" or "hardware"
+    table: pd.DataFrame  # one row per matched scenario and metric, plus status rows
+    thresholds: Thresholds
+    new_scenarios: int
+    baseline_scenarios: int
+    matched: int
+
+    @property
+    def regressions(self) -> pd.DataFrame:
+        return self.table[self.table["verdict"] == "regression"]
+
+
+def compare(new: pd.DataFrame, baseline: pd.DataFrame,
+            thresholds: Thresholds = DEFAULT_THRESHOLDS) -> Comparison:
+    new, baseline = enrich(new), enrich(baseline)
+    shared = set(new["partition"]) & set(baseline["partition"])
+    params = [a for a in AXES if a in new and a in baseline]
+    if shared or new.empty or baseline.empty:
+        mode, tries = "nightly", (["scenario_id", "partition"], [*params, "partition"])
+    else:
+        _one_partition_each(new, baseline)
+        mode, tries = "hardware", (params,)
+    a, b = side_stats(new, tries[0], params), side_stats(baseline, tries[0], params)
+    pairs = []
+    for keys in tries:
+        joined = a.merge(b, on=keys, suffixes=("", "_base"))
+        pairs.append(joined)
+        a = a[~a.set_index(keys).index.isin(joined.set_index(keys).index)]
+        b = b[~b.set_index(keys).index.isin(joined.set_index(keys).index)]
+    matched = pd.concat(pairs, ignore_index=True)
+    if matched.empty:
+        table = pd.DataFrame(columns=TABLE_COLUMNS)
+    else:
+        table = pd.concat([_metric_rows(matched, m, thresholds) for m in METRICS]
+                          + [_status_rows(matched)], ignore_index=True)
+    return Comparison(mode=mode, table=table, thresholds=thresholds,
+                      new_scenarios=len(side_stats(new, tries[0], params)),
+                      baseline_scenarios=len(side_stats(baseline, tries[0], params)),
+                      matched=len(matched))
+
+
+def side_stats(frame: pd.DataFrame, keys: list[str], params: list[str]) -> pd.DataFrame:
+    """Per scenario: runs, statuses, median and relative noise of each metric, labels."""
+    if frame.empty:
+        return pd.DataFrame(columns=[*dict.fromkeys([*keys, *params, *LABELS])])
+    groups = frame.groupby(keys, dropna=False, sort=False)
+    out = groups[[c for c in dict.fromkeys([*params, *LABELS]) if c not in keys]].first()
+    out["runs"] = groups.size()
+    out["statuses"] = statuses(frame, keys, ok_wins=False).reindex(out.index)
+    ok = ok_rows(frame).assign(step_noise=_step_noise)
+    ok_groups = ok.groupby(keys, dropna=False, sort=False)
+    out["ok_runs"] = ok_groups.size().reindex(out.index, fill_value=0)
+    for m in METRICS:
+        values = ok_groups[m.column]
+        median = values.median().astype("float64")
+        spread = (values.std(ddof=1).astype("float64") / median).fillna(0.0)
+        out[m.column] = median
+        out[f"{m.column}_noise"] = spread
+    out["samples_per_s_noise"] = pd.concat(
+        [out["samples_per_s_noise"], ok_groups["step_noise"].median()], axis=1).max(axis=1)
+    return out.reset_index()
+
+
+def _step_noise(ok: pd.DataFrame) -> pd.Series:
+    steps = ok["timed_steps"].astype("float64").clip(lower=1)
+    return (ok["step_time_iqr_s"] / 1.349 / ok["step_time_s"] * 1.2533 / steps ** 0.5).fillna(0)
+
+
+def _metric_rows(matched: pd.DataFrame, m: Metric, t: Thresholds) -> pd.DataFrame:
+    rows = matched.dropna(subset=[m.column, f"{m.column}_base"])
+    rows = rows[rows[f"{m.column}_base"] > 0]
+    noise = (rows[f"{m.column}_noise"] ** 2 + rows[f"{m.column}_noise_base"] ** 2) ** 0.5
+    floor = getattr(t, m.floor)
+    threshold = pd.Series(floor, index=rows.index) if m.exact else (t.k * noise).clip(lower=floor)
+    change = rows[m.column] / rows[f"{m.column}_base"] - 1
+    verdict = pd.Series("same", index=rows.index, dtype="object")
+    verdict[m.worse * change > threshold] = "regression"
+    verdict[-m.worse * change > threshold] = "better"
+    return pd.DataFrame({
+        **{c: rows[c] for c in LABELS if c in rows}, "metric": m.name,
+        "baseline": rows[f"{m.column}_base"], "new": rows[m.column], "change": change,
+        "noise": 0.0 if m.exact else noise, "threshold": threshold, "verdict": verdict,
+        "runs": rows["ok_runs"], "runs_base": rows["ok_runs_base"]})
+
+
+def _status_rows(matched: pd.DataFrame) -> pd.DataFrame:
+    """Scenarios ok in the baseline whose runs in NEW all failed (e.g. now OOM)."""
+    rows = matched[(matched["ok_runs"] == 0) & (matched["ok_runs_base"] > 0)]
+    return pd.DataFrame({
+        **{c: rows[c] for c in LABELS if c in rows}, "metric": "status",
+        "baseline": "ok", "new": rows["statuses"], "change": float("nan"),
+        "noise": float("nan"), "threshold": float("nan"),
+        "verdict": pd.Series("regression", index=rows.index, dtype="object"),
+        "runs": rows["ok_runs"], "runs_base": rows["ok_runs_base"]})
+
+
+def _one_partition_each(new: pd.DataFrame, baseline: pd.DataFrame) -> None:
+    a, b = sorted(set(new["partition"])), sorted(set(baseline["partition"]))
+    if len(a) > 1 or len(b) > 1:
+        raise UserInputError(
+            f"NEW holds partitions {', '.join(a)} and BASELINE {', '.join(b)}, none in common: "
+            "a hardware comparison needs one partition on each side",
+            fix="pass the folders (or nights) of one partition as NEW and of one other as "
+                "BASELINE")

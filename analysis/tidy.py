@@ -1,0 +1,94 @@
+"""The analysis columns added to the tidy frame, and the keys comparisons group by.
+
+`enrich` adds (idempotent, on a copy):
+
+| column | meaning |
+|---|---|
+| strategy | the strategy label (analysis/strategy.py), "baseline" if none |
+| color | the strategy's colour on every figure |
+| partition | as in the frame, "local" for runs outside Slurm |
+| (axes) | an axis a record does not name (older than the axis) holds the axis default |
+| peak_bytes | peak memory per rank that limits the run: device allocated on GPU, host RSS on CPU |
+| held_bytes | model states a rank holds: parameters + gradients + fp32 master + optimizer states |
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from analysis.memo import per_frame
+from analysis.strategy import strategy_colors, strategy_labels, workload_axes
+from suite.axes import AXES
+
+LOCAL = "local"
+LEDGER = ("params_bytes", "grads_bytes", "master_params_bytes", "optimizer_state_bytes")
+
+
+def enrich(frame: pd.DataFrame) -> pd.DataFrame:
+    if "strategy" in frame and "peak_bytes" in frame:
+        return frame
+    out = frame.copy()
+    for name, axis in AXES.items():  # a record from before an axis existed ran at its default
+        if name in out and out[name].isna().any():
+            out[name] = out[name].astype("object").fillna(axis.default)
+    out["strategy"] = strategy_labels(out)
+    colors = strategy_colors(out["strategy"].unique())
+    out["color"] = out["strategy"].map(colors).astype("object")
+    out["partition"] = out["partition"].astype("object").fillna(LOCAL)
+    on_gpu = (out["device"] == "cuda") & out["peak_device_bytes"].notna()
+    out["peak_bytes"] = out["peak_device_bytes"].where(on_gpu, out["peak_host_rss_bytes"])
+    out["held_bytes"] = out[list(LEDGER)].sum(axis=1, min_count=len(LEDGER))
+    return out
+
+
+@per_frame
+def ok_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame[frame["status"] == "ok"]
+
+
+def statuses(frame: pd.DataFrame, keys: list[str], *, ok_wins: bool = True) -> pd.Series:
+    """Per group of `keys`: the statuses of its runs joined by "/" in name order, e.g.
+    "failed/oom"; just "ok" if any run is ok when `ok_wins` (computed per status, not per
+    run: a history of many runs has few statuses)."""
+    counts = frame.groupby([*keys, "status"], dropna=False, sort=False).size().unstack(
+        "status", fill_value=0)
+    names = sorted(counts.columns)
+    seen = [np.where(counts[n].to_numpy() > 0, n, "") for n in names]
+    joined = ["/".join(filter(None, row)) for row in zip(*seen, strict=True)] if seen else []
+    out = pd.Series(joined, index=counts.index, dtype="object")
+    if ok_wins and "ok" in counts:
+        out[counts["ok"].to_numpy() > 0] = "ok"
+    return out
+
+
+def setup_keys(frame: pd.DataFrame) -> list[str]:
+    """What a strategy is compared within: sweep, partition and every workload axis."""
+    return [c for c in ("sweep", "partition", *workload_axes()) if c in frame]
+
+
+def hardware_keys(frame: pd.DataFrame) -> list[str]:
+    """The setup without the model: where and how a model size is trained."""
+    return [c for c in setup_keys(frame) if c != "model"]
+
+
+def matching(frame: pd.DataFrame, values: dict) -> pd.Series:
+    """Rows whose columns hold `values` (NaN matches NaN); keys not in `frame` are ignored."""
+    mask = pd.Series(True, index=frame.index)
+    for key, value in values.items():
+        if key in frame:
+            mask &= frame[key].isna() if pd.isna(value) else frame[key] == value
+    return mask
+
+
+def varying(frame: pd.DataFrame, columns) -> list[str]:
+    """Those of `columns` that take more than one value in `frame`."""
+    return [c for c in columns if c in frame and frame[c].nunique(dropna=False) > 1]
+
+
+def peak_what(frame: pd.DataFrame) -> str:
+    """What `peak_bytes` measures in `frame`: device memory, host RSS, or both."""
+    devices = set(frame["device"].dropna())
+    if devices == {"cuda"}:
+        return "peak device memory"
+    return "peak host RSS" if "cuda" not in devices else "peak memory (device on GPU, RSS on CPU)"

@@ -1,0 +1,136 @@
+"""`memsweep compare`: planted regressions are caught, reruns within the noise are not."""
+
+import pytest
+from sweepdata import make_record
+
+from analysis.regress import Thresholds, compare
+from results.frame import records_frame
+from results.store import write_record
+from suite.cli import main
+from suite.errors import UserInputError
+
+CONFIGS = [(m, s, o) for m in ("tiny", "small") for s, o in ((0, "none"), (1, "cpu"), (3, "none"))]
+
+
+def records(*, night="2026-11-24", partition=None, memory=1.0, speed=1.0, wobble=0.0,
+            reps=(0, 1)):
+    """The scenarios of CONFIGS, each repetition `wobble` apart in speed (run-to-run noise)."""
+    return [make_record(model=m, stage=s, offload=o, repetition=r, night=night,
+                        partition=partition, memory=memory,
+                        speed=speed * (1 + wobble * (-1) ** r))
+            for m, s, o in CONFIGS for r in reps]
+
+
+def frame(**kw):
+    return records_frame(records(**kw))
+
+
+def flagged(result) -> set[tuple[str, str]]:
+    return {(r.metric, r.verdict) for r in result.regressions.itertuples()}
+
+
+def test_a_rerun_within_the_noise_is_not_flagged():
+    base = frame(wobble=0.01)
+    rerun = frame(night="2026-11-25", memory=1.005, speed=0.97, wobble=0.01)
+    result = compare(rerun, base)
+    assert result.mode == "nightly" and result.matched == len(CONFIGS)
+    assert result.regressions.empty
+    assert compare(base, base).regressions.empty
+
+
+def test_ten_percent_more_memory_is_a_regression():
+    result = compare(frame(night="2026-11-25", memory=1.10), frame())
+    assert flagged(result) == {("peak memory", "regression"), ("memory held", "regression")}
+    held = result.table[result.table["metric"] == "memory held"]
+    assert (held["verdict"] == "regression").all()
+    assert held["change"].to_numpy() == pytest.approx(0.10, abs=1e-6)
+
+
+def test_ten_percent_less_throughput_is_a_regression():
+    result = compare(frame(night="2026-11-25", speed=0.90), frame())
+    rows = result.table[result.table["metric"] == "throughput"]
+    assert flagged(result) == {("throughput", "regression")}
+    assert (rows["verdict"] == "regression").all()
+    assert rows["change"].to_numpy() == pytest.approx(0.9 - 1, abs=1e-6)
+    # the threshold came from the timed steps' spread: 3 noise levels, above the 5% floor
+    step = 0.05 / 1.349 * 1.2533 / 5 ** 0.5
+    assert rows["threshold"].to_numpy() == pytest.approx(3 * (2 * step ** 2) ** 0.5)
+
+
+def test_noisy_repetitions_raise_the_threshold():
+    noisy = compare(frame(night="2026-11-25", speed=0.90, wobble=0.06), frame(wobble=0.06))
+    # two repetitions 12% apart: 8.5% noise per side, 12% for the difference, x3 = 36%
+    assert noisy.regressions.empty
+    strict = compare(frame(night="2026-11-25", speed=0.90, wobble=0.06), frame(wobble=0.06),
+                     Thresholds(k=0.5))
+    assert flagged(strict) == {("throughput", "regression")}
+
+
+def test_a_scenario_that_no_longer_fits_is_a_regression():
+    new = records(night="2026-11-25")
+    new[0] = make_record(model="tiny", stage=0, offload="none", night="2026-11-25",
+                         status="oom")
+    new[1] = make_record(model="tiny", stage=0, offload="none", night="2026-11-25",
+                         repetition=1, status="oom")
+    result = compare(records_frame(new), frame())
+    (status,) = result.regressions.itertuples()
+    assert (status.metric, status.new, status.model) == ("status", "oom", "tiny")
+
+
+def test_partitions_in_common_are_compared_partition_by_partition():
+    base = records_frame(records(partition="a") + records(partition="b", speed=2.0))
+    new = records_frame(records(night="2026-11-25", partition="a")
+                        + records(night="2026-11-25", partition="b", speed=2.0))
+    result = compare(new, base)
+    assert result.matched == 2 * len(CONFIGS) and result.regressions.empty
+
+
+def test_one_partition_against_another_matches_by_parameters():
+    fast, slow = frame(partition="gpu-b", speed=1.3), frame(partition="gpu-a")
+    result = compare(slow, fast)
+    assert result.mode == "hardware" and result.matched == len(CONFIGS)
+    assert flagged(result) == {("throughput", "regression")}
+    assert compare(fast, slow).regressions.empty
+    with pytest.raises(UserInputError, match="one partition on each side"):
+        compare(slow, records_frame(records(partition="gpu-b") + records(partition="gpu-c")))
+
+
+@pytest.mark.parametrize(("kw", "flag"), [({"k": -1}, "-k"), ({"memory_floor": 1.5},
+                                                              "--memory-floor")])
+def test_thresholds_are_checked(kw, flag):
+    with pytest.raises(UserInputError, match=flag):
+        Thresholds(**kw)
+
+
+def write(root, recs):
+    for r in recs:
+        write_record(root, r)
+    return str(root)
+
+
+def test_cli_exit_codes(tmp_path, capsys):
+    base = write(tmp_path / "base", records())
+    same = write(tmp_path / "same", records(night="2026-11-25", speed=0.98))
+    worse = write(tmp_path / "worse", records(night="2026-11-25", memory=1.10))
+    assert main(["compare", same, base]) == 0
+    assert "no regression" in capsys.readouterr().out
+    assert main(["compare", worse, base, "-o", str(tmp_path / "cmp.pdf")]) == 1
+    out = capsys.readouterr().out
+    assert "REGRESSION" in out and "memory held" in out and "+10.0%" in out
+    assert (tmp_path / "cmp.pdf").stat().st_size > 0
+    assert main(["compare", worse, base, "--memory-floor", "15"]) == 0  # a looser floor
+    assert main(["compare", str(tmp_path / "nope"), base]) == 2
+    assert main(["compare", "2026-11-25", base]) == 2  # a night needs --history
+    assert "--history" in capsys.readouterr().err
+
+
+def test_cli_compares_nights_of_a_history(tmp_path):
+    history = tmp_path / "history"
+    write(history / "2026-11-23" / "local", records(night="2026-11-23"))
+    write(history / "2026-11-24" / "local", records(night="2026-11-24"))
+    write(history / "2026-11-25" / "local", records(night="2026-11-25", speed=0.9))
+    args = ["compare", "--history", str(history)]
+    assert main([*args, "2026-11-25", "2026-11-23..2026-11-24"]) == 1
+    assert main([*args, "2026-11-24", "2026-11-23"]) == 0
+    assert main([*args, "2026-11-26", "2026-11-23"]) == 2  # no such night
+    assert main([*args, "2026-11-25", "2026-11-24..2026-11-23"]) == 2  # a backwards range
