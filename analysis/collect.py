@@ -36,4 +36,5 @@ def collect(dirs: list[Path], output: Path) -> None:
         tmp.unlink(missing_ok=True)
     for q in sources.quarantined:
         print(f"collect: quarantined {q.path}: {q.problem}", file=sys.stderr)
-    print(f"collect: {len(sources.frame)} runs from {len(sources.dirs)} folder(s) -> {output}")
+    print(f"collect: {len(sources.frame):,} runs from {len(sources.sweep_dirs)} sweep folder(s) "
+          f"-> {output}")

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from analysis import pages
-from analysis.comparison_tables import regression_view
+from analysis.comparison_tables import regression_view, text_table
 from analysis.history import is_nights, night_span, parse_nights, select_nights
 from analysis.regress import DEFAULT_THRESHOLDS, Comparison, Thresholds, compare
 from analysis.report import Page, check_pdf, save, sweep_name
@@ -74,7 +74,7 @@ def summary_text(result: Comparison, new: str, baseline: str, *, show_all: bool)
              f"BASELINE {result.baseline_scenarios:,}); threshold = max({t.k:g} x noise, "
              f"{100 * t.memory_floor:g}% memory / {100 * t.throughput_floor:g}% throughput)"]
     if not view.empty:
-        lines += ["", view.to_string(index=False)]
+        lines += ["", text_table(view)]
     lines += ["", f"{n:,} regression{'s' * (n != 1)}" if n else "no regression beyond the noise"]
     return "\n".join(lines)
 
@@ -88,4 +88,5 @@ def write_pages(result: Comparison, new: str, baseline: str, output: Path,
              ("regressions", f"{len(result.regressions):,}")]
     contents = [("Comparison", f"2-{len(body) + 1}" if len(body) > 1 else "2")]
     title = pages.title_page(f"memsweep compare: {new} vs {baseline}", facts, [], contents)
-    save([Page("Title", title), *body], output, sweep_name(new_frame), night_span(new_frame))
+    save([Page("Title", title), *body], output, sweep_name(new_frame), night_span(new_frame),
+         what="memsweep compare")

@@ -105,6 +105,15 @@ def hardware_view(table: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out).reset_index(drop=True)
 
 
+def text_table(table: pd.DataFrame) -> str:
+    """`table` as left-aligned plain-text columns, for a terminal or a log."""
+    cells = table.astype(str)
+    widths = [max(len(str(c)), *(len(v) for v in cells[c])) for c in cells.columns]
+    lines = [list(cells.columns), *cells.itertuples(index=False, name=None)]
+    return "\n".join("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True))
+                     .rstrip() for row in lines)
+
+
 def regression_view(table: pd.DataFrame, *, only_flagged: bool = True) -> pd.DataFrame:
     """A comparison table (analysis/regress.py), regressions first, worst first."""
     t = table[table["verdict"] != "same"] if only_flagged else table

@@ -45,7 +45,7 @@ def trend_figure(frame: pd.DataFrame, *, subtitle: str | None = None) -> Figure:
         table = trend_table(frame)
         if table.empty or table["night"].nunique() < 2:
             return plot.message(fig, "fewer than two nights with ok runs: no trend to show")
-        colors = plot.colors_of(frame)
+        colors, markers = plot.colors_of(frame), plot.markers_of(frame)
         partitions = sorted(table["partition"].unique())[:3]
         nights = sorted(table["night"].unique())
         titles = [f"{p}: {what} vs typical [%]" for _, what in TREND_METRICS for p in partitions]
@@ -57,7 +57,8 @@ def trend_figure(frame: pd.DataFrame, *, subtitle: str | None = None) -> Figure:
                 for strategy in order(rows["strategy"]):
                     line = rows[rows["strategy"] == strategy].sort_values("night")
                     ax.plot(pd.to_datetime(line["night"]), line[column],
-                            marker="o" if len(nights) <= 20 else None, markersize=3,
+                            marker=markers[strategy] if len(nights) <= 20 else None,
+                            markersize=3,
                             linewidth=1.2 if len(nights) <= 20 else 0.9, color=colors[strategy],
                             gid=f"{strategy}/{column}/{partition}")
                 ax.axhline(0, color="#333333", linewidth=0.7)
@@ -67,7 +68,7 @@ def trend_figure(frame: pd.DataFrame, *, subtitle: str | None = None) -> Figure:
                 ax.xaxis.set_major_formatter(DateFormatter("%b %d"))
                 ax.set_ylabel("% vs typical")
                 ax.grid(True, alpha=0.3)
-        plot.strategy_legend(fig, colors, marker="o")
+        plot.strategy_legend(fig, colors, markers=markers)
         return fig
 
 

@@ -37,15 +37,16 @@ def memory_vs_size_figure(frame: pd.DataFrame, *, capacity: int | None = None,
     frame = enrich(frame)
     what = peak_what(frame)
     with styled():
-        fig = new_page(f"{what.capitalize()} per rank vs model size, per strategy", subtitle)
+        title = f"{what[0].upper()}{what[1:]} per rank vs model size, per strategy"
+        fig = new_page(title, subtitle)
         setups = groups(frame, hardware_keys(frame))
         if ok_rows(frame).empty:
             return plot.message(fig, "no ok runs: see the failures page")
-        colors = plot.colors_of(frame)
+        colors, markers = plot.colors_of(frame), plot.markers_of(frame)
         caps = device_capacities(frame, capacity)
         for ax, setup in zip(plot.panels(fig, [s.label or what for s in setups]), setups,
                              strict=False):
-            _size_lines(ax, setup.rows, colors)
+            _size_lines(ax, setup.rows, colors, markers)
             cap = caps.get(setup.values.get("partition"))
             if cap:
                 ax.axhline(cap, color="#B2182B", linestyle="--", linewidth=0.8)
@@ -59,11 +60,11 @@ def memory_vs_size_figure(frame: pd.DataFrame, *, capacity: int | None = None,
             ax.grid(True, which="major", alpha=0.3)
         oom = Line2D([], [], color="#333333", marker="x", linestyle="none",
                      label="ran out of memory")
-        plot.strategy_legend(fig, colors, extra=[oom], marker="o")
+        plot.strategy_legend(fig, colors, extra=[oom], markers=markers)
         return fig
 
 
-def _size_lines(ax, rows: pd.DataFrame, colors: dict) -> None:
+def _size_lines(ax, rows: pd.DataFrame, colors: dict, markers: dict) -> None:
     ok = ok_rows(rows).groupby(["strategy", "model"])[["n_params", "peak_bytes"]].median()
     flags = rows.assign(ok=rows["status"] == "ok", oom=rows["status"] == "oom").groupby(
         ["strategy", "model"]).agg(ok=("ok", "any"), oom=("oom", "any"),
@@ -73,7 +74,7 @@ def _size_lines(ax, rows: pd.DataFrame, colors: dict) -> None:
     for strategy in order(rows["strategy"]):
         if strategy in ok.index.get_level_values(0):
             line = ok.xs(strategy, level="strategy").sort_values("n_params")
-            ax.plot(line["n_params"], line["peak_bytes"], marker="o", markersize=4,
+            ax.plot(line["n_params"], line["peak_bytes"], marker=markers[strategy], markersize=4,
                     color=colors[strategy], linewidth=1.4, gid=f"{strategy}/line")
         if strategy in lost.index.get_level_values(0):
             sizes = lost.xs(strategy, level="strategy")["n_params"].astype("float64")
@@ -155,14 +156,15 @@ def predicted_figure(frame: pd.DataFrame, *, subtitle: str | None = None) -> Fig
         med = med.dropna(subset=["pred_held_bytes"])
         if med.empty:
             return plot.message(fig, "no ok run the analytical model can predict")
-        colors = plot.colors_of(frame)
+        colors, markers = plot.colors_of(frame), plot.markers_of(frame)
         for ax, (measured, predicted, what) in zip(
                 plot.panels(fig, [p[2] for p in pairs], ncols=2), pairs, strict=True):
             data = med.dropna(subset=[measured, predicted])
             for strategy in order(data["strategy"]):
                 mine = data[data["strategy"] == strategy]
                 ax.scatter(mine[predicted], mine[measured], s=14, alpha=0.8,
-                           color=colors[strategy], gid=f"{strategy}/{measured}",
+                           color=colors[strategy], marker=markers[strategy],
+                           gid=f"{strategy}/{measured}",
                            edgecolor="none")
             if not data.empty:
                 lo = float(min(data[measured].min(), data[predicted].min())) / 1.5
@@ -176,5 +178,5 @@ def predicted_figure(frame: pd.DataFrame, *, subtitle: str | None = None) -> Fig
             ax.set_xlabel(f"predicted {what}")
             ax.set_ylabel(f"measured {what}")
             ax.grid(True, alpha=0.3)
-        plot.strategy_legend(fig, colors, marker="o")
+        plot.strategy_legend(fig, colors, markers=markers)
         return fig

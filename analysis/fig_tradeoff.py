@@ -72,7 +72,8 @@ def _pct_bars(ax, data: pd.DataFrame, column: str, labels: list[str], colors: di
                     color=FAIL_COLOR, fontweight="bold")
             continue
         ax.barh(y, value, height=0.7, color=colors[strategy], gid=f"{strategy}/{column}")
-        ax.annotate(f"{value:+.0f}%", (value, y), xytext=(3 if value >= 0 else -3, 0),
+        text = f"{value:+.1f}%" if abs(value) < 10 else f"{value:+.0f}%"
+        ax.annotate(text, (value, y), xytext=(3 if value >= 0 else -3, 0),
                     textcoords="offset points", va="center", fontsize=7,
                     ha="left" if value >= 0 else "right")
     plot.strategy_ticks(ax, labels, colors)
@@ -159,12 +160,12 @@ def pareto_figure(frame: pd.DataFrame, *, subtitle: str | None = None) -> Figure
         table = pareto_table(frame)
         if table.empty:
             return plot.message(fig, "no ok runs: see the failures page")
-        colors = plot.colors_of(frame)
+        colors, markers = plot.colors_of(frame), plot.markers_of(frame)
         cells = [c for c in groups(table, setup_keys(frame)) if len(c.rows) >= 2] or \
             groups(table, setup_keys(frame))
         cells = cells[-plot.MAX_PANELS:]  # the largest model sizes
         for ax, cell in zip(plot.panels(fig, [c.label for c in cells]), cells, strict=False):
-            _front(ax, cell.rows, colors)
+            _front(ax, cell.rows, colors, markers)
             plot.bytes_axis(ax, "x")
             plot.count_axis(ax)
             ax.set_xlabel(f"{what} per rank")
@@ -172,14 +173,15 @@ def pareto_figure(frame: pd.DataFrame, *, subtitle: str | None = None) -> Figure
             ax.grid(True, alpha=0.3)
         ring = Line2D([], [], marker="o", markerfacecolor="none", markeredgecolor="black",
                       linestyle="-", color="black", label="on the Pareto front")
-        plot.strategy_legend(fig, colors, extra=[ring], marker="o")
+        plot.strategy_legend(fig, colors, extra=[ring], markers=markers)
         return fig
 
 
-def _front(ax, rows: pd.DataFrame, colors: dict) -> None:
+def _front(ax, rows: pd.DataFrame, colors: dict, markers: dict) -> None:
     for row in rows.itertuples(index=False):
         ax.scatter(row.peak, row.samples_per_s, s=46 if row.on_front else 26,
-                   color=colors[row.strategy], alpha=1.0 if row.on_front else 0.5,
+                   color=colors[row.strategy], marker=markers[row.strategy],
+                   alpha=1.0 if row.on_front else 0.5,
                    edgecolor="black" if row.on_front else "none", linewidth=1.0, zorder=3,
                    gid=f"{row.strategy}/{'front' if row.on_front else 'dominated'}")
     front = rows[rows["on_front"]].sort_values("peak")
@@ -201,7 +203,7 @@ def scaling_figure(frame: pd.DataFrame, *, subtitle: str | None = None) -> Figur
         table = scaling_table(frame)
         if table.empty:
             return plot.message(fig, "the world size does not vary in these runs")
-        colors = plot.colors_of(frame)
+        colors, markers = plot.colors_of(frame), plot.markers_of(frame)
         models = [m for m in model_order(frame) if m in set(table["model"])][-3:]
         shown = varying(table, [k for k in hardware_keys(frame) if k != "world_size"])
         titles = [f"{m}: {what} per rank" for m in models] + [f"{m}: samples/s" for m in models]
@@ -210,7 +212,8 @@ def scaling_figure(frame: pd.DataFrame, *, subtitle: str | None = None) -> Figur
             rows = table[table["model"] == model]
             for ax, column in ((axes[i], "peak"), (axes[len(models) + i], "samples_per_s")):
                 for (strategy, *_), line in rows.groupby(["strategy", *shown], dropna=False):
-                    ax.plot(line["world_size"], line[column], marker="o", markersize=4,
+                    ax.plot(line["world_size"], line[column], marker=markers[strategy],
+                            markersize=4,
                             color=colors[strategy], gid=f"{strategy}/{column}")
                 ax.set_xscale("log", base=2)
                 ax.set_xticks(sorted(rows["world_size"].unique()),
@@ -222,6 +225,6 @@ def scaling_figure(frame: pd.DataFrame, *, subtitle: str | None = None) -> Figur
                     plot.count_axis(ax)
                     ax.set_ylim(0, max(ax.get_ylim()[1], 1e-9) * 1.05)
                 ax.grid(True, alpha=0.3)
-        plot.strategy_legend(fig, colors, marker="o")
+        plot.strategy_legend(fig, colors, markers=markers)
         return fig
 

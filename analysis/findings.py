@@ -26,6 +26,7 @@ from analysis.units import human_bytes
 from suite.models import MODELS
 
 MAX_SETUPS = 3  # hardware setups that get sentences of their own
+MIN_SAVING = 1.0  # %: a smaller saving is reported as none
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,14 @@ def savings_findings(table: pd.DataFrame, frame: pd.DataFrame) -> list[Finding]:
         best = cell.rows.loc[cell.rows["memory_saved_pct"].idxmax()]
         saved, cost = best["memory_saved_pct"], best["throughput_cost_pct"]
         where = f" on {cell.label}" if cell.label else ""
+        if saved < MIN_SAVING:
+            out.append(Finding(
+                "Strategies vs baseline",
+                f"No strategy cut {what} by {MIN_SAVING:.0f}% or more for {best['model']}"
+                f"{where} (the most: {best['strategy']}, {saved:.1f}%).",
+                {"strategy": best["strategy"], "model": best["model"], "setup": cell.values,
+                 "memory_saved_pct": saved}))
+            continue
         price = (f"at a {cost:.0f}% throughput cost" if cost >= 0.5 else
                  f"while running {-cost:.0f}% faster" if cost <= -0.5 else
                  "at no measurable throughput cost")

@@ -13,11 +13,11 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator
+from matplotlib.ticker import FuncFormatter, LogLocator, MultipleLocator
 
 from analysis.strategy import order
 from analysis.style import CONTENT_TOP, FOOTER_BAND, LEGEND_BAND
-from analysis.units import human_bytes, human_count, human_rate
+from analysis.units import byte_unit, human_bytes, human_count, human_rate
 
 MAX_PANELS = 6
 
@@ -46,11 +46,21 @@ def colors_of(frame: pd.DataFrame) -> dict[str, str]:
     return dict(zip(pairs["strategy"], pairs["color"], strict=True))
 
 
+def markers_of(frame: pd.DataFrame) -> dict[str, str]:
+    """strategy -> marker, as the enriched frame assigns them ("o" where it has none)."""
+    if frame.empty or "marker" not in frame:
+        return dict.fromkeys(frame["strategy"].unique() if "strategy" in frame else (), "o")
+    pairs = frame[["strategy", "marker"]].drop_duplicates("strategy")
+    return dict(zip(pairs["strategy"], pairs["marker"], strict=True))
+
+
 def strategy_legend(fig: Figure, colors: dict[str, str], *, extra: list | None = None,
-                    marker: str = "s") -> None:
-    """One entry per strategy (baseline first) in a band under the subtitle, never over data."""
-    handles = [Line2D([], [], color=colors[s], marker=marker, linestyle="none", markersize=8,
-                      label=s) for s in order(colors)]
+                    marker: str = "s", markers: dict[str, str] | None = None) -> None:
+    """One entry per strategy (baseline first) in a band under the subtitle, never over data;
+    `markers` (per strategy) for figures of points and lines."""
+    markers = markers or {}
+    handles = [Line2D([], [], color=colors[s], marker=markers.get(s, marker), linestyle="none",
+                      markersize=7, label=s) for s in order(colors)]
     band_legend(fig, handles + (extra or []))
 
 
@@ -59,11 +69,13 @@ def band_legend(fig: Figure, handles: list) -> None:
     if not handles:
         return
     widest = max(len(h.get_label()) for h in handles)
-    ncols = min(len(handles), 3 if widest > 34 else 4 if widest > 22 else 6)
+    many = len(handles) > 18  # a catalogue sweep: smaller entries, more columns
+    ncols = min(len(handles), (3 if widest > 34 else 4 if widest > 22 else 6) + many)
     rows = math.ceil(len(handles) / ncols)
     fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, CONTENT_TOP),
-               ncols=ncols, frameon=False, fontsize=8)
-    band = LEGEND_BAND * (1 + 0.6 * (rows - 1))
+               ncols=ncols, frameon=False, fontsize=6.5 if many else 8,
+               handletextpad=0.3, columnspacing=1.0, labelspacing=0.25 if many else 0.5)
+    band = LEGEND_BAND * (1 + (0.42 if many else 0.6) * (rows - 1))
     fig.get_layout_engine().set(rect=(0.02, FOOTER_BAND, 0.96,
                                       CONTENT_TOP - band - FOOTER_BAND))
 
@@ -74,9 +86,13 @@ def bytes_axis(ax: Axes, which: str = "y", *, log: bool = False) -> None:
     if log:
         (ax.set_yscale if which == "y" else ax.set_xscale)("log", base=2)
         axis.set_major_locator(LogLocator(base=2, numticks=12))
-    else:  # binary steps, few enough that `512 MiB` labels do not touch
-        axis.set_major_locator(MaxNLocator(nbins=4 if which == "x" else 6,
-                                           steps=[1, 2, 4, 5, 8, 10]))
+    else:  # round steps of the unit shown (1, 2, 5 ... GiB), few enough not to touch
+        lo, hi = ax.get_xlim() if which == "x" else ax.get_ylim()
+        unit = byte_unit(max(abs(lo), abs(hi)))[0]
+        want = (hi - lo) / unit / (4 if which == "x" else 6)
+        step = next((s for s in (0.1, 0.2, 0.25, 0.5, 1, 2, 2.5, 5, 10, 20, 25, 50, 100, 200,
+                                 250, 500, 1000) if s >= want), want)
+        axis.set_major_locator(MultipleLocator(step * unit))
     axis.set_major_formatter(FuncFormatter(lambda v, _pos: human_bytes(v)))
 
 

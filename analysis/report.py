@@ -53,13 +53,14 @@ def check_pdf(output: Path) -> Path:
     return output
 
 
-def save(report: list[Page], output: Path, sweep: str, when: str) -> None:
+def save(report: list[Page], output: Path, sweep: str, when: str, *,
+         what: str = "memsweep report") -> None:
     """Footers on every page, then the PDF, written atomically."""
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = output.with_name(f".{output.name}.tmp")
     try:
         with styled(), PdfPages(tmp, metadata=_metadata(sweep)) as pdf:
-            add_footers(report, f"memsweep report · sweep {sweep} · {when}")
+            add_footers(report, f"{what} · sweep {sweep} · {when}")
             for page in report:
                 pdf.savefig(page.figure)
         os.replace(tmp, output)

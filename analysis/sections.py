@@ -103,9 +103,9 @@ def memory_vs_size(frame: pd.DataFrame, capacity: int | None) -> list[tuple[str,
 def breakdown(frame: pd.DataFrame) -> list[tuple[str, Figure]]:
     cells, note = _by_setup(frame, hardware_keys(frame))
     return [("Memory breakdown", fig_memory.breakdown_figure(
-        c.rows, subtitle=f"{c.label + ' · ' if c.label else ''}ledger bytes measured, "
-                         "activations from the analytical model; with optimizer offload the "
-                         f"states are on the host, past the peak mark{note}")) for c in cells]
+        c.rows, subtitle=f"{c.label + ' · ' if c.label else ''}ledger measured, activations "
+                         "modelled; offloaded states (on the host) reach past the peak mark"
+                         f"{note}")) for c in cells]
 
 
 def largest_fits(frame: pd.DataFrame, capacity: int | None) -> list[tuple[str, Figure]]:

@@ -121,12 +121,16 @@ def _read(folder: Path) -> tuple[pd.DataFrame, list[Quarantined], Fingerprints]:
             continue
         rows.append(row_from_json(data))
         for key, value in (data.get("fingerprint") or {}).items():
-            if isinstance(value, str | int | float | bool) and value != "":
-                counts = values.setdefault(key, Counter())
-                if str(value) in counts or len(counts) < MAX_VALUES:
-                    counts[str(value)] += 1
-                else:
-                    overflow.add(key)
+            if value is None or value == "" or not isinstance(value, str | int | float | bool):
+                continue
+            counts = values.get(key)
+            if counts is None:
+                counts = values[key] = Counter()
+            text = value if type(value) is str else str(value)
+            if text in counts or len(counts) < MAX_VALUES:
+                counts[text] += 1
+            else:
+                overflow.add(key)
     return (_with_source(rows_frame(rows), str(folder)), bad,
             _capped(len(rows), values, frozenset(overflow)))
 

@@ -10,7 +10,8 @@ needs no change here.
 Colours: a label's colour is its hash's slot in PALETTE, probing to the next
 free slot when two labels of the same frame collide (labels taken in a fixed
 order), so a strategy keeps its colour across figures and reports. The
-baseline is always dark grey.
+baseline is always dark grey. With more strategies than colours, the colours
+repeat with another marker (MARKERS) for points and lines.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ BASELINE_COLOR = "#4D4D4D"
 # Okabe-Ito and Tol's muted scheme: distinct for colour-blind readers, none near the grey.
 PALETTE = ("#E69F00", "#56B4E9", "#009E73", "#0072B2", "#D55E00", "#CC79A7", "#332288",
            "#999933", "#882255", "#44AA99", "#DDCC77", "#AA4499")
+MARKERS = ("o", "s", "^", "D")  # a round of colours each
 WORKLOAD_AXES = ("model", "world_size", "device", "micro_batch", "seq_len", "grad_accum")
 
 
@@ -79,20 +81,25 @@ def order(labels) -> list[str]:
 
 def strategy_colors(labels) -> dict[str, str]:
     """A colour per label: the baseline grey, the others by hash slot (see module doc)."""
-    taken: dict[int, str] = {}
-    colors = {}
+    return {label: color for label, (color, _) in strategy_styles(labels).items()}
+
+
+def strategy_styles(labels) -> dict[str, tuple[str, str]]:
+    """(colour, marker) per label. Past len(PALETTE) labels the colours repeat, each round
+    with the next marker of MARKERS, so points and lines still tell strategies apart."""
+    taken: set[int] = set()
+    styles = {}
     for label in order(labels):
         if label == BASELINE:
-            colors[label] = BASELINE_COLOR
+            styles[label] = (BASELINE_COLOR, MARKERS[0])
             continue
-        slot = int(hashlib.sha1(label.encode()).hexdigest(), 16) % len(PALETTE)
-        for step in range(len(PALETTE)):
-            if (slot + step) % len(PALETTE) not in taken:
-                slot = (slot + step) % len(PALETTE)
-                break  # more labels than colours: the hash slot is shared
-        taken[slot] = label
-        colors[label] = PALETTE[slot]
-    return colors
+        home = int(hashlib.sha1(label.encode()).hexdigest(), 16) % len(PALETTE)
+        probes = (r * len(PALETTE) + (home + step) % len(PALETTE)
+                  for r in range(len(MARKERS)) for step in range(len(PALETTE)))
+        slot = next((s for s in probes if s not in taken), home)  # all taken: share home
+        taken.add(slot)
+        styles[label] = (PALETTE[slot % len(PALETTE)], MARKERS[slot // len(PALETTE)])
+    return styles
 
 
 def _missing(value: object) -> bool:

@@ -19,6 +19,7 @@ FOOTER_BAND = 0.05  # fraction of the page height kept free for the footer
 CONTENT_TOP = 0.91  # below the title and subtitle
 LEGEND_BAND = 0.045  # under CONTENT_TOP, for a figure legend
 
+SUBTITLE_CHARS = 205  # of the subtitle line at 9 pt across the page
 FAIL_COLOR = "#B2182B"
 
 # The PDF's text is in the PDF core fonts (Helvetica, Courier: nothing to embed, ten times
@@ -45,7 +46,9 @@ def new_page(title: str, subtitle: str | None = None, *, layout: bool = True) ->
             rect=(0.02, FOOTER_BAND, 0.96, top - FOOTER_BAND)))
     fig.text(0.02, 0.975, title, fontsize="x-large", fontweight="bold", va="top",
              parse_math=False)
-    if subtitle:
+    if subtitle:  # one line: a longer one is cut, not run into the page
+        if len(subtitle) > SUBTITLE_CHARS:
+            subtitle = subtitle[:SUBTITLE_CHARS - 1].rstrip() + "…"
         fig.text(0.02, 0.94, subtitle, color="#444444", va="top", parse_math=False)
     return fig
 

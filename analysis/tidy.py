@@ -5,7 +5,7 @@
 | column | meaning |
 |---|---|
 | strategy | the strategy label (analysis/strategy.py), "baseline" if none |
-| color | the strategy's colour on every figure |
+| color, marker | the strategy's colour (and marker, for points) on every figure |
 | partition | as in the frame, "local" for runs outside Slurm |
 | (axes) | an axis a record does not name (older than the axis) holds the axis default |
 | peak_bytes | peak memory per rank that limits the run: device allocated on GPU, host RSS on CPU |
@@ -17,8 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis.memo import per_frame
-from analysis.strategy import strategy_colors, strategy_labels, workload_axes
+from analysis.strategy import strategy_labels, strategy_styles, workload_axes
 from suite.axes import AXES
 
 LOCAL = "local"
@@ -28,13 +27,14 @@ LEDGER = ("params_bytes", "grads_bytes", "master_params_bytes", "optimizer_state
 def enrich(frame: pd.DataFrame) -> pd.DataFrame:
     if "strategy" in frame and "peak_bytes" in frame:
         return frame
-    out = frame.copy()
+    out = frame.copy(deep=False)  # copy-on-write: the frame's columns are shared, not copied
     for name, axis in AXES.items():  # a record from before an axis existed ran at its default
         if name in out and out[name].isna().any():
             out[name] = out[name].astype("object").fillna(axis.default)
     out["strategy"] = strategy_labels(out)
-    colors = strategy_colors(out["strategy"].unique())
-    out["color"] = out["strategy"].map(colors).astype("object")
+    styles = strategy_styles(out["strategy"].unique())
+    out["color"] = out["strategy"].map({s: c for s, (c, _) in styles.items()}).astype("object")
+    out["marker"] = out["strategy"].map({s: m for s, (_, m) in styles.items()}).astype("object")
     out["partition"] = out["partition"].astype("object").fillna(LOCAL)
     on_gpu = (out["device"] == "cuda") & out["peak_device_bytes"].notna()
     out["peak_bytes"] = out["peak_device_bytes"].where(on_gpu, out["peak_host_rss_bytes"])
@@ -42,7 +42,6 @@ def enrich(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-@per_frame
 def ok_rows(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[frame["status"] == "ok"]
 
