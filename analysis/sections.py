@@ -46,7 +46,7 @@ def analysis_pages(frame: pd.DataFrame, capacity: int | None) -> list[tuple[str,
     out += breakdown(frame)
     out += [("Predicted vs measured", fig_memory.predicted_figure(
         frame, subtitle="Analytical model (suite/memory_model.py) against the runs; one point "
-                        "per scenario and partition"))]
+                        "per scenario and partition" + _cpu_offload_note(frame)))]
     out += largest_fits(frame, capacity)
     out += pareto(frame)
     out += scaling(frame)
@@ -73,6 +73,14 @@ def _by_setup(frame: pd.DataFrame, keys: list[str], limit: int = MAX_SETUP_PAGES
     left = len(counts) - limit
     note = f" ({left} more setup{'s' * (left != 1)} in the table)" if left > 0 else ""
     return cells, note
+
+
+def _cpu_offload_note(frame: pd.DataFrame) -> str:
+    # On the CPU "offload" moves bytes between ledger categories, not out of the one memory.
+    if "device" in frame and (frame["device"] == "cpu").any():
+        return (". On the CPU, offloading moves bytes between ledger categories but not out "
+                "of physical memory: host and device are the same RAM")
+    return ""
 
 
 def _table(title: str, table: pd.DataFrame, subtitle: str) -> list[tuple[str, Figure]]:
