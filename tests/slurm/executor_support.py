@@ -7,13 +7,11 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
-
-import psutil
 
 from results.schema import RunRecord
 from results.store import record_path
+from slurm.inject import leftovers  # noqa: F401 - re-exported for the executor tests
 from suite.sweep import Sweep, parse_sweep
 
 REPO = Path(__file__).resolve().parents[2]
@@ -47,23 +45,3 @@ def records(sweep: Sweep, out: Path) -> list[RunRecord | None]:
         path = record_path(out, s.run_id)
         found.append(RunRecord.from_json(json.loads(path.read_text())) if path.exists() else None)
     return found
-
-
-def leftovers(marker: str, wait_s: float = 5.0) -> list[str]:
-    """Live processes whose command line names `marker` (the test's own folder).
-
-    Waits a little: a SIGKILLed process takes a moment to leave the table.
-    """
-    end = time.monotonic() + wait_s
-    while True:
-        found = []
-        for p in psutil.process_iter(["cmdline", "status"]):
-            try:
-                if p.info["status"] != psutil.STATUS_ZOMBIE and \
-                        marker in " ".join(p.info["cmdline"] or ()):
-                    found.append(f"{p.pid}: {' '.join(p.info['cmdline'])}")
-            except psutil.Error:
-                pass
-        if not found or time.monotonic() > end:
-            return found
-        time.sleep(0.2)
