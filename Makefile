@@ -7,19 +7,26 @@ PY := $(VENV)/bin/python
 TORCH_PIN ?= torch==2.13.0
 DEMO_OUT ?= demo-out
 
-.PHONY: install demo test lint clean cluster-up cluster-down
+.PHONY: install nvme-ops demo test lint clean cluster-up cluster-down
 
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q "$(TORCH_PIN)"
-	# libaio: DeepSpeed's async I/O for NVMe offload (root on Debian/Ubuntu; skipped elsewhere).
-	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! dpkg -s libaio-dev >/dev/null 2>&1; then \
-	  apt-get update -qq && apt-get install -y -qq --no-install-recommends libaio-dev; fi
 	$(PY) -m pip install -q -e ".[dev,mpi,bnb]"
 	# Build DeepSpeed's CPU ops once now (minutes) instead of inside the first run.
 	DS_ACCELERATOR=cpu $(PY) -m jobs.prebuild
+	touch $@
+
+# NVMe offload's async I/O op: libaio (root on Debian/Ubuntu; skipped elsewhere) and a build
+# of several minutes. Only NVMe scenarios use it, so the tests need it and the demo does not.
+nvme-ops: $(VENV)/.nvme-ops
+
+$(VENV)/.nvme-ops: $(VENV)/.installed
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! dpkg -s libaio-dev >/dev/null 2>&1; then \
+	  apt-get update -qq && apt-get install -y -qq --no-install-recommends libaio-dev; fi
+	DS_ACCELERATOR=cpu $(PY) -m jobs.prebuild --nvme
 	touch $@
 
 demo: install
@@ -32,7 +39,7 @@ cluster-up:
 cluster-down:
 	bash slurm/cluster/down.sh
 
-test: install cluster-up
+test: install nvme-ops cluster-up
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
 
