@@ -7,6 +7,7 @@ medians over the ok runs (every night and repetition); percentages are
 relative to the baseline's median:
 
     memory saved %     = 100 · (1 − peak / baseline peak)
+    held saved %       = 100 · (1 − held / baseline held)   (model states, from the ledger)
     throughput cost %  = 100 · (1 − samples/s / baseline samples/s)
     loss delta         = final loss − baseline final loss
 """
@@ -48,6 +49,7 @@ def vs_baseline(frame: pd.DataFrame) -> pd.DataFrame:
     base = base.rename(columns={c: f"baseline_{c}" for c in ("status", *VALUES)})
     out = med[med["strategy"] != BASELINE].merge(base, on=keys, how="inner")
     out["memory_saved_pct"] = 100 * (1 - out["peak"] / out["baseline_peak"])
+    out["held_saved_pct"] = 100 * (1 - out["held"] / out["baseline_held"])
     out["throughput_cost_pct"] = 100 * (1 - out["samples_per_s"] / out["baseline_samples_per_s"])
     out["loss_delta"] = out["final_loss"] - out["baseline_final_loss"]
     return out.reset_index(drop=True)

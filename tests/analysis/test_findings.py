@@ -62,6 +62,42 @@ def test_the_biggest_saving_is_stated_with_its_cost(runs, found):
     assert f"final loss {-0.1 * best[0]:+.3f}" in f.text
 
 
+def test_on_the_cpu_the_ledger_saving_is_stated_beside_the_rss(runs):
+    held = [f for f in findings(runs) if "model states" in f.text]
+    assert held, "a CPU sweep states what the ledger saved"
+    for f in held:
+        v = f.values
+        ok = runs[(runs["model"] == v["model"]) & (runs["status"] == "ok")
+                  & (runs["world_size"] == v["setup"]["world_size"])
+                  & (runs["partition"] == v["setup"]["partition"])]
+        total = ok[["params_bytes", "grads_bytes", "master_params_bytes",
+                    "optimizer_state_bytes"]].sum(axis=1)
+        per = total.groupby([ok["zero_stage"], ok["offload_optimizer"]]).median()
+        saved = 100 * (1 - per.drop((0, "none")) / per[(0, "none")])
+        best = {f"zero_stage={s}" + ("" if o == "none" else " + offload_optimizer=cpu")
+                for (s, o), x in saved.items() if x == pytest.approx(saved.max())}
+        assert v["held_saved_pct"] == pytest.approx(saved.max())
+        assert v["strategy"] in best  # ties: the synthetic ledger ignores offload
+        assert f"by {pct(v['held_saved_pct'])} for {v['model']}" in f.text
+
+
+def test_no_ledger_sentence_where_the_peak_is_device_memory():
+    gpu = records_frame([make_record(model="tiny", stage=s, offload=o, device="cuda")
+                         for s, o in CONFIGS])
+    assert not [f for f in findings(gpu) if "model states" in f.text]
+
+
+def test_when_every_strategy_grows_the_peak_the_sentence_says_the_smallest_increase():
+    grown = records_frame([make_record(model="tiny", stage=s, offload=o,
+                                       memory=1.0 if (s, o) == (0, "none") else 1.5 + 0.1 * s)
+                           for s, o in CONFIGS])
+    (f,) = [f for f in findings(grown) if f.section == "Strategies vs baseline"
+            and f.text.startswith("No strategy")]
+    assert f.values["memory_saved_pct"] < 0
+    assert f"the smallest increase: {f.values['strategy']}, " \
+           f"{-f.values['memory_saved_pct']:+.1f}%" in f.text
+
+
 def test_the_largest_size_sentence_names_the_baselines_and_the_best(found):
     f = found["Largest model that fits"]
     assert f.values["baseline"] in ("tiny", "small")
