@@ -104,6 +104,26 @@ def launcher_interrupt(case: Case) -> Seen:
                        f"{len(left)} process(es) left; --resume: exit {again}")
 
 
+def launcher_kill(case: Case) -> Seen:
+    """SIGKILL to `memsweep run` mid-run (kill -9, or the OOM killer taking the launcher): it
+    cannot record the run, but nothing of the run may go on without it; --resume runs it."""
+    faulted = case.run_ids[0]
+    proc = case.start(config={faulted: LONG})
+    hit = _started(case, proc, faulted, case.rng.randint(2, 6))
+    if hit:
+        proc.kill()  # the launcher alone: its ranks are in sessions of their own
+    rc = case.finish(proc)
+    first = case.records()
+    left = inject.leftovers(str(case.folder), wait_s=10.0)
+    again = case.finish(case.start("--resume"))
+    final = case.records()
+    ok = hit and rc == -signal.SIGKILL and all(r is None for r in first) and not left \
+        and again == 0 and all(r is not None and r.status == "ok" for r in final)
+    return Seen(faulted=f"{_st(first[0])} -> {_st(final[0])} (--resume)", expected=ok,
+                detail=f"SIGKILL to the launcher: exit {rc}, {len(left)} process(es) left "
+                       f"after 10 s; --resume: exit {again}")
+
+
 def damaged_record(case: Case, how: str) -> Seen:
     """A finished record is damaged (corrupt or truncated): the loader quarantines it, never
     reads it as a record, and --resume runs the run again."""
@@ -239,6 +259,7 @@ KINDS = {
     "rank-hang": lambda c: rank_signal(c, signal.SIGSTOP),
     "worker-crash": worker_crash,
     "launcher-interrupt": launcher_interrupt,
+    "launcher-sigkill": launcher_kill,
     "corrupt-record": lambda c: damaged_record(c, "corrupt"),
     "truncated-record": lambda c: damaged_record(c, "truncate"),
     "stale-record": stale_record,
@@ -254,6 +275,7 @@ WHAT = {
     "rank-hang": "SIGSTOP to one rank mid-step: the run hangs past its timeout",
     "worker-crash": "the last rank raises an exception",
     "launcher-interrupt": "SIGINT/SIGTERM to `memsweep run` mid-run, then --resume",
+    "launcher-sigkill": "SIGKILL to `memsweep run` mid-run: no rank left running; --resume",
     "corrupt-record": "a finished record damaged (bytes or a hand edit), then --resume",
     "truncated-record": "a finished record cut short, then --resume",
     "stale-record": "ok records of earlier attempts planted, then a rank SIGKILL",

@@ -25,6 +25,7 @@ from results.schema import RunRecord
 from results.store import log_path, logs_dir, runs_dir, write_json_atomic, write_record
 from slurm import outcome, progress
 from slurm.launch import WORKER, Launch, build_launch
+from slurm.spawn import run_log, spawn
 from suite.errors import EnvironmentProblem, UserInputError
 from suite.plan_table import plan_json, plan_text, varying_axes
 from suite.scenario import Scenario
@@ -131,18 +132,12 @@ def _one(scenario: Scenario, *, out: Path, plan: Path, mpiexec: str, max_ranks: 
 def _launch(launch: Launch, *, log: Path, attempt: int, timeout_s: float, grace_s: float,
             interrupts: _Interrupts) -> outcome.Ending:
     """Start the ranks, wait for them within timeout_s; how they ended."""
-    with open(log, "wb") as f:  # the last attempt's log replaces the previous one
-        f.write(f"# memsweep: attempt {attempt}, {datetime.now(timezone.utc).isoformat()}\n"
-                f"# {launch.shell()}\n".encode())
-        f.flush()
-        try:
-            # A session of its own: a Ctrl-C at the terminal reaches only us, and we stop the
-            # ranks in order (SIGTERM, grace, SIGKILL) instead of the terminal killing them raw.
-            proc = subprocess.Popen(launch.argv, stdin=subprocess.DEVNULL, stdout=f,
-                                    stderr=subprocess.STDOUT, env={**os.environ, **launch.env},
-                                    start_new_session=True)
-        except OSError as e:
-            return outcome.Ending(status="failed", reason=f"could not start {launch.argv[0]}: {e}")
+    with run_log(log, launch=launch, attempt=attempt) as f:
+        # A Ctrl-C at the terminal reaches only us (spawn.py), and we stop the ranks in order
+        # (SIGTERM, grace, SIGKILL) instead of the terminal killing them raw.
+        proc = spawn(launch, log=f)
+    if isinstance(proc, outcome.Ending):
+        return proc
     try:
         deadline = time.monotonic() + timeout_s
         while True:

@@ -30,6 +30,7 @@ from results.schema import RunRecord
 from results.store import log_path, logs_dir
 from slurm import outcome
 from slurm.launch import Launch
+from slurm.spawn import run_log, spawn
 from slurm.step import build_step, out_of_memory, srun_error
 from suite.errors import MemsweepError
 from suite.scenario import Scenario
@@ -104,18 +105,12 @@ def run(scenario: Scenario, launch: Launch, *, out: Path, attempt: int,
 def _launch(launch: Launch, *, log: Path, attempt: int, timeout_s: float,
             signals: _Signals) -> outcome.Ending:
     """Run the step within timeout_s and the job's signals; how it ended."""
-    with open(log, "wb") as f:  # the last attempt's log replaces the previous one
-        f.write(f"# memsweep: attempt {attempt}, {datetime.now(timezone.utc).isoformat()}\n"
-                f"# {launch.shell()}\n".encode())
-        f.flush()
+    with run_log(log, launch=launch, attempt=attempt) as f:
         if signals.signum:
             return _signalled(signals.signum)
-        try:  # a session of its own: only what this task decides reaches srun
-            proc = subprocess.Popen(launch.argv, stdin=subprocess.DEVNULL, stdout=f,
-                                    stderr=subprocess.STDOUT, env={**os.environ, **launch.env},
-                                    start_new_session=True)
-        except OSError as e:
-            return outcome.Ending(status="failed", reason=f"could not start {launch.argv[0]}: {e}")
+        proc = spawn(launch, log=f)  # only what this task decides reaches srun (spawn.py)
+    if isinstance(proc, outcome.Ending):
+        return proc
     try:
         deadline = time.monotonic() + timeout_s
         while True:

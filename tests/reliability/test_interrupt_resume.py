@@ -2,6 +2,9 @@
 as `cancelled` (exit 130; SIGTERM: 143), and `--resume` goes on from there: the cancelled run
 again (attempt 2), the runs never started, the ok ones kept as they were.
 
+A SIGKILL to the launcher cannot be recorded, but it must not leave the ranks running: mpiexec
+gets SIGTERM when its parent dies (slurm/spawn.py) and ends them.
+
 The interrupt itself, for SIGINT and SIGTERM, is also
 tests/slurm/test_local_cli.py::test_an_interrupt_cancels_the_current_run_and_stops_the_sweep.
 """
@@ -12,7 +15,7 @@ import signal
 
 import pytest
 
-from slurm import inject
+from slurm import fault_cases, inject
 from slurm.fault_cases import LONG
 
 pytestmark = pytest.mark.slow
@@ -45,4 +48,13 @@ def test_ctrl_c_cancels_the_run_and_resume_goes_on_from_there(make_case):
     assert (resumed.status, resumed.attempt) == ("ok", 3)  # the cancelled run, again
     assert case.record_path(second).read_bytes() == kept  # the ok one, kept
     assert "kept from attempt 1 (--resume)" in (case.folder / "launch-3.out").read_text()
+    assert case.load()[1] == [] and case.verify().left == 0
+
+
+def test_a_sigkilled_launcher_leaves_no_rank_running_and_resume_runs_the_run(make_case):
+    case = make_case("launcher-sigkill")
+    seen = fault_cases.launcher_kill(case)
+    assert seen.expected, seen
+    assert "0 process(es) left" in seen.detail
+    assert [(r.status, r.attempt) for r in case.records()] == [("ok", 1), ("ok", 1)]
     assert case.load()[1] == [] and case.verify().left == 0
