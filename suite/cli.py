@@ -86,9 +86,11 @@ def _cmd_status(args) -> int:
 
 def _cmd_report(args) -> int:
     from analysis.report import make_report
+    from suite.units import parse_bytes
 
     output = Path(args.output or Path(args.dirs[0]) / "report.pdf")
-    make_report([Path(d) for d in args.dirs], output)
+    capacity = parse_bytes(args.capacity, key="--capacity") if args.capacity else None
+    make_report([Path(d) for d in args.dirs], output, capacity=capacity)
     print(f"report: {output}")
     return 0
 
@@ -238,6 +240,10 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("report", help="make the PDF report from one or more sweep folders")
     s.add_argument("dirs", nargs="+", metavar="DIR", help="sweep output folder(s)")
     s.add_argument("-o", "--output", help="PDF path (default: DIR/report.pdf)")
+    s.add_argument("--capacity", metavar="SIZE",
+                   help="device memory per rank for the largest-model-that-fits page and the "
+                        "memory-vs-size line, e.g. 80GiB (default: from the GPU's name; none "
+                        "on the CPU)")
     s.set_defaults(func=_cmd_report)
 
     s = sub.add_parser("collect", help="write the tidy frame of sweep folders to Parquet or CSV")

@@ -206,6 +206,19 @@ def test_cli_rejects_a_folder_that_is_not_a_sweep_output(tmp_path, capsys):
         load_sources([])
 
 
+def test_cli_report_takes_the_device_capacity(sweep_dir, tmp_path, capsys, monkeypatch):
+    assert main(["report", str(sweep_dir), "--capacity", "lots"]) == 2
+    assert "--capacity" in capsys.readouterr().err
+    seen = {}
+    real = sections.largest_fits
+    monkeypatch.setattr(sections, "largest_fits",
+                        lambda frame, capacity: seen.setdefault("capacity", capacity) and
+                        real(frame, capacity))
+    assert main(["report", str(sweep_dir), "-o", str(tmp_path / "r.pdf"),
+                 "--capacity", "1GiB"]) == 0
+    assert seen == {"capacity": 2**30}
+
+
 def test_a_report_that_is_not_a_pdf_is_a_user_error(sweep_dir, tmp_path):
     with pytest.raises(UserInputError, match="report.pdf"):
         make_report([sweep_dir], tmp_path / "report.png")
