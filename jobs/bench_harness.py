@@ -125,6 +125,7 @@ def bare(plan: Path) -> None:
     """One rank of the bare loop: DeepSpeed only, nothing of memsweep between steps."""
     from mpi4py import MPI
 
+    from jobs.dist import shm_buffer_path
     from jobs.plan import load_scenario
 
     comm = MPI.COMM_WORLD
@@ -169,6 +170,10 @@ def bare(plan: Path) -> None:
         slowest = [max(step) for step in zip(*per_rank, strict=True)]
         print(RESULT + json.dumps({"step_s": statistics.median(slowest),
                                    "steps_s": clock[-1] - clock[0]}), flush=True)
+    # Past the timing: DeepSpeed leaves its shared-memory all-reduce buffers in /dev/shm
+    # (jobs/dist.py); the bare loop must not leave 66 MiB per rank behind either.
+    comm.Barrier()
+    shm_buffer_path(rank=rank, addr="127.0.0.1", port=port).unlink(missing_ok=True)
     torch.distributed.destroy_process_group()
 
 

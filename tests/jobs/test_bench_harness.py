@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 from jobs.bench_harness import Launch, summarize
 from suite.cli import main
+
+SHM = Path("/dev/shm")
 
 
 def test_the_summary_takes_medians_per_side_and_the_ratio_of_the_medians():
@@ -28,8 +33,11 @@ def test_bad_arguments_exit_2(capsys):
 
 @pytest.mark.slow
 def test_bench_harness_runs_both_sides_and_prints_the_ratio(tmp_path, capsys):
+    before = set(SHM.glob(f"deepspeed_allreduce_buffer_{os.getuid()}_*"))
     assert main(["bench-harness", "--steps", "3", "--warmup", "1", "--reps", "1",
                  "--out", str(tmp_path)]) == 0
+    # neither side leaves DeepSpeed's 66 MiB shared-memory buffers behind (jobs/dist.py)
+    assert set(SHM.glob(f"deepspeed_allreduce_buffer_{os.getuid()}_*")) <= before
     out = capsys.readouterr().out
     assert "rep 1 bare" in out and "rep 1 memsweep" in out
     assert "throughput ratio memsweep / bare:" in out and "start-up" in out
