@@ -23,7 +23,7 @@ import psutil
 
 from results.schema import RunRecord
 from results.store import log_path, logs_dir, runs_dir, write_json_atomic, write_record
-from slurm import outcome, progress
+from slurm import outcome, progress, shm
 from slurm.launch import WORKER, Launch, build_launch
 from slurm.spawn import run_log, spawn
 from suite.errors import EnvironmentProblem, UserInputError
@@ -126,6 +126,7 @@ def _one(scenario: Scenario, *, out: Path, plan: Path, mpiexec: str, max_ranks: 
                      grace_s=grace_s, interrupts=interrupts)
     record = outcome.settle(out, scenario=scenario.to_json(), attempt=attempt, launched=launched,
                             ending=ending, log=log)
+    shm.clean_after(log, since=launched.timestamp())
     return record, None, True
 
 

@@ -28,7 +28,7 @@ from pathlib import Path
 from jobs.plan import load_scenario
 from results.schema import RunRecord
 from results.store import log_path, logs_dir
-from slurm import outcome
+from slurm import outcome, shm
 from slurm.launch import Launch
 from slurm.spawn import run_log, spawn
 from slurm.step import build_step, out_of_memory, srun_error
@@ -98,8 +98,10 @@ def run(scenario: Scenario, launch: Launch, *, out: Path, attempt: int,
     print(f"memsweep task: {launch.shell()}", flush=True)
     ending = _launch(launch, log=log, attempt=attempt, timeout_s=scenario.settings.timeout_s,
                      signals=signals)
-    return outcome.settle(out, scenario=scenario.to_json(), attempt=attempt, launched=launched,
-                          ending=ending, log=log)
+    record = outcome.settle(out, scenario=scenario.to_json(), attempt=attempt,
+                            launched=launched, ending=ending, log=log)
+    shm.clean_after(log, since=launched.timestamp())  # this node's; not other nodes' ranks'
+    return record
 
 
 def _launch(launch: Launch, *, log: Path, attempt: int, timeout_s: float,

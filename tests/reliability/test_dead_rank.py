@@ -9,18 +9,19 @@ Locally MPICH's mpiexec ends the other ranks when one dies. Under Slurm, srun's
 from __future__ import annotations
 
 import signal
+import time
 
 import pytest
 from reliability_support import killed_status
 
-from slurm import fault_cases
+from slurm import fault_cases, shm
 
 pytestmark = pytest.mark.slow
 
 BOUND_S = 30  # from launch: start-up (~1 s stand-in, ~20 s DeepSpeed on a busy machine) + end
 
 
-def assert_dead_rank_recorded(case, sig: int, seen) -> None:
+def assert_dead_rank_recorded(case, sig: int, seen, since: float) -> None:
     died, *after = case.records()
     assert died is not None and died.status == killed_status(died), seen
     name = "Killed" if sig == signal.SIGKILL else "Terminated"
@@ -30,13 +31,17 @@ def assert_dead_rank_recorded(case, sig: int, seen) -> None:
     assert died.log_path and died.fingerprint["recorded_by"] == "launcher"
     assert all(r is not None and r.status == "ok" for r in after)  # the sweep went on
     assert case.verify().left == 0  # no rank of the dead run is left waiting
+    # nor its shared memory: the dead rank's MPICH segment is removed, and the log says so
+    assert shm.leftovers(since) == []
+    assert "shared-memory file(s) its killed ranks left" in case.log(died.run_id).read_text()
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
 def test_a_rank_killed_in_a_collective_ends_the_run_at_once(make_case, sig):
     case = make_case("rank-signal", seed=int(sig))
+    since = time.time()
     seen = fault_cases.rank_signal(case, sig)  # the faulted run would take 30 s unharmed
-    assert_dead_rank_recorded(case, sig, seen)
+    assert_dead_rank_recorded(case, sig, seen, since)
     assert case.records()[0].duration_s < 10, seen  # the peer did not wait for its 30 s
 
 
@@ -45,9 +50,10 @@ def test_a_deepspeed_rank_killed_mid_step_ends_the_run(make_case):
     # and by `memsweep faults`, whose DeepSpeed rank-sigkill case has a run after it.
     case = make_case("ds-rank-sigkill", deepspeed=True)
     assert len(case.run_ids) == 1
+    since = time.time()
     seen = fault_cases.rank_signal(case, signal.SIGKILL)
     assert "a timed step" in seen.detail, seen
-    assert_dead_rank_recorded(case, signal.SIGKILL, seen)
+    assert_dead_rank_recorded(case, signal.SIGKILL, seen, since)
     died = case.records()[0]
     assert "worker: timing" in died.log_tail  # it was killed in the timed steps
     assert died.duration_s < BOUND_S + 30, seen
