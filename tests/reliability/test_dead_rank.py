@@ -55,5 +55,6 @@ def test_a_deepspeed_rank_killed_mid_step_ends_the_run(make_case):
     assert "a timed step" in seen.detail, seen
     assert_dead_rank_recorded(case, signal.SIGKILL, seen, since)
     died = case.records()[0]
-    assert "worker: timing" in died.log_tail  # it was killed in the timed steps
+    # it was killed in the timed steps (the log itself: two ranks' tracebacks may fill the tail)
+    assert "worker: timing" in case.log(died.run_id).read_text()
     assert died.duration_s < BOUND_S + 30, seen
