@@ -124,9 +124,11 @@ def _one(scenario: Scenario, *, out: Path, plan: Path, mpiexec: str, max_ranks: 
     launched = datetime.now(timezone.utc)
     ending = _launch(launch, log=log, attempt=attempt, timeout_s=scenario.settings.timeout_s,
                      grace_s=grace_s, interrupts=interrupts)
-    record = outcome.settle(out, scenario=scenario.to_json(), attempt=attempt, launched=launched,
-                            ending=ending, log=log)
-    shm.clean_after(log, since=launched.timestamp())
+    try:
+        record = outcome.settle(out, scenario=scenario.to_json(), attempt=attempt,
+                                launched=launched, ending=ending, log=log)
+    finally:  # also when the record cannot be written (a full disk ends the sweep)
+        shm.clean_after(log, since=launched.timestamp())
     return record, None, True
 
 

@@ -98,10 +98,11 @@ def run(scenario: Scenario, launch: Launch, *, out: Path, attempt: int,
     print(f"memsweep task: {launch.shell()}", flush=True)
     ending = _launch(launch, log=log, attempt=attempt, timeout_s=scenario.settings.timeout_s,
                      signals=signals)
-    record = outcome.settle(out, scenario=scenario.to_json(), attempt=attempt,
-                            launched=launched, ending=ending, log=log)
-    shm.clean_after(log, since=launched.timestamp())  # this node's; not other nodes' ranks'
-    return record
+    try:
+        return outcome.settle(out, scenario=scenario.to_json(), attempt=attempt,
+                              launched=launched, ending=ending, log=log)
+    finally:  # also when the record cannot be written; this node's, not other nodes' ranks'
+        shm.clean_after(log, since=launched.timestamp())
 
 
 def _launch(launch: Launch, *, log: Path, attempt: int, timeout_s: float,

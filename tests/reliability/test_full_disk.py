@@ -10,10 +10,12 @@ and the campaign's read-only-folder fault.
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from results.store import runs_dir
-from slurm import fault_cases, inject
+from slurm import fault_cases, inject, shm
 from slurm.faults import Verdict
 
 
@@ -53,8 +55,10 @@ def test_a_read_only_file_system_is_refused_before_anything_runs(make_case, moun
 def test_a_disk_that_fills_mid_sweep_stops_it_clearly_and_resume_completes_it(make_case,
                                                                               mountable):
     case = make_case("disk-full")
+    since = time.time()
     seen = fault_cases.disk_full(case)  # 4 MB refused; 160 MB filled mid-run; --resume
     assert seen.expected, seen
+    assert shm.leftovers(since) == []  # the ranks that could not write died: not their memory
     full = (case.folder / "launch-2.err").read_text()
     assert full.startswith(f"memsweep: error: cannot write into the output folder {case.out} "
                            f"any more (run {case.run_ids[0]}, 1 of 2): No space left on device")
