@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Sequence
 from datetime import datetime, timezone
@@ -24,6 +23,7 @@ import psutil
 from results.schema import RunRecord
 from results.store import log_path, logs_dir, runs_dir, write_json_atomic, write_record
 from slurm import outcome, progress, shm
+from slurm.caught import Caught
 from slurm.launch import WORKER, Launch, build_launch
 from slurm.spawn import run_log, spawn
 from suite.errors import EnvironmentProblem, UserInputError
@@ -59,7 +59,8 @@ def run_sweep(sweep: Sweep, *, out: Path, max_ranks: int | None = None, dry_run:
     done: list[progress.Done] = []
     durations: list[float] = []
     t0 = time.monotonic()
-    with _Interrupts() as interrupts:
+    # SIGINT and SIGTERM: the loop stops the ranks, records the run `cancelled`, ends the sweep
+    with Caught((signal.SIGINT, signal.SIGTERM)) as interrupts:
         for index, (scenario, text) in enumerate(zip(sweep.scenarios, labels, strict=True), 1):
             if interrupts.signum:
                 break
@@ -97,7 +98,7 @@ def run_sweep(sweep: Sweep, *, out: Path, max_ranks: int | None = None, dry_run:
 
 def _one(scenario: Scenario, *, out: Path, plan: Path, mpiexec: str, max_ranks: int | None,
          resume: bool, worker: Sequence[str], grace_s: float,
-         interrupts: _Interrupts) -> tuple[RunRecord, str | None, bool]:
+         interrupts: Caught) -> tuple[RunRecord, str | None, bool]:
     """One scenario's record, a note for its line, and whether it was launched."""
     run_id = scenario.run_id
     previous = outcome.previous_record(out, run_id)
@@ -133,7 +134,7 @@ def _one(scenario: Scenario, *, out: Path, plan: Path, mpiexec: str, max_ranks: 
 
 
 def _launch(launch: Launch, *, log: Path, attempt: int, timeout_s: float, grace_s: float,
-            interrupts: _Interrupts) -> outcome.Ending:
+            interrupts: Caught) -> outcome.Ending:
     """Start the ranks, wait for them within timeout_s; how they ended."""
     with run_log(log, launch=launch, attempt=attempt) as f:
         # A Ctrl-C at the terminal reaches only us (spawn.py), and we stop the ranks in order
@@ -198,29 +199,6 @@ def _signal(proc: subprocess.Popen, family: list[psutil.Process], sig: int) -> N
             p.send_signal(sig)  # psutil checks the pid was not reused since
         except psutil.NoSuchProcess:
             pass
-
-
-class _Interrupts:
-    """SIGINT and SIGTERM become a flag while the sweep runs, so that a Ctrl-C never lands
-    in the middle of writing a record: the loop sees it, stops the ranks, records the run
-    `cancelled` and ends the sweep."""
-
-    def __init__(self) -> None:
-        self.signum = 0
-        self._saved: dict[int, object] = {}
-
-    def __enter__(self) -> _Interrupts:
-        if threading.current_thread() is threading.main_thread():  # else no signal reaches us
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._saved[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def _handle(self, signum: int, frame) -> None:
-        self.signum = self.signum or signum
-
-    def __exit__(self, *exc) -> None:
-        for sig, handler in self._saved.items():
-            signal.signal(sig, handler)
 
 
 def prepare_output(out: Path) -> None:

@@ -29,6 +29,7 @@ from jobs.plan import load_scenario
 from results.schema import RunRecord
 from results.store import log_path, logs_dir
 from slurm import outcome, shm
+from slurm.caught import Caught
 from slurm.launch import Launch
 from slurm.spawn import run_log, spawn
 from slurm.step import build_step, out_of_memory, srun_error
@@ -36,6 +37,7 @@ from suite.errors import MemsweepError
 from suite.scenario import Scenario
 
 POLL_S = 0.2
+CAUGHT = (signal.SIGUSR1, signal.SIGTERM, signal.SIGINT)  # time limit, scancel, Ctrl-C
 INTERRUPT_GRACE_S = 5.0  # after srun's Ctrl-C: the ranks print where they were and exit
 KILL_GRACE_S = 3.0  # after SIGTERM (srun then kills the step), before SIGKILL; all < KillWait
 LATE_SIGNAL_S = 1.0  # srun may end a moment before scancel's SIGTERM reaches this process
@@ -55,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    with _Signals() as signals:  # first: a scancel during start-up still ends in a record
+    with Caught(CAUGHT) as signals:  # first: a scancel during start-up still ends in a record
         args = build_parser().parse_args(argv)
         try:
             scenario = load_scenario(args.plan, index=args.index)
@@ -91,7 +93,7 @@ def _step(scenario: Scenario, *, plan: Path, out: Path) -> tuple[Launch, int]:
 
 
 def run(scenario: Scenario, launch: Launch, *, out: Path, attempt: int,
-        signals: _Signals) -> RunRecord:
+        signals: Caught) -> RunRecord:
     log = log_path(out, scenario.run_id)
     logs_dir(out).mkdir(parents=True, exist_ok=True)
     launched = datetime.now(timezone.utc)
@@ -106,7 +108,7 @@ def run(scenario: Scenario, launch: Launch, *, out: Path, attempt: int,
 
 
 def _launch(launch: Launch, *, log: Path, attempt: int, timeout_s: float,
-            signals: _Signals) -> outcome.Ending:
+            signals: Caught) -> outcome.Ending:
     """Run the step within timeout_s and the job's signals; how it ended."""
     with run_log(log, launch=launch, attempt=attempt) as f:
         if signals.signum:
@@ -181,28 +183,6 @@ def _signalled(signum: int) -> outcome.Ending:
                           reason=f"the Slurm job was cancelled ({signal.Signals(signum).name}: "
                                  f"scancel, preemption or a shutdown) while the run was going; "
                                  f"it was stopped")
-
-
-class _Signals:
-    """USR1, TERM and INT become a flag (the first one wins) for the loop to act on."""
-
-    CAUGHT = (signal.SIGUSR1, signal.SIGTERM, signal.SIGINT)
-
-    def __init__(self) -> None:
-        self.signum = 0
-        self._saved: dict[int, object] = {}
-
-    def __enter__(self) -> _Signals:
-        for sig in self.CAUGHT:
-            self._saved[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def _handle(self, signum: int, frame) -> None:
-        self.signum = self.signum or signum
-
-    def __exit__(self, *exc) -> None:
-        for sig, handler in self._saved.items():
-            signal.signal(sig, handler)
 
 
 if __name__ == "__main__":
