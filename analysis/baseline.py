@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from analysis.labels import BASELINE
 from analysis.memo import per_frame
-from analysis.strategy import BASELINE
 from analysis.tidy import enrich, ok_rows, setup_keys, statuses
 
 VALUES = {"peak": "peak_bytes", "held": "held_bytes", "samples_per_s": "samples_per_s",

@@ -11,8 +11,8 @@ from matplotlib.patches import Patch
 
 from analysis import plot
 from analysis.grouping import groups
+from analysis.labels import order
 from analysis.memo import per_frame
-from analysis.strategy import order
 from analysis.style import FAIL_COLOR, new_page, styled
 from analysis.tidy import enrich, hardware_keys, ok_rows, peak_what
 from suite.axes import AXES

@@ -14,8 +14,8 @@ from matplotlib.transforms import blended_transform_factory
 from analysis import plot
 from analysis.fits import device_capacities
 from analysis.grouping import groups
+from analysis.labels import order
 from analysis.predicted import with_predictions
-from analysis.strategy import order
 from analysis.style import FAIL_COLOR, new_page, styled
 from analysis.tidy import LEDGER, enrich, hardware_keys, matching, ok_rows, peak_what
 from analysis.units import byte_unit, human_bytes

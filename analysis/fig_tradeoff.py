@@ -13,9 +13,9 @@ from analysis import plot
 from analysis.baseline import vs_baseline
 from analysis.fits import largest_fitting
 from analysis.grouping import groups, model_order
+from analysis.labels import order
 from analysis.pareto import pareto_table
 from analysis.scaling import scaling_table
-from analysis.strategy import order
 from analysis.style import FAIL_COLOR, new_page, styled
 from analysis.tidy import enrich, hardware_keys, peak_what, setup_keys, varying
 from suite.models import MODELS

@@ -16,10 +16,10 @@ from analysis.fig_tradeoff import reference_rows
 from analysis.fits import largest_fitting
 from analysis.grouping import describe, groups
 from analysis.history import night_span
+from analysis.labels import BASELINE
 from analysis.pareto import pareto_table
 from analysis.regress import Comparison
 from analysis.scaling import scaling_table
-from analysis.strategy import BASELINE
 from analysis.tables import status_counts
 from analysis.tidy import enrich, hardware_keys, matching, peak_what, setup_keys, varying
 from analysis.units import human_bytes

@@ -1,7 +1,7 @@
 """Drawing helpers the figures share: panel grids, the strategy legend, byte axes.
 
 Every mark that shows a strategy is drawn in its colour (the frame's `color`
-column, analysis/strategy.py) and carries a gid `strategy/...` so tests can
+column, analysis/labels.py) and carries a gid `strategy/...` so tests can
 tell what a mark shows.
 """
 
@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, MultipleLocator
 
-from analysis.strategy import order
+from analysis.labels import order
 from analysis.style import CONTENT_TOP, FOOTER_BAND, LEGEND_BAND
 from analysis.units import byte_unit, human_bytes, human_count, human_rate
 

@@ -1,6 +1,6 @@
 """The look shared by every page: A4 landscape, fonts, the title and footer bands.
 
-Strategy colours are in analysis/strategy.py (the same strategy has the same
+Strategy colours are in analysis/labels.py (the same strategy has the same
 colour on every figure); memory components have their own palette
 (analysis/fig_memory.py), apart from the strategies'.
 """

@@ -9,9 +9,9 @@ from __future__ import annotations
 import pandas as pd
 
 from analysis.grouping import describe
+from analysis.labels import order
 from analysis.memo import per_frame
 from analysis.sources import Fingerprints
-from analysis.strategy import order
 from analysis.tidy import enrich, hardware_keys, varying
 from analysis.units import DASH, human_bytes, human_count, human_rate
 from results.schema import STATUSES

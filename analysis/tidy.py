@@ -4,7 +4,7 @@
 
 | column | meaning |
 |---|---|
-| strategy | the strategy label (analysis/strategy.py), "baseline" if none |
+| strategy | the strategy label (analysis/labels.py), "baseline" if none |
 | color, marker | the strategy's colour (and marker, for points) on every figure |
 | partition | as in the frame, "local" for runs outside Slurm |
 | (axes) | an axis a record does not name (older than the axis) holds the axis default |
@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis.strategy import strategy_labels, strategy_styles, workload_axes
+from analysis.labels import strategy_labels, strategy_styles, workload_axes
 from suite.axes import AXES
 
 LOCAL = "local"

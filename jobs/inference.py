@@ -11,8 +11,8 @@ from __future__ import annotations
 import socket
 from dataclasses import asdict
 
+from jobs import hooks as catalogue
 from jobs import measure, probes
-from jobs import strategies as catalogue
 from jobs.ledger import count
 from results.schema import RankMetrics
 from suite.models import model_spec

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING
 
 from jobs import probes
 from results.schema import Measurements, OomInfo, PhasePeak, PredictedMemory, RankMetrics, RunRecord
+from suite.device_flops import PEAK_ENV, parse_override, peak_tflops
 from suite.memory_model import predict
 from suite.models import flops_per_token, model_spec
-from suite.peaks import PEAK_ENV, parse_override, peak_tflops
 from suite.scenario import Scenario
 
 if TYPE_CHECKING:  # jobs.train imports torch; a run that fails before training need not

@@ -10,8 +10,8 @@ import os
 import socket
 from dataclasses import asdict, dataclass
 
+from jobs import hooks as catalogue
 from jobs import measure, probes
-from jobs import strategies as catalogue
 from jobs.activations import ActivationMeter
 from jobs.held import held_tensors
 from jobs.ledger import Ledger, count

@@ -122,8 +122,8 @@ def render_report_script(*, sweep: str, time: str, partition: str | None, accoun
                           output=f"{out}/logs/slurm-report-%j.out"),
              "set -uo pipefail",
              "# Every planned run gets its record first, even tasks Slurm killed or never ran.",
-             shlex.join([py, "-m", "suite.cli", "status", out, "--reconcile"]),
-             "exec " + shlex.join([py, "-m", "suite.cli", "report", out,
+             shlex.join([py, "-m", "memsweep", "status", out, "--reconcile"]),
+             "exec " + shlex.join([py, "-m", "memsweep", "report", out,
                                    "-o", f"{out}/report.pdf"]),
              ""]
     return "\n".join(lines)

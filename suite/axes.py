@@ -52,7 +52,7 @@ SWEEP_SET = {"deepspeed_base": "deepspeed_base"}
 
 AXES: dict[str, Axis] = {a.name: a for a in (*WORKLOAD, *strategy_axes())}
 WORKLOAD_AXES: tuple[str, ...] = tuple(a.name for a in WORKLOAD)
-STRATEGY_AXES: tuple[str, ...] = tuple(a.name for a in strategy_axes())  # analysis/strategy.py
+STRATEGY_AXES: tuple[str, ...] = tuple(a.name for a in strategy_axes())  # analysis/labels.py
 
 if len(AXES) != len(WORKLOAD) + len(STRATEGY_AXES):  # pragma: no cover
     raise ValueError("two axes share a name")

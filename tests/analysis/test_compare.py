@@ -4,9 +4,9 @@ import pytest
 from sweepdata import make_record
 
 from analysis.regress import Thresholds, compare
+from memsweep.cli import main
 from results.frame import records_frame
 from results.store import write_record
-from suite.cli import main
 from suite.errors import UserInputError
 
 CONFIGS = [(m, s, o) for m in ("tiny", "small") for s, o in ((0, "none"), (1, "cpu"), (3, "none"))]

@@ -6,10 +6,10 @@ from sweepdata import CONFIGS, make_record
 
 from analysis.baseline import vs_baseline
 from analysis.fits import largest_fitting
+from analysis.labels import BASELINE
 from analysis.pareto import on_front, pareto_table
 from analysis.predicted import scenario_values
 from analysis.scaling import scaling_table
-from analysis.strategy import BASELINE
 from results.frame import records_frame
 from suite.memory_model import predict
 

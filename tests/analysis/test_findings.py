@@ -4,8 +4,8 @@ import pytest
 from sweepdata import CONFIGS, make_record
 
 from analysis.findings import findings
+from analysis.labels import BASELINE
 from analysis.regress import compare
-from analysis.strategy import BASELINE
 from results.frame import records_frame
 
 

@@ -12,10 +12,10 @@ from analysis import pages, sections
 from analysis.report import Page, add_footers, make_report, report_pages, sweep_name
 from analysis.sources import load_sources
 from analysis.style import new_page
-from analysis.synthetic import History, write_history
+from bench.synthetic import History, write_history
+from memsweep.cli import main
 from results.frame import records_frame
 from results.store import runs_dir
-from suite.cli import main
 from suite.errors import UserInputError
 
 SECTIONS = ["Title and contents", "Summary of findings", "Strategies vs baseline",

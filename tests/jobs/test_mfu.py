@@ -1,4 +1,4 @@
-"""Achieved TFLOP/s and MFU in the record, against the datasheet peaks of suite/peaks.py."""
+"""Achieved TFLOP/s and MFU in the record, against the datasheet peaks of suite/device_flops.py."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import pytest
 from jobs.record import measurements
 from jobs.train import RankOutcome
 from results.schema import RankMetrics
+from suite.device_flops import PEAKS, parse_override, peak_tflops
 from suite.errors import UserInputError
 from suite.models import flops_per_token, model_spec
-from suite.peaks import PEAKS, parse_override, peak_tflops
 from suite.scenario import Scenario
 
 

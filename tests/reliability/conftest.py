@@ -1,7 +1,7 @@
 """Fixtures of the reliability tests: a case is one small sweep run by `memsweep run` itself.
 
-The fault campaign's Case (slurm/faults.py) does the launching; the faults come from
-outside, through slurm/inject.py, as in `memsweep faults`.
+The fault campaign's Case (reliability/campaign.py) does the launching; the faults come from
+outside, through reliability/inject.py, as in `memsweep faults`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import random
 
 import pytest
 
-from slurm.faults import Case, make_shim
+from reliability.campaign import Case, make_shim
 
 
 @pytest.fixture

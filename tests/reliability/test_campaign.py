@@ -9,9 +9,9 @@ from collections import Counter
 
 import pytest
 
-from slurm.fault_cases import DEEPSPEED, KINDS
-from slurm.faults import schedule
-from suite.cli import main
+from memsweep.cli import main
+from reliability.campaign import schedule
+from reliability.cases import DEEPSPEED, KINDS
 
 
 def test_each_kind_comes_once_before_any_comes_twice():

@@ -14,7 +14,8 @@ import time
 import pytest
 from reliability_support import killed_status
 
-from slurm import fault_cases, shm
+from reliability import cases as fault_cases
+from slurm import shm
 
 pytestmark = pytest.mark.slow
 

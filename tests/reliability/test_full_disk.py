@@ -14,9 +14,11 @@ import time
 
 import pytest
 
+from reliability import cases as fault_cases
+from reliability import inject
+from reliability.campaign import Verdict
 from results.store import runs_dir
-from slurm import fault_cases, inject, shm
-from slurm.faults import Verdict
+from slurm import shm
 
 
 @pytest.fixture

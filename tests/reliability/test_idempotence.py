@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from slurm import fault_cases
+from reliability import cases as fault_cases
 
 pytestmark = pytest.mark.slow
 

@@ -15,8 +15,9 @@ import signal
 
 import pytest
 
-from slurm import fault_cases, inject
-from slurm.fault_cases import LONG
+from reliability import cases as fault_cases
+from reliability import inject
+from reliability.cases import LONG
 
 pytestmark = pytest.mark.slow
 

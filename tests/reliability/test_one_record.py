@@ -14,8 +14,8 @@ from __future__ import annotations
 import pytest
 from reliability_support import killed_status
 
+from reliability import cases as fault_cases
 from results.schema import STATUSES
-from slurm import fault_cases
 
 pytestmark = pytest.mark.slow
 

@@ -58,7 +58,7 @@ def calls(log: Path) -> Counter[str]:
 def memsweep(*args: str, cwd: Path = REPO, env: dict | None = None,
              timeout_s: float = 120) -> subprocess.CompletedProcess:
     """The CLI as a user runs it (its own process, its own environment)."""
-    return subprocess.run([sys.executable, "-m", "suite.cli", *args], cwd=cwd,
+    return subprocess.run([sys.executable, "-m", "memsweep", *args], cwd=cwd,
                           env={**os.environ, **(env or {})}, capture_output=True, text=True,
                           timeout=timeout_s, check=False)
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from reliability.inject import leftovers  # noqa: F401 - re-exported for the executor tests
 from results.schema import RunRecord
 from results.store import record_path
-from slurm.inject import leftovers  # noqa: F401 - re-exported for the executor tests
 from suite.sweep import Sweep, parse_sweep
 
 REPO = Path(__file__).resolve().parents[2]

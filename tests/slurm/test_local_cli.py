@@ -35,7 +35,7 @@ def start_cli(args: list[str], *, cwd: Path, behaviour: str = "", prefix=()) -> 
     env = {**os.environ, "STAND_IN_BEHAVIOUR": behaviour}
     env.pop("MEMSWEEP_MPIEXEC", None)
     # A session of its own, as a shell gives a foreground job: Ctrl-C goes to its group.
-    return subprocess.Popen([*prefix, sys.executable, "-m", "suite.cli", "run", *args], cwd=cwd,
+    return subprocess.Popen([*prefix, sys.executable, "-m", "memsweep", "run", *args], cwd=cwd,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
 

@@ -12,11 +12,11 @@ import pytest
 from executor_support import REPO, sweep_doc, to_toml
 from test_sbatch import ARRAY, REPORT, check_golden
 
+from memsweep.cli import main
 from slurm import scheduler
 from slurm.profile import Profile
 from slurm.sbatch import array_spec, render_array_script, render_report_script
 from slurm.submit import expand_out, signal_lead_s, time_seconds
-from suite.cli import main
 from suite.errors import UserInputError
 
 
@@ -104,7 +104,7 @@ def test_dry_run_prints_both_scripts_and_touches_neither_disk_nor_slurm(tmp_path
     assert "#SBATCH --array=0-2%1\n" in text and "#SBATCH --time=45\n" in text  # option wins
     assert "#SBATCH --partition=debug\n" in text and "#SBATCH --mem=4G\n" in text  # profile
     assert "#SBATCH --signal=B:USR1@120\n" in text and "MEMSWEEP_MPI=pmix\n" in text
-    assert f"suite.cli status {out} --reconcile" in text  # the report job reconciles first
+    assert f"memsweep status {out} --reconcile" in text  # the report job reconciles first
     assert text.count("#!/bin/bash") == 2
 
 
@@ -156,7 +156,7 @@ def test_a_machine_without_slurm_gets_an_environment_problem_naming_up_sh(tmp_pa
 def test_the_nightly_scrontab_lines_are_valid_submit_commands():
     import shlex
 
-    from suite.cli import build_parser
+    from memsweep.cli import build_parser
 
     lines = (REPO / "slurm/nightly/memsweep.scrontab").read_text().splitlines()
     entries = [line for line in lines if line and not line.startswith("#")]

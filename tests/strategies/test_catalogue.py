@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from memsweep.cli import main
 from suite.axes import AXES, STRATEGY_AXES, WORKLOAD_AXES
-from suite.cli import main
 from suite.rules import RULES
 from suite.strategies import STRATEGIES, active, effective, strategy_axes
 from suite.strategy import Axis, merge

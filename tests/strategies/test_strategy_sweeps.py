@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from suite.cli import main
+from memsweep.cli import main
 from suite.errors import UserInputError
 from suite.strategies import STRATEGIES
 from suite.sweep import load_sweep

@@ -3,7 +3,7 @@ import textwrap
 
 import pytest
 
-from suite.cli import main
+from memsweep.cli import main
 from suite.errors import UserInputError
 from suite.scenario import Scenario
 from suite.sweep import load_sweep, parse_sweep

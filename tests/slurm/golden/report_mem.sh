@@ -8,5 +8,5 @@
 #SBATCH --output=/scratch/memsweep/smoke/logs/slurm-report-%j.out
 set -uo pipefail
 # Every planned run gets its record first, even tasks Slurm killed or never ran.
-/opt/venv/bin/python -m suite.cli status /scratch/memsweep/smoke --reconcile
-exec /opt/venv/bin/python -m suite.cli report /scratch/memsweep/smoke -o /scratch/memsweep/smoke/report.pdf
+/opt/venv/bin/python -m memsweep status /scratch/memsweep/smoke --reconcile
+exec /opt/venv/bin/python -m memsweep report /scratch/memsweep/smoke -o /scratch/memsweep/smoke/report.pdf

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from jobs.bench_harness import Launch, summarize
-from suite.cli import main
+from bench.harness import Launch, summarize
+from memsweep.cli import main
 
 SHM = Path("/dev/shm")
 

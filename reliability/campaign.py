@@ -5,8 +5,8 @@
 Each case is a small sweep (2 runs of 2 ranks; 1 run in the DeepSpeed hang and SIGTERM
 cases) run by `memsweep run` itself, as a process of its own (so slurm.local.run_sweep,
 results.store and results.load do all the work), with one fault injected from outside it
-(slurm/fault_cases.py, slurm/inject.py).
-Most cases use the stand-in worker (jobs/stand_in.py: real MPI ranks, real records, no
+(reliability/cases.py, reliability/inject.py).
+Most cases use the stand-in worker (reliability/stand_in.py: real MPI ranks, real records, no
 model); `--deepspeed` of them use jobs.worker itself (DeepSpeed, tiny model, 2 ranks).
 After each case every planned run must have exactly one valid record, and no process of
 the case may be left. Exit 0 only when no run was lost, every record is valid, nothing
@@ -29,12 +29,12 @@ from pathlib import Path
 import psutil
 
 import jobs
-from jobs.stand_in import CONFIG_ENV
+from reliability import inject
+from reliability.cases import DEEPSPEED, KINDS, WHAT, Seen
+from reliability.stand_in import CONFIG_ENV
 from results.load import load_records
 from results.schema import Measurements, RunRecord
 from results.store import log_path, record_path
-from slurm import inject
-from slurm.fault_cases import DEEPSPEED, KINDS, WHAT, Seen
 from suite.errors import UserInputError
 from suite.sweep import load_sweep
 
@@ -71,7 +71,7 @@ class Case:
         """`memsweep run SWEEP --out OUT ARGS` in a session of its own, as from a terminal."""
         self.launches += 1
         env = {**os.environ, CONFIG_ENV: json.dumps(config or {})}
-        argv = [*prefix, sys.executable, "-m", "suite.cli", "run", str(self.sweep_file),
+        argv = [*prefix, sys.executable, "-m", "memsweep", "run", str(self.sweep_file),
                 "--out", str(self.out), *args]
         with open(self.folder / f"launch-{self.launches}.out", "wb") as out, \
                 open(self.folder / f"launch-{self.launches}.err", "wb") as err:
@@ -161,7 +161,7 @@ def make_shim(folder: Path) -> Path:
     package = folder / "jobs"
     package.mkdir(parents=True)
     (package / "__init__.py").write_text(f"__path__.append({str(Path(jobs.__file__).parent)!r})\n")
-    (package / "worker.py").write_text("from jobs.stand_in import main\n\n"
+    (package / "worker.py").write_text("from reliability.stand_in import main\n\n"
                                        "raise SystemExit(main())\n")
     return folder
 
@@ -214,8 +214,8 @@ def campaign(*, faults: int = 24, deepspeed: int | None = None, seed: int = 0,
         print(line, file=stream, flush=True)
 
     say(f"memsweep faults: {faults} faults, seed {seed}, into {out}")
-    say(f"  {faults - deepspeed} with the stand-in worker (jobs/stand_in.py: real MPI ranks, "
-        f"real records, no model), {deepspeed} with jobs.worker (DeepSpeed, tiny model, "
+    say(f"  {faults - deepspeed} with the stand-in worker (reliability/stand_in.py: real MPI "
+        f"ranks, real records, no model), {deepspeed} with jobs.worker (DeepSpeed, tiny model, "
         f"2 ranks)")
     say("  each case: a small sweep (2 runs of 2 ranks; 1 run in the DeepSpeed hang and SIGTERM "
         "cases) run by `memsweep run` as its own process, the fault injected from outside")

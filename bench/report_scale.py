@@ -1,6 +1,6 @@
 """`memsweep bench-report`: time the frame and the full report over a large synthetic history.
 
-Writes a synthetic history (analysis/synthetic.py: real v1 records through the
+Writes a synthetic history (bench/synthetic.py: real v1 records through the
 real store, several nights × partitions × scenarios × repetitions), then, each
 in a fresh process so its peak RSS is its own, measures at two sizes (a
 quarter of the nights, then all of them):
@@ -12,7 +12,7 @@ quarter of the nights, then all of them):
 
 and prints each phase's seconds, the peak RSS and the RSS per record. The
 target: 100,000 records in at most 60 s, memory linear in the records.
-Run it as `memsweep bench-report` or `python -m analysis.bench_scale`.
+Run it as `memsweep bench-report` or `python -m bench.report_scale`.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from analysis.synthetic import History, write_history
+from bench.synthetic import History, write_history
 
 TARGET_S = 60.0
 MARKER = "bench-history.json"
@@ -87,7 +87,7 @@ def _ensure_history(root: Path, history: History) -> int:
 
 def _measure(folders: list[Path], pdf: Path) -> dict:
     """The phases in a fresh process (its own peak RSS)."""
-    cmd = [sys.executable, "-m", "analysis.bench_scale", "--measure", str(pdf),
+    cmd = [sys.executable, "-m", "bench.report_scale", "--measure", str(pdf),
            *map(str, folders)]
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
@@ -183,7 +183,7 @@ def _print(results: list[dict]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m analysis.bench_scale", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m bench.report_scale", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--records", type=int, default=100_000, metavar="N")
     p.add_argument("--keep", type=Path, metavar="DIR",

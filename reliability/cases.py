@@ -1,7 +1,7 @@
-"""The faults of `memsweep faults` (slurm/faults.py), one function each.
+"""The faults of `memsweep faults` (reliability/campaign.py), one function each.
 
 Each takes a Case (its sweep, output folder and launcher), injects its fault from outside
-(slurm/inject.py), does what a user would do next (often `--resume`) and says how the
+(reliability/inject.py), does what a user would do next (often `--resume`) and says how the
 faulted run ended and whether that is what memsweep promises. The campaign then checks
 what every fault must leave: one valid record per planned run, no process behind.
 """
@@ -15,11 +15,11 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from reliability import inject
 from results.schema import RunRecord
-from slurm import inject
 
 if TYPE_CHECKING:
-    from slurm.faults import Case
+    from reliability.campaign import Case
 
 LONG = {"steps": 600}  # the faulted run of a stand-in sweep: ~30 s unless a fault ends it
 BOUND_S = 60.0  # a run whose rank died ends within this (MPICH ends the others at once)

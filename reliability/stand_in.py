@@ -1,6 +1,6 @@
 """A stand-in for jobs.worker in the fault campaign: the same command line and records, no model.
 
-    mpiexec -n N python -m jobs.stand_in --plan PLAN --run-id ID --out DIR --attempt A
+    mpiexec -n N python -m reliability.stand_in --plan PLAN --run-id ID --out DIR --attempt A
 
 Every rank runs `steps` steps of `step_s` seconds, each ending in an MPI barrier (so a
 dead or stopped peer leaves the others waiting in a collective, as in training) and
@@ -43,7 +43,7 @@ def config(run_id: str, environ=os.environ) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m jobs.stand_in")
+    p = argparse.ArgumentParser(prog="python -m reliability.stand_in")
     p.add_argument("--plan", required=True, type=Path)
     p.add_argument("--run-id", required=True)
     p.add_argument("--out", required=True, type=Path)
@@ -98,7 +98,7 @@ def _ok(scenario: dict, attempt: int, started: datetime, times: list[float], siz
     return RunRecord(run_id=scenario["run_id"], attempt=attempt, status="ok",
                      sweep=scenario["sweep"], scenario=scenario, started_at=started.isoformat(),
                      finished_at=now.isoformat(), duration_s=(now - started).total_seconds(),
-                     measurements=m, fingerprint={"worker": "jobs.stand_in"},
+                     measurements=m, fingerprint={"worker": "reliability.stand_in"},
                      log_tail="x" * pad if pad else None)
 
 

@@ -2,7 +2,7 @@ import pandas as pd
 from sweepdata import make_record
 
 import suite.axes
-from analysis.strategy import (
+from analysis.labels import (
     BASELINE,
     BASELINE_COLOR,
     PALETTE,

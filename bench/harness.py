@@ -95,7 +95,7 @@ def _launch(kind: str, *, mpiexec: str, plan: Path, out: Path, scenario, attempt
             env: dict) -> Launch:
     n = str(scenario["world_size"])
     if kind == "bare":
-        argv = [mpiexec, "-n", n, sys.executable, "-m", "jobs.bench_harness", "--bare",
+        argv = [mpiexec, "-n", n, sys.executable, "-m", "bench.harness", "--bare",
                 str(plan)]
     else:
         argv = [mpiexec, "-n", n, sys.executable, "-m", "jobs.worker", "--plan", str(plan),

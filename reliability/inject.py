@@ -1,4 +1,4 @@
-"""Faults from outside a run, for the fault campaign (slurm/faults.py) and tests/reliability.
+"""Faults from outside a run, for the fault campaign (reliability/campaign.py) and its tests.
 
 memsweep's own runs never call this. It does what a crash, an operator or a full disk does
 to a launch: real signals to the real processes under a `memsweep run` (found with psutil),

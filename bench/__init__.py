@@ -1,0 +1,1 @@
+"""Benchmarks shipped to users: the harness, report-scale and search-cost benchmarks."""

@@ -1,0 +1,1 @@
+"""The memsweep command line: the one package that wires the layers together."""

@@ -1,0 +1,86 @@
+"""`memsweep` faults, bench-report, bench-harness: the self-tests shipped to users."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from suite.errors import UserInputError
+
+
+def _cmd_bench_report(args) -> int:
+    # pandas/matplotlib/torch load late: `plan` and `run` need not pay for them
+    from bench.report_scale import run
+
+    return run(args.records, args.keep)
+
+
+def _cmd_bench_harness(args) -> int:
+    # pandas/matplotlib/torch load late: `plan` and `run` need not pay for them
+    from bench.harness import bench
+
+    for key in ("world_size", "steps", "reps"):
+        if getattr(args, key) < 1:
+            raise UserInputError(f"must be 1 or more, got {getattr(args, key)}",
+                                 key=f"--{key.replace('_', '-')}")
+    bench(model=args.model, world_size=args.world_size, zero_stage=args.zero_stage,
+          steps=args.steps, warmup=args.warmup, reps=args.reps,
+          out=Path(args.out) if args.out else None)
+    return 0
+
+
+def _cmd_faults(args) -> int:
+    # pandas/matplotlib/torch load late: `plan` and `run` need not pay for them
+    from reliability.campaign import campaign
+
+    return campaign(faults=args.faults, deepspeed=args.deepspeed, seed=args.seed,
+                    out=Path(args.out) if args.out else None)
+
+
+def register(sub: argparse._SubParsersAction, epilog: str) -> None:
+    s = sub.add_parser(
+        "bench-report", help="time the frame and the full report over a synthetic history",
+        description="Write a synthetic nightly history of real run records (several nights x "
+                    "partitions x scenarios x repetitions), then time loading it into the "
+                    "frame, the comparisons and the full PDF report, at a quarter of the "
+                    "nights and at all of them; print seconds, peak RSS and RSS per record.")
+    s.add_argument("--records", type=int, default=100_000, metavar="N",
+                   help="about how many records to generate (default 100000)")
+    s.add_argument("--keep", type=Path, metavar="DIR",
+                   help="write the history here and keep it; a later run reuses it")
+    s.set_defaults(func=_cmd_bench_report)
+
+    s = sub.add_parser(
+        "bench-harness", help="time a bare DeepSpeed loop against memsweep's worker",
+        description="In one run, alternate launches (A/B/A/B) of a bare DeepSpeed training "
+                    "loop and of memsweep's worker on the same model and config; print the "
+                    "median step of each, their throughput ratio (memsweep / bare) and the "
+                    "fixed start-up cost of each.", epilog=epilog)
+    s.add_argument("--model", default="tiny", help="model size (default tiny)")
+    s.add_argument("--world-size", type=int, default=2, help="ranks (default 2)")
+    s.add_argument("--zero-stage", type=int, choices=(0, 1, 2, 3), default=0)
+    s.add_argument("--steps", type=int, default=20, help="timed steps per launch (default 20)")
+    s.add_argument("--warmup", type=int, default=3, help="warm-up steps (default 3)")
+    s.add_argument("--reps", type=int, default=3, help="launches of each (default 3)")
+    s.add_argument("--out", help="folder for the worker's records (default: a temporary one)")
+    s.set_defaults(func=_cmd_bench_harness)
+
+    s = sub.add_parser(
+        "faults", help="a fault-injection campaign: prove no run is lost (exit 1 if one is)",
+        description="Run small sweeps through `memsweep run` and inject a fault into each from "
+                    "outside: SIGKILL/SIGTERM/SIGSTOP to a rank, a crash, Ctrl-C then --resume, "
+                    "damaged and stale record files, a writer killed mid-write, a read-only or "
+                    "full output folder, reruns. Most use a stand-in worker (real MPI ranks and "
+                    "records, no model), --deepspeed of them the real one. Prints each case, "
+                    "then planned runs, records, lost runs and statuses by fault.",
+        epilog="exit codes: 0 no run lost, every record valid, every fault ended as promised; "
+               "1 otherwise; 2 bad input")
+    s.add_argument("--faults", type=int, default=24, metavar="N",
+                   help="faults to inject, one per small sweep (default 24)")
+    s.add_argument("--deepspeed", type=int, metavar="K",
+                   help="of those, how many hit the real DeepSpeed worker (default 3, or N if "
+                        "fewer; ~30-70 s each)")
+    s.add_argument("--seed", type=int, default=0, help="which faults, where and when (default 0)")
+    s.add_argument("--out", metavar="DIR",
+                   help="a new folder for the cases' sweeps (default out/faults/<time>-seed<S>)")
+    s.set_defaults(func=_cmd_faults)
