@@ -17,8 +17,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis.labels import strategy_labels, strategy_styles, workload_axes
-from suite.axes import AXES
+from analysis.labels import strategy_labels, strategy_styles
+from suite.axes import AXES, WORKLOAD_AXES
 
 LOCAL = "local"
 LEDGER = ("params_bytes", "grads_bytes", "master_params_bytes", "optimizer_state_bytes")
@@ -63,7 +63,7 @@ def statuses(frame: pd.DataFrame, keys: list[str], *, ok_wins: bool = True) -> p
 
 def setup_keys(frame: pd.DataFrame) -> list[str]:
     """What a strategy is compared within: sweep, partition and every workload axis."""
-    return [c for c in ("sweep", "partition", *workload_axes()) if c in frame]
+    return [c for c in ("sweep", "partition", *WORKLOAD_AXES) if c in frame]
 
 
 def hardware_keys(frame: pd.DataFrame) -> list[str]:

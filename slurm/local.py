@@ -27,8 +27,9 @@ from slurm.caught import Caught
 from slurm.launch import WORKER, Launch, build_launch
 from slurm.spawn import run_log, spawn
 from suite.errors import EnvironmentProblem, UserInputError
-from suite.plan_table import plan_json, plan_text, varying_axes
+from suite.plan_table import plan_json, plan_text
 from suite.scenario import Scenario
+from suite.scenario_name import scenario_name
 from suite.sweep import Sweep
 
 MIN_FREE_BYTES = 100 * 2**20  # records and logs of a sweep are a few MB
@@ -266,8 +267,7 @@ def _dry_run(sweep: Sweep, *, out: Path, max_ranks: int | None, resume: bool,
 
 
 def _labels(sweep: Sweep) -> list[str]:
-    axes = varying_axes(sweep)
-    return [progress.label(s.values, axes, s.repetition if sweep.repetitions > 1 else None)
+    return [scenario_name(s.values, repetition=s.repetition if sweep.repetitions > 1 else None)
             for s in sweep.scenarios]
 
 

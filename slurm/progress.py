@@ -1,6 +1,8 @@
 """What `memsweep run` prints: one line per scenario and a summary (pure formatting + a printer).
 
-    [ 3/14] tiny z2 offload=cpu ...  ok          11.8s  (elapsed 0:35, eta 2:10)
+    [ 3/14] tiny · 2 ranks · zero_stage=2 ... ok          11.8s  (elapsed 0:35, eta 2:10)
+
+A scenario is named by what differs from the catalogue's defaults (suite/scenario_name.py).
 """
 
 from __future__ import annotations
@@ -15,10 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-# Short forms of axis values in a label; an axis not named here prints its bare value
-# (model, precision, optimizer and device values say what they are).
-_SHORT = {"world_size": "n={}", "zero_stage": "z{}", "offload_optimizer": "offload={}",
-          "micro_batch": "mb={}", "seq_len": "seq={}", "grad_accum": "accum={}"}
 _COLORS = {"ok": "32", "skipped": "33"}  # green, yellow; every other status red
 _STATUS_WIDTH = max(len(s) for s in ("cancelled", "node_fail", "skipped"))
 
@@ -32,13 +30,6 @@ class Done:
     status: str
     reason: str | None = None
     log_path: str | None = None
-
-
-def label(values: Mapping[str, object], axes: Sequence[str], repetition: int | None = None) -> str:
-    """The scenario in a few words: its model and the values of the axes that vary."""
-    names = ["model", *(a for a in axes if a != "model")]
-    words = [_SHORT.get(a, "{}").format(values[a]) for a in names]
-    return " ".join(words + ([f"rep={repetition}"] if repetition is not None else []))
 
 
 def clock(seconds: float) -> str:

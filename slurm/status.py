@@ -18,10 +18,10 @@ from pathlib import Path
 from results.schema import RunRecord
 from results.store import log_path, logs_dir, write_record
 from slurm import outcome, scheduler, submissions
-from slurm.progress import label
 from slurm.states import JobRow, ending_for, vanished_ending
 from slurm.submissions import Submission
 from suite.scenario import Scenario
+from suite.scenario_name import scenario_name
 
 FINE = ("ok", "skipped")  # any other record makes `status` exit 1
 # A task COMPLETING (ended, its processes being cleaned up, e.g. still writing its record
@@ -141,7 +141,6 @@ def render(snap: Snapshot) -> str:
         if last.report_job_id:
             state = snap.report.state if snap.report else "unknown to Slurm"
             head += f", report job {last.report_job_id} {state}"
-    axes = _varying([r.scenario for r in snap.rows])
     reps = any(r.scenario.repetition for r in snap.rows)
     table = [["index", "run_id", "scenario", "task", "slurm", "record", "attempt", "reason"]]
     counts: Counter[str] = Counter()
@@ -151,7 +150,8 @@ def render(snap: Snapshot) -> str:
         counts[r.record.status if r.record else slurm.lower()] += 1
         reason = ((r.record and r.record.reason) or "").split("\n")[0]
         table.append([str(r.index), r.scenario.run_id,
-                      label(r.scenario.values, axes, r.scenario.repetition if reps else None),
+                      scenario_name(r.scenario.values,
+                                    repetition=r.scenario.repetition if reps else None),
                       r.owner.task(r.index) if r.owner else "-", slurm, shown,
                       str(r.record.attempt) if r.record else "-",
                       reason[:90] + ("..." if len(reason) > 90 else "")])
@@ -188,10 +188,3 @@ def status(folder: Path, *, reconcile: bool = False, watch: bool = False,
 def _completing(snap: Snapshot) -> bool:
     return any(r.record is None and r.job is not None and r.job.state == "COMPLETING"
                for r in snap.rows)
-
-
-def _varying(scenarios: list[Scenario]) -> list[str]:
-    if not scenarios:
-        return ["model"]
-    keys = scenarios[0].values.keys()
-    return [k for k in keys if len({str(s[k]) for s in scenarios}) > 1] or ["model"]

@@ -29,6 +29,9 @@ class Axis:
     minimum: int | None = None
     check: Callable[[object], str | None] | None = None  # extra validation: why not, or None
     values: str | None = None  # what it takes, in words, where `choices` cannot say it
+    # Whether a value away from the default names the strategy (suite/scenario_name.py);
+    # False for a setting of one, such as where it swaps to (nvme_path).
+    names_strategy: bool = True
 
     def problem(self, value: object) -> str | None:
         """Why `value` is not allowed on this axis, or None if it is."""

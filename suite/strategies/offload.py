@@ -133,6 +133,7 @@ STRATEGY = Strategy(
              help="ZeRO-3 parameter offload: keep parameter partitions on the host or NVMe"),
         Axis(name="nvme_path", type=str, default="", check=_check_path,
              values="absolute folder path, or \"\" (none)",
+             names_strategy=False,
              help="absolute folder on a local disk for NVMe offload (each run swaps into "
                   "<nvme_path>/<run_id>)"),
     ),

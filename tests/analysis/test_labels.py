@@ -1,48 +1,9 @@
 import pandas as pd
 from sweepdata import make_record
 
-import suite.axes
-from analysis.labels import (
-    BASELINE,
-    BASELINE_COLOR,
-    PALETTE,
-    strategy_axes,
-    strategy_colors,
-    strategy_label,
-    strategy_labels,
-    workload_axes,
-)
+from analysis.labels import BASELINE, BASELINE_COLOR, PALETTE, strategy_colors, strategy_labels
 from analysis.tidy import enrich
 from results.frame import records_frame
-from suite.axes import AXES
-
-
-def test_the_strategy_axes_are_the_catalogues_and_the_rest_is_workload():
-    assert set(strategy_axes()) | set(workload_axes()) == set(AXES)
-    assert not set(strategy_axes()) & set(workload_axes())
-    assert "zero_stage" in strategy_axes() and "model" in workload_axes()
-    assert {"world_size", "device", "micro_batch", "seq_len", "grad_accum"} <= set(
-        workload_axes())
-
-
-def test_a_new_strategy_axis_needs_no_change_here(monkeypatch):
-    axes = {**AXES, "pruning_ratio": suite.axes.Axis(name="pruning_ratio", type=float,
-                                                     default=0.0, help="test axis")}
-    monkeypatch.setattr(suite.axes, "AXES", axes)
-    monkeypatch.setattr(suite.axes, "STRATEGY_AXES", (*suite.axes.STRATEGY_AXES,
-                                                      "pruning_ratio"))
-    assert strategy_label({"pruning_ratio": 0.5, "zero_stage": 3}) == \
-        "zero_stage=3 + pruning_ratio=0.5"
-    assert strategy_label({"pruning_ratio": 0.0}) == BASELINE
-
-
-def test_labels_name_the_axes_away_from_their_defaults_in_catalogue_order():
-    assert strategy_label({a.name: a.default for a in AXES.values()}) == BASELINE
-    assert strategy_label({"offload_optimizer": "cpu", "zero_stage": 2}) == \
-        "zero_stage=2 + offload_optimizer=cpu"
-    # workload axes are never part of a strategy; a missing or NaN axis is at its default
-    assert strategy_label({"model": "small", "world_size": 8, "precision": None}) == BASELINE
-    assert strategy_label({"zero_stage": 3.0, "precision": float("nan")}) == "zero_stage=3"
 
 
 def test_labels_of_a_frame_follow_each_row():

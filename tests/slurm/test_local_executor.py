@@ -34,7 +34,7 @@ def test_an_ok_run_keeps_the_workers_record_and_reports_it(tmp_path, behave, cap
     log = log_path(out, record.run_id).read_text()
     assert "stand-in: rank 0 of 2" in log and "stand-in: rank 1 of 2" in log
     text = capsys.readouterr().out
-    assert "[1/1] tiny ... ok" in text
+    assert "[1/1] tiny · 2 ranks · baseline ... ok" in text
     assert "1 of 1 runs in" in text and f"memsweep report {shlex.quote(str(out))}" in text
 
 

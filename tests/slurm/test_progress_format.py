@@ -6,16 +6,19 @@ import io
 from pathlib import Path
 
 from slurm import progress
+from slurm.local import _labels
 from slurm.progress import Done, Printer
-
-VALUES = {"model": "tiny", "world_size": 2, "zero_stage": 2, "offload_optimizer": "cpu",
-          "precision": "bf16"}
+from suite.sweep import parse_sweep
 
 
-def test_label_names_the_model_and_the_varying_axes():
-    assert progress.label(VALUES, ["zero_stage", "offload_optimizer"]) == "tiny z2 offload=cpu"
-    assert progress.label(VALUES, ["model", "precision"]) == "tiny bf16"
-    assert progress.label(VALUES, ["world_size"], repetition=1) == "tiny n=2 rep=1"
+def test_the_progress_lines_name_a_scenario_by_what_differs_from_the_defaults():
+    sweep = parse_sweep({"sweep": {"name": "s", "repetitions": 2},
+                         "axes": {"model": "tiny", "world_size": 2, "zero_stage": [0, 3],
+                                  "grad_accum": 4, "precision": "bf16", "optimizer": "adamw"}})
+    head = "tiny · 2 ranks · grad-accum 4 · "
+    assert _labels(sweep) == [head + "precision=bf16 · rep 0", head + "precision=bf16 · rep 1",
+                              head + "zero_stage=3 + precision=bf16 · rep 0",
+                              head + "zero_stage=3 + precision=bf16 · rep 1"]
 
 
 def test_clock():
@@ -30,9 +33,10 @@ def test_eta_is_the_median_run_times_the_runs_left():
 
 
 def test_a_line_as_in_the_example():
-    line = progress.head(3, 14, "tiny z2 offload=cpu", 19) + progress.tail(
+    line = progress.head(3, 14, "tiny · 2 ranks · zero_stage=2", 29) + progress.tail(
         status="ok", duration_s=11.84, elapsed_s=35, eta=130)
-    assert line == "[ 3/14] tiny z2 offload=cpu ... ok          11.8s  (elapsed 0:35, eta 2:10)"
+    assert line == ("[ 3/14] tiny · 2 ranks · zero_stage=2 ... ok          11.8s  "
+                    "(elapsed 0:35, eta 2:10)")
 
 
 def test_columns_line_up_whatever_the_status():

@@ -159,7 +159,7 @@ def test_a_folder_never_submitted_costs_no_scheduler_call(tmp_path):
     assert [r.record.status if r.record else None for r in snap.rows] == ["ok", None, None]
     assert snap.done and snap.exit_code == 0
     text = status.render(snap)
-    assert "3 runs: 2 not submitted, 1 ok" in text and "tiny z1" in text
+    assert "3 runs: 2 not submitted, 1 ok" in text and " · zero_stage=1 " in text
 
 
 def test_reconcile_takes_the_tail_of_this_attempts_log_only(tmp_path):
