@@ -1,1 +1,1 @@
-"""The sweeps memsweep ships (data files; see the README's "Shipped sweeps")."""
+"""The sweeps memsweep ships (data files; see docs/sweeps.md, "Shipped sweeps")."""

@@ -6,6 +6,7 @@ The first tests check the checker on small made-up trees; the last three check m
 
 from __future__ import annotations
 
+import functools
 import textwrap
 from pathlib import Path
 
@@ -130,8 +131,13 @@ def test_late_imports_need_a_comment(tmp_path):
     assert "deliberately late" in found[0]
 
 
+@functools.cache
+def _imports():
+    return all_imports(ROOT)
+
+
 def _violations(kind: str) -> list[str]:
-    imports = all_imports(ROOT)
+    imports = _imports()
     if kind == "cycles":
         return [describe_cycle(c) for c in cycles(edges(imports, set(package_files(ROOT))))]
     return layer_violations(imports) if kind == "layers" else late_violations(imports)

@@ -1,6 +1,6 @@
 """`memsweep faults`, the campaign the project ships: its schedule, its input checks, and a
-short run of it end to end (the full one: `memsweep faults`, README "What memsweep
-guarantees")."""
+short run of it end to end (the full one: `memsweep faults`, docs/guarantees.md,
+"The fault campaign")."""
 
 from __future__ import annotations
 
