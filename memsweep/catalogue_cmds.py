@@ -30,11 +30,12 @@ def _cmd_strategies(args) -> int:
 
 
 def _cmd_models(args) -> int:
-    print(f"{'name':<6} {'scale':<8} {'layers':>6} {'d_model':>7} {'heads':>5} {'vocab':>6} "
-          f"{'max_seq':>7} {'params':>14}")
+    print(f"{'name':<14} {'family':<6} {'scale':<8} {'layers':>6} {'width':>6} {'heads':>5} "
+          f"{'kv':>4} {'ffn':>6} {'vocab':>7} {'max_seq':>7} {'params':>16}")
     for m in MODELS.values():
-        print(f"{m.name:<6} {m.scale:<8} {m.n_layer:>6} {m.d_model:>7} {m.n_head:>5} "
-              f"{m.vocab_size:>6} {m.max_seq_len:>7} {m.n_params:>14,} ({human_count(m.n_params)})")
+        print(f"{m.name:<14} {m.family:<6} {m.scale:<8} {m.n_layer:>6} {m.d_model:>6} "
+              f"{m.n_head:>5} {m.kv_heads:>4} {m.ffn:>6} {m.vocab_size:>7} {m.max_seq_len:>7} "
+              f"{m.n_params:>16,} ({human_count(m.n_params)})")
     return 0
 
 
@@ -62,5 +63,9 @@ def register(sub: argparse._SubParsersAction, epilog: str) -> None:
                                    "scenario kinds it applies to and its rules.", epilog=epilog)
     s.set_defaults(func=_cmd_strategies)
 
-    s = sub.add_parser("models", help="list the model sizes of the catalogue")
+    s = sub.add_parser("models", help="list the model sizes of the catalogue",
+                       description="Every model of the catalogue (suite/models.py): family, "
+                                   "layers, width, heads, key/value heads, FFN width, "
+                                   "vocabulary, longest sequence and the exact parameter "
+                                   "count of the built module.", epilog=epilog)
     s.set_defaults(func=_cmd_models)

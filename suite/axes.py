@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-from suite.models import MODELS
+from suite.models import MODELS, decode
 from suite.strategies import strategy_axes
 from suite.strategy import KINDS, Axis
 
@@ -27,9 +27,18 @@ def _check_json(value: object) -> str | None:
     return None if isinstance(parsed, dict) else "not a JSON object"
 
 
+
+def _model_problem(value: str) -> str | None:
+    if value in MODELS or decode(value):
+        return None
+    return f"{value!r} is not a catalogue size ({', '.join(MODELS)})"
+
+
 WORKLOAD: tuple[Axis, ...] = (
-    Axis(name="model", type=str, default="tiny", choices=tuple(MODELS),
-         help="model size from the catalogue (`memsweep models`)"),
+    Axis(name="model", type=str, default="tiny", check=_model_problem,
+         values="a catalogue size (`memsweep models`) | config:PATH | a [models.NAME] name",
+         help="model: a size from the catalogue (`memsweep models`), a Hugging Face config "
+              "(\"config:path/config.json\") or a name from the sweep's [models.NAME]"),
     Axis(name="world_size", type=int, default=1, minimum=1,
          help="data-parallel ranks (MPI processes) for the scenario"),
     Axis(name="micro_batch", type=int, default=4, minimum=1,

@@ -150,12 +150,9 @@ def _paper_terms(values: dict, psi: int) -> list[Term]:
 
 
 def parameter_sizes(spec: ModelSpec) -> list[int]:
-    """Element counts of the model's parameters in `module.parameters()` order (suite/gpt.py):
-    DeepSpeed flattens them in this order, so it decides where partitions cut."""
-    d = spec.d_model
-    # ln1 (w, b), qkv (w, b), proj (w, b), ln2 (w, b), fc (w, b), out (w, b)
-    block = [d, d, 3 * d * d, 3 * d, d * d, d, d, d, 4 * d * d, 4 * d, 4 * d * d, d]
-    return [spec.vocab_size * d, spec.max_seq_len * d, *block * spec.n_layer, d, d]
+    """Element counts of the model's parameters in `module.parameters()` order: DeepSpeed
+    flattens them in this order, so it decides where partitions cut."""
+    return spec.parameter_sizes()
 
 
 def zero_config(values: dict) -> dict:

@@ -21,8 +21,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from suite import custom_models
 from suite.axes import AXES, SWEEP_SET
 from suite.errors import UserInputError
+from suite.models import encode
 from suite.names import check_name
 from suite.rules import violated_rule
 from suite.scenario import RunSettings, Scenario
@@ -54,6 +56,9 @@ class Sweep:
     excluded: tuple[Excluded, ...]
 
 
+_FILE_KEYS = ("sweep", "axes", "exclude", "models")
+
+
 def load_sweep(path: str | Path) -> Sweep:
     path = Path(path)
     src = str(path)
@@ -77,8 +82,8 @@ def _unknown(key: str, known, *, source: str, where: str) -> UserInputError:
 
 def parse_sweep(data: dict, *, source: str = "<sweep>", base_dir: Path | None = None) -> Sweep:
     for key in data:
-        if key not in ("sweep", "axes", "exclude"):
-            raise _unknown(key, ("sweep", "axes", "exclude"), source=source, where="the file")
+        if key not in _FILE_KEYS:
+            raise _unknown(key, _FILE_KEYS, source=source, where="the file")
     head = _table(data, "sweep", source)
     for key in head:
         if key not in _SWEEP_KEYS:
@@ -102,7 +107,9 @@ def parse_sweep(data: dict, *, source: str = "<sweep>", base_dir: Path | None = 
         raise UserInputError(str(e).split(": ", 1)[-1], source=source, key=f"sweep.{e.key}",
                              fix=e.fix) from None
     fixed = {"deepspeed_base": (_deepspeed_base(head, source, base_dir),)}
-    blocks = [{**_parse_axes(block, source, where), **fixed}
+    models = _own_models(data, source)
+    blocks = [{**_parse_axes(_resolve_models(block, models, source, base_dir, where), source,
+                             where), **fixed}
               for block, where in _axes_blocks(data, source)]
     rules = _parse_excludes(data.get("exclude", []), source)
     scenarios, excluded = _expand(name, blocks, rules, repetitions, settings)
@@ -145,6 +152,35 @@ def _deepspeed_base(head: dict, source: str, base_dir: Path | None) -> str:
         raise UserInputError(f"{path} holds a JSON {type(config).__name__}, not an object",
                              source=source, key=key, fix=fix)
     return json.dumps(config, sort_keys=True, separators=(",", ":"))
+
+
+def _own_models(data: dict, source: str) -> dict[str, str]:
+    """The sweep's `[models.NAME]` tables, each as the model value spelling its dimensions."""
+    table = data.get("models", {})
+    if not isinstance(table, dict):
+        raise UserInputError("must be a table of tables", source=source, key="models",
+                             fix='write [models.mine] with family = "llama", n_layer = ...')
+    return {check_name(name, what="models.NAME", source=source):
+            encode(custom_models.from_table(name, t, source=source))
+            for name, t in table.items()}
+
+
+def _resolve_models(block: dict, models: dict[str, str], source: str, base_dir: Path | None,
+                    where: str) -> dict:
+    """`block` with each model value that names a config file or a [models.NAME] replaced by
+    the value spelling its dimensions (what run_ids hash: never the path)."""
+    if "model" not in block:
+        return block
+    values = block["model"] if isinstance(block["model"], list) else [block["model"]]
+
+    def resolve(value: object) -> object:
+        if isinstance(value, str) and value.startswith("config:"):
+            path = (base_dir or Path.cwd()) / value.removeprefix("config:")
+            return encode(custom_models.from_hf_config(path, source=source,
+                                                       key=f"{where}.model"))
+        return models.get(value, value) if isinstance(value, str) else value
+
+    return {**block, "model": [resolve(v) for v in values]}
 
 
 def _table(data: dict, key: str, source: str) -> dict:

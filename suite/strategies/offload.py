@@ -51,8 +51,7 @@ def configure(values: dict, config: dict) -> dict:
             # Each parameter partition in use takes a swap buffer of the largest one's size (the
             # embedding's); none stays in host memory. Prefetching ahead would hold more
             # buffers than a submodule needs: off unless the async strategy's axis sets it.
-            largest = -(-max(spec.vocab_size, 4 * spec.d_model) * spec.d_model
-                        // values["world_size"])
+            largest = -(-max(r * c for r, c in spec.matrices()) // values["world_size"])
             zero["offload_param"].update(nvme_path=folder, buffer_count=8, buffer_size=largest,
                                          max_in_cpu=0)
             # Release a partition as soon as its submodule is done (DeepSpeed otherwise keeps

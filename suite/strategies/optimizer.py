@@ -74,9 +74,7 @@ def state_bytes(values: dict) -> float:
     the core model (suite/memory_model.py) does not know; adamw and sgd are in its table."""
     spec, name = model_spec(values["model"]), values["optimizer"]
     if name == "adafactor" and values["zero_stage"] == 0 and values["precision"] == "fp32":
-        d, L = spec.d_model, spec.n_layer  # torch's Adafactor: row + column vectors per matrix
-        matrices = [(spec.vocab_size, d), (spec.max_seq_len, d)] + L * [
-            (3 * d, d), (d, d), (4 * d, d), (d, 4 * d)]
+        matrices = spec.matrices()  # torch's Adafactor: row + column vectors per matrix
         vectors = spec.n_params - sum(r * c for r, c in matrices)  # biases, norms: full
         return 4 * (sum(r + c for r, c in matrices) + vectors)
     per_param = {"sgd-momentum": 4, "adafactor": 4, "adamw8bit": 2 + 2 * 4 / BNB_BLOCK}

@@ -80,7 +80,12 @@ STRATEGY = Strategy(
                values="none | unstructured-<pct> | structured-<pct>",
                help="pruning: none, unstructured-<pct> (magnitude, masks) or structured-<pct> "
                     "(heads and MLP neurons removed)"),),
-    rules=(Rule(name="unstructured-pruning-not-with-zero-3",
+    rules=(Rule(name="pruning-needs-gpt-block",
+                reason="pruning rewrites the GPT block's layers (suite/gpt.py); "
+                       "the llama family has no such transform yet",
+                excludes=lambda v: v["pruning"] != "none"
+                and model_spec(v["model"]).family != "gpt"),
+           Rule(name="unstructured-pruning-not-with-zero-3",
                 reason="torch's pruning computes weight = weight_orig * mask in a forward "
                        "pre-hook that runs before ZeRO-3 gathers weight_orig's partition",
                 excludes=lambda v: (parse(v["pruning"]) or ("",))[0] == "unstructured"

@@ -1,0 +1,130 @@
+"""The Llama-style decoder (RMSNorm, SwiGLU, rotary positions, grouped-query attention, untied
+embeddings). Imported only where torch runs.
+
+Module names follow the common convention (`self_attn.{q,k,v,o}_proj`, `mlp.{gate,up,down}_proj`)
+so that DeepSpeed's AutoTP llama preset finds the layers it splits.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+from suite.models import ModelSpec
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, d: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(d))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # Normalise in fp32 as the reference implementations do, then back to x's precision.
+        h = x.float()
+        h = h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + self.eps)
+        return self.weight * h.to(x.dtype)
+
+
+def rotary(x: torch.Tensor, theta: float) -> torch.Tensor:
+    """x (batch, heads, seq, head_dim) rotated by its positions (half-split pairing)."""
+    S, D = x.shape[-2], x.shape[-1]
+    inv = 1.0 / theta ** (torch.arange(0, D, 2, device=x.device, dtype=torch.float32) / D)
+    angles = torch.outer(torch.arange(S, device=x.device, dtype=torch.float32), inv)
+    cos, sin = (torch.cat((t, t), dim=-1).to(x.dtype) for t in (angles.cos(), angles.sin()))
+    x1, x2 = x[..., : D // 2], x[..., D // 2:]
+    return x * cos + torch.cat((-x2, x1), dim=-1) * sin
+
+
+class Attention(nn.Module):
+    def __init__(self, spec: ModelSpec) -> None:
+        super().__init__()
+        d, kv = spec.d_model, spec.kv_heads * spec.head_dim
+        self.head_dim, self.theta = spec.head_dim, spec.rope_theta
+        self.q_proj = nn.Linear(d, d, bias=spec.qkv_bias)
+        self.k_proj = nn.Linear(d, kv, bias=spec.qkv_bias)
+        self.v_proj = nn.Linear(d, kv, bias=spec.qkv_bias)
+        self.o_proj = nn.Linear(d, d, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, S, _ = x.shape
+        # Head counts come from the projections' widths, so a tensor-parallel shard (AutoTP
+        # splits q/k/v by output columns) computes its own heads unchanged.
+        q, k, v = (t.view(B, S, -1, self.head_dim).transpose(1, 2)
+                   for t in (self.q_proj(x), self.k_proj(x), self.v_proj(x)))
+        q, k = rotary(q, self.theta), rotary(k, self.theta)
+        a = F.scaled_dot_product_attention(q, k, v, is_causal=True,
+                                           enable_gqa=k.shape[1] != q.shape[1])
+        return self.o_proj(a.transpose(1, 2).reshape(B, S, -1))
+
+
+class MLP(nn.Module):
+    def __init__(self, spec: ModelSpec) -> None:
+        super().__init__()
+        d, f = spec.d_model, spec.ffn
+        self.gate_proj = nn.Linear(d, f, bias=False)
+        self.up_proj = nn.Linear(d, f, bias=False)
+        self.down_proj = nn.Linear(f, d, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+
+
+class Block(nn.Module):
+    def __init__(self, spec: ModelSpec) -> None:
+        super().__init__()
+        self.input_layernorm = RMSNorm(spec.d_model)
+        self.self_attn = Attention(spec)
+        self.post_attention_layernorm = RMSNorm(spec.d_model)
+        self.mlp = MLP(spec)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.self_attn(self.input_layernorm(x))
+        return x + self.mlp(self.post_attention_layernorm(x))
+
+
+class Llama(nn.Module):
+    def __init__(self, spec: ModelSpec, *, checkpoint_every: int = 0,
+                 device: str | None = None) -> None:
+        super().__init__()
+        self.spec = spec
+        # Recompute every k-th block in backward instead of keeping its activations.
+        self.checkpoint_every = checkpoint_every
+        with torch.device(device) if device else _nullctx():
+            self.embed_tokens = nn.Embedding(spec.vocab_size, spec.d_model)
+            self.layers = nn.ModuleList(Block(spec) for _ in range(spec.n_layer))
+            self.norm = RMSNorm(spec.d_model)
+            self.lm_head = None if spec.ties else nn.Linear(spec.d_model, spec.vocab_size,
+                                                            bias=False)
+        if device != "meta":
+            self.apply(_init_weights)
+
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
+        x = self.embed_tokens(idx)
+        for i, block in enumerate(self.layers):
+            if self.training and self.checkpoint_every and i % self.checkpoint_every == 0:
+                x = checkpoint(block, x, use_reentrant=False)
+            else:
+                x = block(x)
+        x = self.norm(x)
+        logits = x @ self.embed_tokens.weight.t() if self.lm_head is None else self.lm_head(x)
+        if targets is None:
+            return logits
+        return F.cross_entropy(logits.float().view(-1, logits.shape[-1]), targets.view(-1))
+
+
+def _init_weights(module: nn.Module) -> None:
+    if isinstance(module, (nn.Linear, nn.Embedding)):
+        nn.init.normal_(module.weight, mean=0.0, std=0.02)
+    if isinstance(module, nn.Linear) and module.bias is not None:
+        nn.init.zeros_(module.bias)
+
+
+class _nullctx:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
