@@ -16,18 +16,17 @@ from __future__ import annotations
 
 import pandas as pd
 
+from analysis.grouping import model_order
 from analysis.labels import BASELINE
-from analysis.memo import per_frame
-from analysis.tidy import enrich, ok_rows, setup_keys, statuses
+from analysis.tidy import hardware_keys, ok_rows, setup_keys, statuses
 
 VALUES = {"peak": "peak_bytes", "held": "held_bytes", "samples_per_s": "samples_per_s",
           "final_loss": "final_loss"}
 
 
-@per_frame
 def strategy_medians(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per setup and strategy: ok runs, medians of VALUES, and the statuses when none is ok."""
-    frame = enrich(frame)
+    """Per setup and strategy of the enriched `frame`: ok runs, medians of VALUES, and the
+    statuses when none is ok."""
     keys = [*setup_keys(frame), "strategy"]
     if frame.empty:
         return pd.DataFrame(columns=[*keys, "runs", "status", *VALUES])
@@ -40,11 +39,10 @@ def strategy_medians(frame: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index()
 
 
-@per_frame
-def vs_baseline(frame: pd.DataFrame) -> pd.DataFrame:
-    """One row per non-baseline strategy and setup that has a baseline (ok or not)."""
-    med = strategy_medians(frame)
-    keys = [c for c in setup_keys(enrich(frame)) if c in med]
+def vs_baseline(med: pd.DataFrame) -> pd.DataFrame:
+    """Of the strategy_medians `med`: one row per non-baseline strategy and setup that has a
+    baseline (ok or not)."""
+    keys = setup_keys(med)
     base = med[med["strategy"] == BASELINE].drop(columns=["strategy", "runs"])
     base = base.rename(columns={c: f"baseline_{c}" for c in ("status", *VALUES)})
     out = med[med["strategy"] != BASELINE].merge(base, on=keys, how="inner")
@@ -54,3 +52,14 @@ def vs_baseline(frame: pd.DataFrame) -> pd.DataFrame:
     out["loss_delta"] = out["final_loss"] - out["baseline_final_loss"]
     return out.reset_index(drop=True)
 
+
+def reference_rows(table: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
+    """Of a vs_baseline table: per hardware setup, the largest model whose baseline ran ok."""
+    ok = table[table["baseline_status"] == "ok"]
+    if ok.empty:
+        return ok
+    rank = {m: i for i, m in enumerate(model_order(frame))}
+    keys = [k for k in hardware_keys(frame) if k in ok]
+    biggest = ok.assign(_rank=ok["model"].map(rank)).groupby(keys, dropna=False)["_rank"] \
+        .transform("max")
+    return ok[ok["model"].map(rank) == biggest]

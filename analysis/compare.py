@@ -20,6 +20,7 @@ from analysis.regress import DEFAULT_THRESHOLDS, Comparison, Thresholds, compare
 from analysis.report import Page, check_pdf, save, sweep_name
 from analysis.sections import comparison_pages
 from analysis.sources import load_sources
+from analysis.tidy import enrich
 from suite.errors import UserInputError
 
 
@@ -28,7 +29,7 @@ def run_compare(new: str, baseline: str, *, history: Path | None = None,
                 show_all: bool = False) -> int:
     if report is not None:
         report = check_pdf(report)
-    loaded = load_sources([history]).frame if history is not None else None
+    loaded = enrich(load_sources([history]).frame) if history is not None else None
     new_frame, new_label = side(new, loaded, key="NEW")
     base_frame, base_label = side(baseline, loaded, key="BASELINE")
     result = compare(new_frame, base_frame, thresholds)
@@ -45,7 +46,7 @@ def run_compare(new: str, baseline: str, *, history: Path | None = None,
 
 
 def side(text: str, history: pd.DataFrame | None, *, key: str) -> tuple[pd.DataFrame, str]:
-    """The frame of one side and how to name it."""
+    """The enriched frame of one side and how to name it."""
     if history is not None:
         first, last = parse_nights(text, key=key)
         rows = select_nights(history, first, last)
@@ -62,7 +63,7 @@ def side(text: str, history: pd.DataFrame | None, *, key: str) -> tuple[pd.DataF
     if frame.empty:
         raise UserInputError(f"{text} holds no valid run record", source=text,
                              fix="pass a sweep folder whose runs/ holds records")
-    return frame, f"{text} ({len(frame):,} runs)"
+    return enrich(frame), f"{text} ({len(frame):,} runs)"
 
 
 def summary_text(result: Comparison, new: str, baseline: str, *, show_all: bool) -> str:

@@ -10,39 +10,23 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from analysis import plot
+from analysis.analysis import Analysis
 from analysis.grouping import groups
+from analysis.history import TREND_METRICS
 from analysis.labels import order
-from analysis.memo import per_frame
 from analysis.style import FAIL_COLOR, new_page, styled
-from analysis.tidy import enrich, hardware_keys, ok_rows, peak_what
-from suite.axes import AXES
+from analysis.tidy import hardware_keys, peak_what
 
-TREND_METRICS = (("peak_bytes", "peak memory"), ("samples_per_s", "throughput"))
 HATCHES = ("", "///", "...", "xxx", "\\\\\\")
 
 
-@per_frame
-def trend_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per partition, strategy and night: the median change of each metric, in %, against
-    each scenario's own median over every night (so scenarios of any size weigh alike)."""
-    ok = ok_rows(enrich(frame))
-    keys = ["scenario_id", "partition"]
-    parts = []
-    for column, _ in TREND_METRICS:
-        typical = ok.groupby(keys, dropna=False)[column].transform("median")
-        parts.append((100 * (ok[column] / typical - 1)).rename(column))
-    change = pd.concat([ok[["partition", "strategy", "night"]], *parts], axis=1)
-    return change.groupby(["partition", "strategy", "night"], dropna=False).median() \
-        .reset_index()
-
-
-def trend_figure(frame: pd.DataFrame, *, subtitle: str | None = None) -> Figure:
+def trend_figure(a: Analysis, *, subtitle: str | None = None) -> Figure:
     """Peak memory (top) and throughput (bottom) across nights, in % of each scenario's
     median, a line per strategy, a column per partition (at most 3)."""
-    frame = enrich(frame)
+    frame = a.frame
     with styled():
         fig = new_page("Nightly trends per partition", subtitle)
-        table = trend_table(frame)
+        table = a.trends
         if table.empty or table["night"].nunique() < 2:
             return plot.message(fig, "fewer than two nights with ok runs: no trend to show")
         colors, markers = plot.colors_of(frame), plot.markers_of(frame)
@@ -72,28 +56,15 @@ def trend_figure(frame: pd.DataFrame, *, subtitle: str | None = None) -> Figure:
         return fig
 
 
-@per_frame
-def hardware_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """Medians per scenario parameters and partition, for the parameters run on 2+ partitions."""
-    ok = ok_rows(enrich(frame))
-    params = [a for a in AXES if a in ok]
-    med = ok.groupby([*params, "partition"], dropna=False).agg(
-        strategy=("strategy", "first"), n_params=("n_params", "max"),
-        peak=("peak_bytes", "median"), samples_per_s=("samples_per_s", "median"),
-        runs=("run_id", "size")).reset_index()
-    shared = med.groupby(params, dropna=False)["partition"].transform("nunique") >= 2
-    return med[shared].reset_index(drop=True)
-
-
-def hardware_figure(frame: pd.DataFrame, *, column: str = "samples_per_s",
+def hardware_figure(a: Analysis, *, column: str = "samples_per_s",
                     subtitle: str | None = None) -> Figure:
     """Partition beside partition for the same scenarios: a bar per partition (hatch) and
     strategy (colour), a panel per model size and setup (the 6 largest)."""
-    frame = enrich(frame)
+    frame = a.frame
     what = "throughput (samples/s)" if column == "samples_per_s" else f"{peak_what(frame)}"
     with styled():
         fig = new_page(f"Partitions side by side: {what}", subtitle)
-        table = hardware_table(frame)
+        table = a.partitions
         if table.empty:
             return plot.message(fig, "no scenario ran ok on two partitions")
         value = "peak" if column == "peak_bytes" else column

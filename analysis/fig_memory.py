@@ -12,12 +12,13 @@ from matplotlib.patches import Patch
 from matplotlib.transforms import blended_transform_factory
 
 from analysis import plot
+from analysis.analysis import Analysis
 from analysis.fits import device_capacities
 from analysis.grouping import groups
 from analysis.labels import order
 from analysis.predicted import with_predictions
 from analysis.style import FAIL_COLOR, new_page, styled
-from analysis.tidy import LEDGER, enrich, hardware_keys, matching, ok_rows, peak_what
+from analysis.tidy import LEDGER, hardware_keys, matching, ok_rows, peak_what
 from analysis.units import byte_unit, human_bytes
 
 COMPONENTS = {  # column -> (label, colour): a palette apart from the strategies'
@@ -30,11 +31,10 @@ COMPONENTS = {  # column -> (label, colour): a palette apart from the strategies
 }
 
 
-def memory_vs_size_figure(frame: pd.DataFrame, *, capacity: int | None = None,
-                          subtitle: str | None = None) -> Figure:
+def memory_vs_size_figure(a: Analysis, *, subtitle: str | None = None) -> Figure:
     """Peak memory per rank against parameter count (log-log), a line per strategy,
     a panel per hardware setup; × marks a size that ran out of memory."""
-    frame = enrich(frame)
+    frame = a.frame
     what = peak_what(frame)
     with styled():
         title = f"{what[0].upper()}{what[1:]} per rank vs model size, per strategy"
@@ -43,7 +43,7 @@ def memory_vs_size_figure(frame: pd.DataFrame, *, capacity: int | None = None,
         if ok_rows(frame).empty:
             return plot.message(fig, "no ok runs: see the failures page")
         colors, markers = plot.colors_of(frame), plot.markers_of(frame)
-        caps = device_capacities(frame, capacity)
+        caps = device_capacities(frame, a.capacity)
         for ax, setup in zip(plot.panels(fig, [s.label or what for s in setups]), setups,
                              strict=False):
             _size_lines(ax, setup.rows, colors, markers)
@@ -82,11 +82,11 @@ def _size_lines(ax, rows: pd.DataFrame, colors: dict, markers: dict) -> None:
                        transform=top, clip_on=False, s=30, gid=f"{strategy}/oom")
 
 
-def breakdown_figure(frame: pd.DataFrame, *, subtitle: str | None = None) -> Figure:
+def breakdown_figure(a: Analysis, *, subtitle: str | None = None) -> Figure:
     """Per rank: parameters, gradients, fp32 master copy, optimizer states (measured ledger),
     activations (analytical model) and the rest of the measured peak, stacked per strategy,
     a panel per model size and setup; a black tick marks the measured peak."""
-    frame = enrich(frame)
+    frame = a.frame
     with styled():
         fig = new_page("Memory breakdown per rank, per strategy", subtitle)
         rows = with_predictions(ok_rows(frame).dropna(subset=list(LEDGER)))
@@ -141,10 +141,10 @@ def _stack(ax, rows: pd.DataFrame, labels: list[str], colors: dict) -> None:
     ax.set_xlabel(f"bytes per rank [{name}]")
 
 
-def predicted_figure(frame: pd.DataFrame, *, subtitle: str | None = None) -> Figure:
+def predicted_figure(a: Analysis, *, subtitle: str | None = None) -> Figure:
     """Measured against predicted bytes per rank (log-log, y = x dashed): the model states
     held (ledger) and the peak, one point per scenario and partition."""
-    frame = enrich(frame)
+    frame = a.frame
     with styled():
         fig = new_page("Predicted vs measured memory per rank", subtitle)
         rows = with_predictions(ok_rows(frame))

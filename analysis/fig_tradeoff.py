@@ -10,37 +10,22 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from analysis import plot
-from analysis.baseline import vs_baseline
-from analysis.fits import largest_fitting
+from analysis.analysis import Analysis
 from analysis.grouping import groups, model_order
 from analysis.labels import order
-from analysis.pareto import pareto_table
-from analysis.scaling import scaling_table
 from analysis.style import FAIL_COLOR, new_page, styled
-from analysis.tidy import enrich, hardware_keys, peak_what, setup_keys, varying
+from analysis.tidy import hardware_keys, peak_what, setup_keys, varying
 from suite.models import MODELS
 
 
-def reference_rows(table: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
-    """Of a vs_baseline table: per hardware setup, the largest model whose baseline ran ok."""
-    ok = table[table["baseline_status"] == "ok"]
-    if ok.empty:
-        return ok
-    rank = {m: i for i, m in enumerate(model_order(frame))}
-    keys = [k for k in hardware_keys(frame) if k in ok]
-    biggest = ok.assign(_rank=ok["model"].map(rank)).groupby(keys, dropna=False)["_rank"] \
-        .transform("max")
-    return ok[ok["model"].map(rank) == biggest]
-
-
-def baseline_figure(frame: pd.DataFrame, *, subtitle: str | None = None) -> Figure:
+def baseline_figure(a: Analysis, *, subtitle: str | None = None) -> Figure:
     """Memory saved and throughput cost of each strategy against the baseline, for the largest
     model size whose baseline ran ok, one row of panels per hardware setup (at most 3)."""
-    frame = enrich(frame)
+    frame = a.frame
     what = peak_what(frame)
     with styled():
         fig = new_page(f"Strategies vs baseline: {what} saved and throughput cost", subtitle)
-        rows = reference_rows(vs_baseline(frame), frame)
+        rows = a.reference
         if rows.empty:
             return plot.message(fig, "no setup has a baseline run that is ok")
         colors = plot.colors_of(frame)
@@ -83,14 +68,13 @@ def _pct_bars(ax, data: pd.DataFrame, column: str, labels: list[str], colors: di
     ax.set_xlim(min(lo, 0) - 0.15 * (hi - lo), max(hi, 0) + 0.15 * (hi - lo))
 
 
-def fits_figure(frame: pd.DataFrame, *, capacity: int | None = None,
-                subtitle: str | None = None) -> Figure:
+def fits_figure(a: Analysis, *, subtitle: str | None = None) -> Figure:
     """The largest model size that fits, per strategy (bars) and hardware setup (panels):
     solid as measured, hatched where the analytical model extrapolates past the sizes run."""
-    frame = enrich(frame)
+    frame = a.frame
     with styled():
         fig = new_page("Largest model size that fits, per strategy", subtitle)
-        table = largest_fitting(frame, capacity=capacity)
+        table = a.fits
         if table.empty or table["largest_measured"].isna().all():
             return plot.message(fig, "no model size ran ok")
         colors = plot.colors_of(frame)
@@ -150,14 +134,14 @@ def _sizes_shown(frame: pd.DataFrame, table: pd.DataFrame) -> list[str]:
     return [s.name for s in catalogue[min(known):max(known) + 1]]
 
 
-def pareto_figure(frame: pd.DataFrame, *, subtitle: str | None = None) -> Figure:
+def pareto_figure(a: Analysis, *, subtitle: str | None = None) -> Figure:
     """Throughput against peak memory per strategy, a panel per model size and setup; the
     Pareto front (nothing uses less memory and is faster) is joined and ringed."""
-    frame = enrich(frame)
+    frame = a.frame
     what = peak_what(frame)
     with styled():
         fig = new_page("Throughput vs memory: the Pareto front of the strategies", subtitle)
-        table = pareto_table(frame)
+        table = a.pareto
         if table.empty:
             return plot.message(fig, "no ok runs: see the failures page")
         colors, markers = plot.colors_of(frame), plot.markers_of(frame)
@@ -193,14 +177,14 @@ def _front(ax, rows: pd.DataFrame, colors: dict, markers: dict) -> None:
     ax.set_ylim(0, rows["samples_per_s"].max() * 1.15)
 
 
-def scaling_figure(frame: pd.DataFrame, *, subtitle: str | None = None) -> Figure:
+def scaling_figure(a: Analysis, *, subtitle: str | None = None) -> Figure:
     """Peak memory per rank (top) and samples/s (bottom) against the world size, a line per
     strategy, a column per model size (the 3 largest run at several world sizes)."""
-    frame = enrich(frame)
+    frame = a.frame
     what = peak_what(frame)
     with styled():
         fig = new_page("Scaling with the world size, per strategy", subtitle)
-        table = scaling_table(frame)
+        table = a.scaling
         if table.empty:
             return plot.message(fig, "the world size does not vary in these runs")
         colors, markers = plot.colors_of(frame), plot.markers_of(frame)

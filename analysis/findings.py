@@ -11,17 +11,13 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from analysis.baseline import vs_baseline
-from analysis.fig_tradeoff import reference_rows
-from analysis.fits import largest_fitting
+from analysis.analysis import Analysis
 from analysis.grouping import describe, groups
 from analysis.history import night_span
 from analysis.labels import BASELINE
-from analysis.pareto import pareto_table
 from analysis.regress import Comparison
-from analysis.scaling import scaling_table
 from analysis.tables import status_counts
-from analysis.tidy import enrich, hardware_keys, matching, peak_what, setup_keys, varying
+from analysis.tidy import hardware_keys, matching, peak_what, setup_keys, varying
 from analysis.units import human_bytes
 from suite.models import MODELS
 
@@ -36,21 +32,18 @@ class Finding:
     values: dict = field(default_factory=dict)
 
 
-def findings(frame: pd.DataFrame, *, capacity: int | None = None,
-             nightly: Comparison | None = None, nights: tuple[str, str] | None = None
-             ) -> list[Finding]:
-    frame = enrich(frame)
-    if frame.empty:
+def findings(a: Analysis) -> list[Finding]:
+    if a.frame.empty:
         return [Finding("Runs", "No run records were found.")]
-    out = [runs_finding(frame)]
-    table = vs_baseline(frame)
-    out += savings_findings(table, frame)
-    out += fits_findings(frame, capacity)
-    out += pareto_findings(frame, table)
-    out += scaling_findings(frame)
+    out = [runs_finding(a.frame)]
+    out += savings_findings(a)
+    out += fits_findings(a)
+    out += pareto_findings(a)
+    out += scaling_findings(a)
+    nightly, nights = a.nightly
     if nightly is not None:
         out.append(nightly_finding(nightly, nights))
-    out += hardware_findings(frame)
+    out += hardware_findings(a)
     return out
 
 
@@ -65,12 +58,13 @@ def runs_finding(frame: pd.DataFrame) -> Finding:
     return Finding("Runs", text, {"runs": n, "ok": ok, "oom": oom, "other": other})
 
 
-def savings_findings(table: pd.DataFrame, frame: pd.DataFrame) -> list[Finding]:
+def savings_findings(a: Analysis) -> list[Finding]:
     """Per hardware setup: the strategy that saves the most memory for the largest model whose
     baseline ran ok, and what it costs. Where the peak is host RSS (a CPU run), also the one
     that saves the most model states: there the peak is mostly the runtime's own memory, so
     the ledger is what shows a strategy working."""
-    rows = reference_rows(table, frame).dropna(subset=["memory_saved_pct"])
+    frame = a.frame
+    rows = a.reference.dropna(subset=["memory_saved_pct"])
     what = peak_what(frame)
     out = []
     for cell in _first_setups(rows, frame):
@@ -122,10 +116,9 @@ def _held_finding(rows: pd.DataFrame, where: str, setup: dict) -> list[Finding]:
          "held_saved_pct": saved})]
 
 
-def fits_findings(frame: pd.DataFrame, capacity: int | None) -> list[Finding]:
-    table = largest_fitting(frame, capacity=capacity)
+def fits_findings(a: Analysis) -> list[Finding]:
     out = []
-    for cell in _first_setups(table, frame):
+    for cell in _first_setups(a.fits, a.frame):
         rows = cell.rows.set_index("strategy")
         base = rows["largest_measured"].get(BASELINE)
         answer = rows["largest_predicted"].where(rows["basis"] == "predicted",
@@ -148,12 +141,11 @@ def fits_findings(frame: pd.DataFrame, capacity: int | None) -> list[Finding]:
     return out
 
 
-def pareto_findings(frame: pd.DataFrame, table: pd.DataFrame) -> list[Finding]:
-    front = pareto_table(frame)
-    ref = reference_rows(table, frame)
+def pareto_findings(a: Analysis) -> list[Finding]:
+    front = a.pareto
     out = []
-    keys = setup_keys(frame)
-    for cell in _first_setups(ref, frame)[:1]:
+    keys = setup_keys(a.frame)
+    for cell in _first_setups(a.reference, a.frame)[:1]:
         model = cell.rows["model"].iloc[0]
         named = {**cell.values, "model": model}
         mine = front[matching(front, {k: v for k, v in named.items() if k in keys})]
@@ -167,8 +159,8 @@ def pareto_findings(frame: pd.DataFrame, table: pd.DataFrame) -> list[Finding]:
     return out
 
 
-def scaling_findings(frame: pd.DataFrame) -> list[Finding]:
-    table = scaling_table(frame)
+def scaling_findings(a: Analysis) -> list[Finding]:
+    table = a.scaling
     if table.empty:
         return []
     sharded = table[table["strategy"] != BASELINE]
@@ -177,7 +169,7 @@ def scaling_findings(frame: pd.DataFrame) -> list[Finding]:
     biggest = sharded.loc[sharded.groupby("strategy")["world_size"].idxmax()]
     best = biggest.loc[biggest["memory_ratio"].idxmin()]
     rows = sharded[(sharded["strategy"] == best["strategy"]) & (sharded["model"] == best["model"])]
-    keys = [k for k in hardware_keys(frame) if k != "world_size" and k in rows]
+    keys = [k for k in hardware_keys(a.frame) if k != "world_size" and k in rows]
     rows = rows[matching(rows, {k: best[k] for k in keys})].sort_values("world_size")
     first, last = rows.iloc[0], rows.iloc[-1]
     where = describe({k: best[k] for k in varying(table, keys)})
@@ -217,10 +209,8 @@ def nightly_finding(comparison: Comparison, nights: tuple[str, str] | None) -> F
                    {"regressions": len(bad), "matched": comparison.matched})
 
 
-def hardware_findings(frame: pd.DataFrame) -> list[Finding]:
-    from analysis.fig_history import hardware_table
-
-    table = hardware_table(frame)
+def hardware_findings(a: Analysis) -> list[Finding]:
+    table = a.partitions
     if table.empty:
         return []
     partitions = sorted(table["partition"].unique())

@@ -18,9 +18,8 @@ import re
 
 import pandas as pd
 
-from analysis.memo import per_frame
 from analysis.predicted import scenario_values
-from analysis.tidy import enrich, hardware_keys
+from analysis.tidy import hardware_keys
 from suite.axes import AXES
 from suite.memory_model import predict
 from suite.models import MODELS
@@ -29,10 +28,8 @@ COLUMNS = ("strategy", "largest_measured", "first_oom", "largest_predicted", "pr
            "capacity", "basis")
 
 
-@per_frame
 def largest_fitting(frame: pd.DataFrame, *, capacity: int | None = None) -> pd.DataFrame:
-    """One row per hardware setup and strategy: see the module doc."""
-    frame = enrich(frame)
+    """One row per hardware setup and strategy of the enriched `frame`: see the module doc."""
     frame = frame[frame["n_params"].notna()]
     keys = [*hardware_keys(frame), "strategy"]
     if frame.empty:

@@ -1,4 +1,5 @@
-"""Nights of a history: which records belong to a night or a range of nights.
+"""Nights of a history: which records belong to a night, trends across nights, and each
+partition's latest night against the nights before it.
 
 A record's night is the UTC date it started (the frame's `night` column). A
 nightly job writes each night's sweep folder anywhere under one history
@@ -13,9 +14,12 @@ from datetime import date
 
 import pandas as pd
 
+from analysis.regress import DEFAULT_THRESHOLDS, Comparison, Thresholds, compare
+from analysis.tidy import ok_rows
 from suite.errors import UserInputError
 
 WINDOW = 7  # earlier nights the latest night is compared with in the report
+TREND_METRICS = (("peak_bytes", "peak memory"), ("samples_per_s", "throughput"))
 _NIGHTS = re.compile(r"(\d{4}-\d{2}-\d{2})(?:\.\.(\d{4}-\d{2}-\d{2}))?")
 
 
@@ -63,3 +67,39 @@ def night_span(frame: pd.DataFrame) -> str:
     if len(nights) == 1:
         return f"the night of {nights[0]}"
     return f"{len(nights)} nights, {nights[0]} to {nights[-1]}"
+
+
+def trend_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per partition, strategy and night: the median change of each metric, in %, against
+    each scenario's own median over every night (so scenarios of any size weigh alike)."""
+    ok = ok_rows(frame)
+    keys = ["scenario_id", "partition"]
+    parts = []
+    for column, _ in TREND_METRICS:
+        typical = ok.groupby(keys, dropna=False)[column].transform("median")
+        parts.append((100 * (ok[column] / typical - 1)).rename(column))
+    change = pd.concat([ok[["partition", "strategy", "night"]], *parts], axis=1)
+    return change.groupby(["partition", "strategy", "night"], dropna=False).median() \
+        .reset_index()
+
+
+def nightly_comparison(frame: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLDS
+                       ) -> tuple[Comparison | None, tuple[str, str] | None]:
+    """Each partition's latest night against its earlier nights, if there are any, and how
+    to name the two sides."""
+    if frame["night"].nunique() < 2:
+        return None, None
+    latest, earlier = latest_and_earlier(frame)
+    if earlier.empty:
+        return None, None
+    return compare(latest, earlier, thresholds), (_nights(latest, "latest night"),
+                                                  _nights(earlier, "night before", "the "))
+
+
+def _nights(frame: pd.DataFrame, what: str, the: str = "the ") -> str:
+    """`the latest night (2026-11-22)`, `the 2 nights before (2026-11-20 to 2026-11-21)`."""
+    nights = sorted(frame["night"].dropna().unique())
+    if len(nights) == 1:
+        return f"{the}{what} ({nights[0]})"
+    many = what.replace("night", f"{len(nights)} nights")
+    return f"{the}{many} ({nights[0]} to {nights[-1]})"

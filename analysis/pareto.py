@@ -9,16 +9,12 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis.baseline import strategy_medians
-from analysis.memo import per_frame
-from analysis.tidy import enrich, setup_keys
+from analysis.tidy import setup_keys
 
 
-@per_frame
-def pareto_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """strategy_medians of the strategies with ok runs, plus `on_front` per setup."""
-    keys = setup_keys(enrich(frame))
-    med = strategy_medians(frame)
+def pareto_table(med: pd.DataFrame) -> pd.DataFrame:
+    """The strategy_medians `med` of the strategies with ok runs, plus `on_front` per setup."""
+    keys = setup_keys(med)
     med = med[(med["status"] == "ok") & med["peak"].notna() & med["samples_per_s"].notna()]
     front = pd.Series(False, index=med.index)
     for _, group in med.groupby(keys, dropna=False, sort=False):

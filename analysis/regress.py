@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from analysis.tidy import enrich, ok_rows, statuses
+from analysis.tidy import ok_rows, statuses
 from suite.axes import AXES
 from suite.errors import UserInputError
 
@@ -83,7 +83,7 @@ class Comparison:
 
 def compare(new: pd.DataFrame, baseline: pd.DataFrame,
             thresholds: Thresholds = DEFAULT_THRESHOLDS) -> Comparison:
-    new, baseline = enrich(new), enrich(baseline)
+    """NEW against BASELINE, both enriched frames (analysis/tidy.py)."""
     shared = set(new["partition"]) & set(baseline["partition"])
     params = [a for a in AXES if a in new and a in baseline]
     if shared or new.empty or baseline.empty:

@@ -21,12 +21,11 @@ from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
 
 from analysis import pages, sections
+from analysis.analysis import analyse
 from analysis.history import night_span
-from analysis.memo import reuse
 from analysis.sources import Sources, load_sources
 from analysis.style import FAIL_COLOR, FOOTER_BAND, styled
 from analysis.tables import environment_table, partitions_table, status_line
-from analysis.tidy import enrich
 from suite.errors import UserInputError
 
 
@@ -69,13 +68,10 @@ def save(report: list[Page], output: Path, sweep: str, when: str, *,
 
 
 def report_pages(sources: Sources, *, capacity: int | None = None) -> list[Page]:
-    """Every page of the report, in order, title page first."""
-    with reuse():  # the sections share their comparisons' tables
-        return _report_pages(sources, capacity)
-
-
-def _report_pages(sources: Sources, capacity: int | None) -> list[Page]:
-    frame = enrich(sources.frame)
+    """Every page of the report, in order, title page first: one Analysis of the frame,
+    handed to every section (they share its comparisons)."""
+    analysis = analyse(sources.frame, capacity=capacity)
+    frame = analysis.frame
     if frame.empty:
         body = [Page("No run records", pages.message_page(
             "No run records", "No run records found",
@@ -87,9 +83,9 @@ def _report_pages(sources: Sources, capacity: int | None) -> list[Page]:
             "Statuses: " + status_line(frame) + ". The failures pages list each run, its "
             "reason and the last lines of its log."))]
     else:
-        body = [Page(title, fig) for title, fig in sections.analysis_pages(frame, capacity)]
-    body += _titled("Failures and quarantined files", sections.failures(frame, sources))
-    body += _titled(sections.APPENDIX, sections.appendix(frame)) if not frame.empty else []
+        body = [Page(title, fig) for title, fig in sections.analysis_pages(analysis)]
+    body += _titled("Failures and quarantined files", sections.failures(analysis, sources))
+    body += _titled(sections.APPENDIX, sections.appendix(analysis)) if not frame.empty else []
     contents = _contents(body)
     title = pages.title_page(f"memsweep report: sweep {sweep_name(frame)}", _facts(sources),
                              [("Partitions", partitions_table(frame)),

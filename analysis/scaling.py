@@ -11,19 +11,15 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis.baseline import strategy_medians
-from analysis.memo import per_frame
-from analysis.tidy import enrich, setup_keys
+from analysis.tidy import setup_keys
 
 
-@per_frame
-def scaling_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """Rows of strategies with ok runs at two or more world sizes; empty when none varies."""
-    frame = enrich(frame)
-    if "world_size" not in frame or frame["world_size"].nunique() < 2:
+def scaling_table(med: pd.DataFrame) -> pd.DataFrame:
+    """Of the strategy_medians `med` (every run's setup and strategy): the strategies with ok
+    runs at two or more world sizes; empty when the world size does not vary."""
+    if "world_size" not in med or med["world_size"].nunique() < 2:
         return pd.DataFrame()
-    keys = [c for c in setup_keys(frame) if c != "world_size"] + ["strategy"]
-    med = strategy_medians(frame)
+    keys = [c for c in setup_keys(med) if c != "world_size"] + ["strategy"]
     med = med[(med["status"] == "ok") & med["peak"].notna()].sort_values("world_size")
     parts = []
     for _, group in med.groupby(keys, dropna=False, sort=False):

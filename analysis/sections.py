@@ -1,4 +1,5 @@
-"""The report's sections: each returns its pages as (section title, Figure) pairs.
+"""The report's sections: each takes the report's Analysis and returns its pages as (section
+title, Figure) pairs.
 
 Per-setup figures get a page per hardware setup, the setups with the most runs
 first, up to MAX_SETUP_PAGES; tables go on over pages up to MAX_TABLE_PAGES
@@ -12,14 +13,11 @@ from matplotlib.figure import Figure
 
 from analysis import comparison_tables as views
 from analysis import fig_history, fig_memory, fig_tradeoff, pages, plot
-from analysis.baseline import vs_baseline
+from analysis.analysis import Analysis
 from analysis.findings import findings
-from analysis.fits import largest_fitting
 from analysis.grouping import Group, describe
-from analysis.history import latest_and_earlier, night_span
-from analysis.pareto import pareto_table
-from analysis.regress import DEFAULT_THRESHOLDS, Comparison, Thresholds, compare
-from analysis.scaling import scaling_table
+from analysis.history import night_span
+from analysis.regress import Comparison
 from analysis.sources import Sources
 from analysis.tables import appendix_table, failure_groups
 from analysis.tidy import hardware_keys, matching, peak_what, varying
@@ -34,26 +32,26 @@ APPENDIX = "Appendix: every scenario"
 MEDIANS = "medians over the ok runs of every night and repetition"
 
 
-def analysis_pages(frame: pd.DataFrame, capacity: int | None) -> list[tuple[str, Figure]]:
+def analysis_pages(a: Analysis) -> list[tuple[str, Figure]]:
     """Every section from the findings to the partitions, for a frame with ok runs."""
-    nightly, nights = nightly_comparison(frame)
-    found = findings(frame, capacity=capacity, nightly=nightly, nights=nights)
+    found = findings(a)
     out = [(FINDINGS, fig) for fig in pages.findings_pages(
         FINDINGS, [(f.section, f.text) for f in found],
         f"Computed from the runs; {MEDIANS}. Each has a section of its own below.")]
-    out += strategies_vs_baseline(frame)
-    out += memory_vs_size(frame, capacity)
-    out += breakdown(frame)
+    out += strategies_vs_baseline(a)
+    out += memory_vs_size(a)
+    out += breakdown(a)
     out += [("Predicted vs measured", fig_memory.predicted_figure(
-        frame, subtitle="Analytical model (suite/memory_model.py) against the runs; one point "
-                        "per scenario and partition" + _cpu_offload_note(frame)))]
-    out += largest_fits(frame, capacity)
-    out += pareto(frame)
-    out += scaling(frame)
-    out += trends(frame)
+        a, subtitle="Analytical model (suite/memory_model.py) against the runs; one point "
+                    "per scenario and partition" + _cpu_offload_note(a.frame)))]
+    out += largest_fits(a)
+    out += pareto(a)
+    out += scaling(a)
+    out += trends(a)
+    nightly, nights = a.nightly
     if nightly is not None:
         out += nightly_pages(nightly, nights)
-    out += partitions(frame)
+    out += partitions(a)
     return out
 
 
@@ -88,101 +86,78 @@ def _table(title: str, table: pd.DataFrame, subtitle: str) -> list[tuple[str, Fi
                                                       max_pages=MAX_TABLE_PAGES)]
 
 
-def strategies_vs_baseline(frame: pd.DataFrame) -> list[tuple[str, Figure]]:
+def strategies_vs_baseline(a: Analysis) -> list[tuple[str, Figure]]:
     title = "Strategies vs baseline"
-    table = vs_baseline(frame)
+    table = a.vs_baseline
     if table.empty:
         return []
-    cells, note = _by_setup(frame, hardware_keys(frame), limit=3)
+    cells, note = _by_setup(a.frame, hardware_keys(a.frame), limit=3)
     out = [(title, fig_tradeoff.baseline_figure(
-        pd.concat([c.rows for c in cells]),
+        a.of(pd.concat([c.rows for c in cells])),
         subtitle=f"Largest model whose baseline ran ok, per setup; {MEDIANS}{note}"))]
-    return out + _table(title, views.baseline_view(table, frame),
+    return out + _table(title, views.baseline_view(table, a.frame),
                         f"Every model size and setup with a baseline; {MEDIANS}")
 
 
-def memory_vs_size(frame: pd.DataFrame, capacity: int | None) -> list[tuple[str, Figure]]:
-    cells, note = _by_setup(frame, hardware_keys(frame), limit=plot.MAX_PANELS)
-    chosen = pd.concat([c.rows for c in cells])
+def memory_vs_size(a: Analysis) -> list[tuple[str, Figure]]:
+    cells, note = _by_setup(a.frame, hardware_keys(a.frame), limit=plot.MAX_PANELS)
+    chosen = a.of(pd.concat([c.rows for c in cells]))
     return [("Memory vs model size", fig_memory.memory_vs_size_figure(
-        chosen, capacity=capacity, subtitle=f"{MEDIANS}; dashed: the device memory{note}"))]
+        chosen, subtitle=f"{MEDIANS}; dashed: the device memory{note}"))]
 
 
-def breakdown(frame: pd.DataFrame) -> list[tuple[str, Figure]]:
-    cells, note = _by_setup(frame, hardware_keys(frame))
+def breakdown(a: Analysis) -> list[tuple[str, Figure]]:
+    cells, note = _by_setup(a.frame, hardware_keys(a.frame))
     return [("Memory breakdown", fig_memory.breakdown_figure(
-        c.rows, subtitle=f"{c.label + ' · ' if c.label else ''}ledger measured, activations "
+        a.of(c.rows), subtitle=f"{c.label + ' · ' if c.label else ''}ledger measured, activations "
                          "modelled; offloaded states (on the host) reach past the peak mark"
                          f"{note}")) for c in cells]
 
 
-def largest_fits(frame: pd.DataFrame, capacity: int | None) -> list[tuple[str, Figure]]:
+def largest_fits(a: Analysis) -> list[tuple[str, Figure]]:
     title = "Largest model that fits"
-    cap = f"device memory {human_bytes(capacity)}" if capacity else \
+    cap = f"device memory {human_bytes(a.capacity)}" if a.capacity else \
         "device memory from the GPU's name, unknown on the CPU (pass --capacity)"
-    table = largest_fitting(frame, capacity=capacity)
-    out = [(title, fig_tradeoff.fits_figure(frame, capacity=capacity,
-                                            subtitle=f"Measured, then predicted past the "
-                                                     f"largest size run; {cap}"))]
-    return out + _table(title, views.fits_view(table, frame),
+    out = [(title, fig_tradeoff.fits_figure(a, subtitle=f"Measured, then predicted past the "
+                                                        f"largest size run; {cap}"))]
+    return out + _table(title, views.fits_view(a.fits, a.frame),
                         "measured: largest size with an ok run; predicted: the analytical "
                         "model plus the overhead measured at the largest size run")
 
 
-def pareto(frame: pd.DataFrame) -> list[tuple[str, Figure]]:
+def pareto(a: Analysis) -> list[tuple[str, Figure]]:
     title = "Pareto front: throughput vs memory"
-    cells, note = _by_setup(frame, hardware_keys(frame))
+    cells, note = _by_setup(a.frame, hardware_keys(a.frame))
     out = [(title, fig_tradeoff.pareto_figure(
-        c.rows, subtitle=f"{c.label + ' · ' if c.label else ''}{MEDIANS}; the 6 largest "
-                         f"model sizes{note}")) for c in cells]
-    return out + _table(title, views.pareto_view(pareto_table(frame), frame),
+        a.of(c.rows), subtitle=f"{c.label + ' · ' if c.label else ''}{MEDIANS}; the 6 "
+                               f"largest model sizes{note}")) for c in cells]
+    return out + _table(title, views.pareto_view(a.pareto, a.frame),
                         "The strategies on the front, per model size and setup")
 
 
-def scaling(frame: pd.DataFrame) -> list[tuple[str, Figure]]:
+def scaling(a: Analysis) -> list[tuple[str, Figure]]:
     title = "Scaling with the world size"
-    table = scaling_table(frame)
-    if table.empty:
+    if a.scaling.empty:
         return []
-    keys = [k for k in hardware_keys(frame) if k != "world_size"]
-    cells, note = _by_setup(frame, keys)
+    keys = [k for k in hardware_keys(a.frame) if k != "world_size"]
+    cells, note = _by_setup(a.frame, keys)
     out = [(title, fig_tradeoff.scaling_figure(
-        c.rows, subtitle=f"{c.label + ' · ' if c.label else ''}{MEDIANS}{note}"))
+        a.of(c.rows), subtitle=f"{c.label + ' · ' if c.label else ''}{MEDIANS}{note}"))
         for c in cells]
-    return out + _table(title, views.scaling_view(table, frame),
+    return out + _table(title, views.scaling_view(a.scaling, a.frame),
                         "Relative to the fewest ranks run; efficiency 100% = samples/s grow "
                         "with the ranks")
 
 
-def trends(frame: pd.DataFrame) -> list[tuple[str, Figure]]:
+def trends(a: Analysis) -> list[tuple[str, Figure]]:
+    frame = a.frame
     if frame["night"].nunique() < 2:
         return []
     parts = sorted(frame["partition"].unique())
     return [("Nightly trends", fig_history.trend_figure(
-        frame[frame["partition"].isin(parts[i:i + 3])],
+        a.of(frame[frame["partition"].isin(parts[i:i + 3])]),
         subtitle=f"{night_span(frame)}; each scenario against its own median over the nights, "
                  "then the median per strategy")) for i in range(0, min(len(parts), 9), 3)]
-
-
-def nightly_comparison(frame: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLDS
-                       ) -> tuple[Comparison | None, tuple[str, str] | None]:
-    """Each partition's latest night against its earlier nights, if there are any."""
-    if frame["night"].nunique() < 2:
-        return None, None
-    latest, earlier = latest_and_earlier(frame)
-    if earlier.empty:
-        return None, None
-    return compare(latest, earlier, thresholds), (_nights(latest, "latest night"),
-                                                  _nights(earlier, "night before", "the "))
-
-
-def _nights(frame: pd.DataFrame, what: str, the: str = "the ") -> str:
-    """`the latest night (2026-11-22)`, `the 2 nights before (2026-11-20 to 2026-11-21)`."""
-    nights = sorted(frame["night"].dropna().unique())
-    if len(nights) == 1:
-        return f"{the}{what} ({nights[0]})"
-    many = what.replace("night", f"{len(nights)} nights")
-    return f"{the}{many} ({nights[0]} to {nights[-1]})"
 
 
 def nightly_pages(comparison: Comparison, nights: tuple[str, str]) -> list[tuple[str, Figure]]:
@@ -206,9 +181,9 @@ def comparison_pages(comparison: Comparison, *, new: str, baseline: str,
     return out + _table(title, view, f"Changes beyond the threshold, regressions first; {rule}")
 
 
-def partitions(frame: pd.DataFrame) -> list[tuple[str, Figure]]:
+def partitions(a: Analysis) -> list[tuple[str, Figure]]:
     title = "Partitions side by side"
-    table = fig_history.hardware_table(frame)
+    frame, table = a.frame, a.partitions
     if frame["partition"].nunique() < 2 or table.empty:
         return []
     keys = [k for k in hardware_keys(frame) if k != "partition"]
@@ -216,7 +191,7 @@ def partitions(frame: pd.DataFrame) -> list[tuple[str, Figure]]:
     out = []
     for column in ("samples_per_s", "peak_bytes"):
         out += [(title, fig_history.hardware_figure(
-            c.rows, column=column, subtitle=f"{c.label + ' · ' if c.label else ''}the same "
+            a.of(c.rows), column=column, subtitle=f"{c.label + ' · ' if c.label else ''}the same "
                                             f"scenarios on each partition; {MEDIANS}{note}"))
             for c in cells[:1]]
     return out + _table(title, views.hardware_view(table, frame),
@@ -224,10 +199,11 @@ def partitions(frame: pd.DataFrame) -> list[tuple[str, Figure]]:
                         "samples/s")
 
 
-def failures(frame: pd.DataFrame, sources: Sources) -> list[Figure]:
+def failures(a: Analysis, sources: Sources) -> list[Figure]:
     """Every run that is not ok, grouped per scenario, partition and status: failures with
     their reason and log tail first, then out-of-memory results one line each, then every
     quarantined file."""
+    frame = a.frame
     failed = failure_groups(frame if not frame.empty else frame.iloc[:0])
     oom = failed["status"] == "oom"
     blocks = [[f"[{row.status.upper()}] {row.config}"
@@ -257,7 +233,7 @@ def failures(frame: pd.DataFrame, sources: Sources) -> list[Figure]:
                             max_pages=MAX_FAILURE_PAGES, what="failures, OOM lines or files")
 
 
-def appendix(frame: pd.DataFrame) -> list[Figure]:
-    table = appendix_table(frame)
+def appendix(a: Analysis) -> list[Figure]:
+    table = appendix_table(a.frame)
     return pages.table_pages(table, APPENDIX, f"One row per scenario and partition; {MEDIANS}",
                              max_pages=MAX_APPENDIX_PAGES, what="scenarios")

@@ -1,4 +1,5 @@
-"""Tables of the report: each takes the tidy frame and returns a DataFrame of display strings.
+"""Tables of the report: each takes the enriched frame and returns a DataFrame of display
+strings.
 
 The appendix and the failures are aggregated per scenario and partition, so a
 history of many nights gives one row per scenario, not one per run.
@@ -10,9 +11,8 @@ import pandas as pd
 
 from analysis.grouping import describe
 from analysis.labels import order
-from analysis.memo import per_frame
 from analysis.sources import Fingerprints
-from analysis.tidy import enrich, hardware_keys, varying
+from analysis.tidy import hardware_keys, varying
 from analysis.units import DASH, human_bytes, human_count, human_rate
 from results.schema import STATUSES
 from suite.models import MODELS
@@ -52,10 +52,8 @@ def sorted_scenarios(frame: pd.DataFrame, *, setup_first: bool = False) -> pd.Da
     return frame.loc[sort.sort_values(list(sort.columns), na_position="last").index]
 
 
-@per_frame
 def appendix_table(frame: pd.DataFrame) -> pd.DataFrame:
     """One row per scenario and partition: its runs and statuses, medians of the ok runs."""
-    frame = enrich(frame)
     if frame.empty:
         return pd.DataFrame()
     keys = [k for k in hardware_keys(frame) if k != "sweep"]
@@ -92,11 +90,10 @@ def _statuses(s: pd.Series) -> str:
     return ", ".join(f"{k} {int(counts[k])}" for k in STATUSES if k in counts)
 
 
-@per_frame
 def failure_groups(frame: pd.DataFrame) -> pd.DataFrame:
     """Every run that is not ok, grouped when the same scenario ended with the same status on
     several nights or repetitions: status, runs, nights, the latest reason and log tail."""
-    rows = enrich(frame)
+    rows = frame
     shown = varying(rows, [k for k in hardware_keys(rows) if k != "sweep"])
     rows = rows[rows["status"] != "ok"].sort_values("started_at", na_position="first")
     columns = ["status", "config", "runs", "run_ids", "nights", "reason", "log_tail",
@@ -153,7 +150,6 @@ def environment_table(fingerprints: Fingerprints) -> pd.DataFrame:
 
 def partitions_table(frame: pd.DataFrame) -> pd.DataFrame:
     """Per partition: its hardware, nights, runs."""
-    frame = enrich(frame)
     if frame.empty:
         return pd.DataFrame()
     g = frame.groupby("partition", dropna=False)

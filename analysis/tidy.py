@@ -1,6 +1,7 @@
 """The analysis columns added to the tidy frame, and the keys comparisons group by.
 
-`enrich` adds (idempotent, on a copy):
+`enrich` adds, on a copy (once per frame: analysis/analysis.py builds the report's
+Analysis with it, `memsweep compare` its two sides):
 
 | column | meaning |
 |---|---|
@@ -22,11 +23,10 @@ from suite.axes import AXES, WORKLOAD_AXES
 
 LOCAL = "local"
 LEDGER = ("params_bytes", "grads_bytes", "master_params_bytes", "optimizer_state_bytes")
+COLUMNS = ("strategy", "color", "marker", "partition", "peak_bytes", "held_bytes")  # it adds
 
 
 def enrich(frame: pd.DataFrame) -> pd.DataFrame:
-    if "strategy" in frame and "peak_bytes" in frame:
-        return frame
     out = frame.copy(deep=False)  # copy-on-write: the frame's columns are shared, not copied
     for name, axis in AXES.items():  # a record from before an axis existed ran at its default
         if name in out and out[name].isna().any():

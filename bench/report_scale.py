@@ -138,19 +138,13 @@ def _cpu_s() -> float:
 
 def _comparisons(frame) -> None:
     from analysis import tables
-    from analysis.baseline import vs_baseline
+    from analysis.analysis import analyse
     from analysis.findings import findings
-    from analysis.fits import largest_fitting
-    from analysis.pareto import pareto_table
-    from analysis.scaling import scaling_table
-    from analysis.sections import nightly_comparison
-    from analysis.tidy import enrich
 
-    frame = enrich(frame)
-    vs_baseline(frame), largest_fitting(frame), pareto_table(frame), scaling_table(frame)
-    nightly, nights = nightly_comparison(frame)
-    findings(frame, nightly=nightly, nights=nights)
-    tables.appendix_table(frame), tables.failure_groups(frame)
+    a = analyse(frame)
+    a.vs_baseline, a.fits, a.pareto, a.scaling, a.nightly  # noqa: B018 - computed on first use
+    findings(a)
+    tables.appendix_table(a.frame), tables.failure_groups(a.frame)
 
 
 def _peak_rss_mib() -> float:

@@ -1,9 +1,11 @@
 """`memsweep compare`: planted regressions are caught, reruns within the noise are not."""
 
+import pandas as pd
 import pytest
 from sweepdata import make_record
 
 from analysis.regress import Thresholds, compare
+from analysis.tidy import enrich
 from memsweep.cli import main
 from results.frame import records_frame
 from results.store import write_record
@@ -21,8 +23,13 @@ def records(*, night="2026-11-24", partition=None, memory=1.0, speed=1.0, wobble
             for m, s, o in CONFIGS for r in reps]
 
 
+def tidy(records_: list) -> pd.DataFrame:
+    """The enriched frame of records, as `memsweep compare` loads each side."""
+    return enrich(records_frame(records_))
+
+
 def frame(**kw):
-    return records_frame(records(**kw))
+    return tidy(records(**kw))
 
 
 def flagged(result) -> set[tuple[str, str]]:
@@ -72,14 +79,14 @@ def test_a_scenario_that_no_longer_fits_is_a_regression():
                          status="oom")
     new[1] = make_record(model="tiny", stage=0, offload="none", night="2026-11-25",
                          repetition=1, status="oom")
-    result = compare(records_frame(new), frame())
+    result = compare(tidy(new), frame())
     (status,) = result.regressions.itertuples()
     assert (status.metric, status.new, status.model) == ("status", "oom", "tiny")
 
 
 def test_partitions_in_common_are_compared_partition_by_partition():
-    base = records_frame(records(partition="a") + records(partition="b", speed=2.0))
-    new = records_frame(records(night="2026-11-25", partition="a")
+    base = tidy(records(partition="a") + records(partition="b", speed=2.0))
+    new = tidy(records(night="2026-11-25", partition="a")
                         + records(night="2026-11-25", partition="b", speed=2.0))
     result = compare(new, base)
     assert result.matched == 2 * len(CONFIGS) and result.regressions.empty
@@ -92,7 +99,7 @@ def test_one_partition_against_another_matches_by_parameters():
     assert flagged(result) == {("throughput", "regression")}
     assert compare(fast, slow).regressions.empty
     with pytest.raises(UserInputError, match="one partition on each side"):
-        compare(slow, records_frame(records(partition="gpu-b") + records(partition="gpu-c")))
+        compare(slow, tidy(records(partition="gpu-b") + records(partition="gpu-c")))
 
 
 @pytest.mark.parametrize(("kw", "flag"), [({"k": -1}, "-k"), ({"memory_floor": 1.5},

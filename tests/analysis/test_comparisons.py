@@ -4,12 +4,10 @@ import pandas as pd
 import pytest
 from sweepdata import CONFIGS, make_record
 
-from analysis.baseline import vs_baseline
-from analysis.fits import largest_fitting
+from analysis.analysis import analyse
 from analysis.labels import BASELINE
-from analysis.pareto import on_front, pareto_table
+from analysis.pareto import on_front
 from analysis.predicted import scenario_values
-from analysis.scaling import scaling_table
 from results.frame import records_frame
 from suite.memory_model import predict
 
@@ -35,7 +33,7 @@ def smoke():
 
 
 def test_memory_saved_throughput_cost_and_loss_delta_against_the_baseline(smoke):
-    table = vs_baseline(smoke)
+    table = analyse(smoke).vs_baseline
     assert BASELINE not in set(table["strategy"])
     assert len(table) == 2 * (len(CONFIGS) - 1)  # every other config, per model
     for got in table.itertuples():
@@ -61,7 +59,7 @@ def _config(strategy: str) -> tuple[int, str]:
 def test_a_strategy_that_only_ran_out_of_memory_has_its_status_and_no_numbers():
     frame = frame_of({"stage": 0, "offload": "none"},
                      {"stage": 1, "offload": "cpu", "status": "oom"}, model="tiny")
-    (got,) = vs_baseline(frame).itertuples()
+    (got,) = analyse(frame).vs_baseline.itertuples()
     assert got.status == "oom" and got.baseline_status == "ok"
     assert pd.isna(got.memory_saved_pct) and pd.isna(got.throughput_cost_pct)
 
@@ -69,7 +67,7 @@ def test_a_strategy_that_only_ran_out_of_memory_has_its_status_and_no_numbers():
 def test_each_setup_has_its_own_baseline():
     frame = frame_of(*({"stage": s, "offload": "none", "world": w, "partition": p}
                        for s in (0, 3) for w in (2, 4) for p in ("a", "b")), model="tiny")
-    table = vs_baseline(frame)
+    table = analyse(frame).vs_baseline
     assert len(table) == 4  # zero_stage=3 per world size and partition
     for got in table.itertuples():
         base = row(frame, zero_stage=0, world_size=got.world_size, partition=got.partition)
@@ -88,7 +86,7 @@ def test_largest_fitting_size_measured_then_predicted():
     predicted = {m: predict({**values, "model": m}).device_bytes + overhead
                  for m in ("125m", "350m", "760m")}
     capacity = int((predicted["350m"] + predicted["760m"]) / 2)  # 350m fits, 760m does not
-    table = largest_fitting(frame, capacity=capacity).set_index("strategy")
+    table = analyse(frame, capacity=capacity).fits.set_index("strategy")
     assert table.at[BASELINE, "largest_measured"] == "small"
     assert table.at[BASELINE, "first_oom"] == "base"
     assert table.at[BASELINE, "basis"] == "measured"  # the largest size run failed: final
@@ -96,18 +94,18 @@ def test_largest_fitting_size_measured_then_predicted():
     assert table.at["zero_stage=3", "largest_predicted"] == "350m"
     assert table.at["zero_stage=3", "basis"] == "predicted"
     assert table.at["zero_stage=3", "predicted_peak"] == pytest.approx(predicted["350m"])
-    unknown = largest_fitting(frame).set_index("strategy")  # CPU: no capacity, measured only
+    unknown = analyse(frame).fits.set_index("strategy")  # CPU: no capacity, measured only
     assert unknown.at["zero_stage=3", "basis"] == "measured"
     assert pd.isna(unknown.at["zero_stage=3", "capacity"])
 
 
 def test_capacity_comes_from_the_gpu_name():
     frame = frame_of({"stage": 0, "offload": "none", "device": "cuda"}, model="tiny")
-    assert largest_fitting(frame)["capacity"].tolist() == [80 * 10**9]  # "H100 80GB HBM3"
+    assert analyse(frame).fits["capacity"].tolist() == [80 * 10**9]  # "H100 80GB HBM3"
 
 
 def test_pareto_front_membership(smoke):
-    table = pareto_table(smoke)
+    table = analyse(smoke).pareto
     # on the CPU, offload adds host memory and time: dominated by the same stage without it
     assert set(table[table["on_front"]]["strategy"]) == {
         BASELINE, "zero_stage=1", "zero_stage=2", "zero_stage=3"}
@@ -129,11 +127,11 @@ def test_pareto_front_of_ties_and_a_lone_point():
 def test_scaling_relative_to_the_fewest_ranks():
     frame = frame_of(*({"stage": s, "offload": "none", "world": w}
                        for s in (0, 3) for w in (2, 4)), model="small")
-    table = scaling_table(frame).set_index(["strategy", "world_size"])
+    table = analyse(frame).scaling.set_index(["strategy", "world_size"])
     z3_2, z3_4 = (row(frame, zero_stage=3, world_size=w) for w in (2, 4))
     got = table.loc[("zero_stage=3", 4)]
     assert got["memory_ratio"] == pytest.approx(z3_4.peak_host_rss_bytes
                                                 / z3_2.peak_host_rss_bytes)
     assert got["efficiency"] == pytest.approx(z3_4.samples_per_s / z3_2.samples_per_s / 2)
     assert table.loc[("zero_stage=3", 2), "memory_ratio"] == 1.0
-    assert scaling_table(frame[frame["world_size"] == 2]).empty  # nothing varies
+    assert analyse(frame[frame["world_size"] == 2]).scaling.empty  # nothing varies

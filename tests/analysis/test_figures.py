@@ -10,9 +10,7 @@ from matplotlib.text import Text
 from sweepdata import CONFIGS, make_record
 
 from analysis import fig_history, fig_memory, fig_tradeoff
-from analysis.baseline import vs_baseline
-from analysis.pareto import pareto_table
-from analysis.tidy import enrich
+from analysis.analysis import Analysis, analyse
 from results.frame import records_frame
 
 
@@ -20,11 +18,16 @@ from results.frame import records_frame
 def frame():
     """tiny and small, every config, 2 and 4 ranks, partitions a and b; small's baseline on
     4 ranks ran out of memory."""
-    return enrich(records_frame([
+    return analyse(records_frame([
         make_record(model=m, stage=s, offload=o, world=w, partition=p,
                     speed=1.5 if p == "b" else 1.0,
                     status="oom" if (m, s, o, w) == ("small", 0, "none", 4) else "ok")
-        for m in ("tiny", "small") for s, o in CONFIGS for w in (2, 4) for p in ("a", "b")]))
+        for m in ("tiny", "small") for s, o in CONFIGS for w in (2, 4) for p in ("a", "b")])).frame
+
+
+def of(rows) -> Analysis:
+    """The analysis of rows of the enriched frame, as the report hands one to a figure."""
+    return Analysis(frame=rows)
 
 
 def marks(fig) -> dict[str, object]:
@@ -41,7 +44,7 @@ def color_of(artist) -> str:
 
 def test_memory_vs_size_lines_are_the_medians_and_oom_is_marked(frame):
     one = frame[(frame["partition"] == "a") & (frame["world_size"] == 4)]
-    fig = fig_memory.memory_vs_size_figure(one)
+    fig = fig_memory.memory_vs_size_figure(of(one))
     found = marks(fig)
     line = found["zero_stage=3/line"]
     ok = one[(one["status"] == "ok") & (one["strategy"] == "zero_stage=3")]
@@ -54,7 +57,7 @@ def test_memory_vs_size_lines_are_the_medians_and_oom_is_marked(frame):
 
 def test_breakdown_stacks_the_ledger_per_strategy(frame):
     one = frame[(frame["partition"] == "a") & (frame["world_size"] == 2)]
-    fig = fig_memory.breakdown_figure(one)
+    fig = fig_memory.breakdown_figure(of(one))
     found = marks(fig)
     small = one[(one["model"] == "small") & (one["strategy"] == "zero_stage=3")].iloc[0]
     ax = next(ax for ax in fig.axes if ax.get_title() == "small")
@@ -72,8 +75,8 @@ def _unit(ax) -> float:
 
 def test_baseline_figure_bars_are_the_saved_and_cost_percentages(frame):
     one = frame[(frame["partition"] == "a") & (frame["world_size"] == 2)]
-    table = vs_baseline(one)
-    fig = fig_tradeoff.baseline_figure(one)
+    table = of(one).vs_baseline
+    fig = fig_tradeoff.baseline_figure(of(one))
     found = marks(fig)
     reference = table[table["model"] == "small"].set_index("strategy")  # largest with a baseline
     for strategy, row in reference.iterrows():
@@ -85,9 +88,9 @@ def test_baseline_figure_bars_are_the_saved_and_cost_percentages(frame):
 
 def test_pareto_figure_rings_the_front(frame):
     one = frame[(frame["partition"] == "a") & (frame["world_size"] == 2)]
-    fig = fig_tradeoff.pareto_figure(one)
+    fig = fig_tradeoff.pareto_figure(of(one))
     shown = {g for g in marks(fig)}
-    table = pareto_table(one)
+    table = of(one).pareto
     for row in table.itertuples():
         assert f"{row.strategy}/{'front' if row.on_front else 'dominated'}" in shown
 
@@ -95,9 +98,9 @@ def test_pareto_figure_rings_the_front(frame):
 def test_the_same_strategy_has_the_same_colour_on_every_figure(frame):
     one = frame[(frame["partition"] == "a") & (frame["world_size"] == 2)]
     colors = dict(zip(frame["strategy"], frame["color"], strict=True))
-    for fig in (fig_memory.memory_vs_size_figure(one), fig_tradeoff.pareto_figure(one),
-                fig_tradeoff.baseline_figure(one), fig_history.hardware_figure(frame),
-                fig_tradeoff.scaling_figure(frame[frame["partition"] == "a"])):
+    for fig in (fig_memory.memory_vs_size_figure(of(one)), fig_tradeoff.pareto_figure(of(one)),
+                fig_tradeoff.baseline_figure(of(one)), fig_history.hardware_figure(of(frame)),
+                fig_tradeoff.scaling_figure(of(frame[frame["partition"] == "a"]))):
         for gid, artist in marks(fig).items():
             strategy = gid.split("/")[0]
             if gid.endswith(("/front", "/dominated", "/line", "/samples_per_s", "/peak",
@@ -106,7 +109,7 @@ def test_the_same_strategy_has_the_same_colour_on_every_figure(frame):
 
 
 def test_hardware_figure_puts_partitions_side_by_side(frame):
-    fig = fig_history.hardware_figure(frame)
+    fig = fig_history.hardware_figure(of(frame))
     found = marks(fig)
     a, b = found["zero_stage=3/a/samples_per_s"], found["zero_stage=3/b/samples_per_s"]
     assert isinstance(a, Rectangle) and b.get_width() == pytest.approx(1.5 * a.get_width())
@@ -114,10 +117,10 @@ def test_hardware_figure_puts_partitions_side_by_side(frame):
 
 
 def test_trend_figure_needs_two_nights(frame):
-    fig = fig_history.trend_figure(frame)
+    fig = fig_history.trend_figure(of(frame))
     assert any("fewer than two nights" in t.get_text() for t in fig.findobj(Text))
     later = frame.assign(night="2026-11-26", peak_bytes=frame["peak_bytes"] * 1.1)
-    fig = fig_history.trend_figure(pd.concat([frame, later]))
+    fig = fig_history.trend_figure(of(pd.concat([frame, later])))
     lines = marks(fig)
     up = lines["zero_stage=3/peak_bytes/a"].get_ydata()
     assert up[-1] - up[0] == pytest.approx(100 * (1.1 - 1) / 1.05, rel=1e-6)  # vs the median
@@ -127,6 +130,6 @@ def test_a_frame_without_ok_runs_says_so():
     frame = records_frame([make_record(model="tiny", stage=1, offload="none", status="oom")])
     for make in (fig_memory.memory_vs_size_figure, fig_memory.breakdown_figure,
                  fig_tradeoff.pareto_figure, fig_tradeoff.baseline_figure):
-        fig = make(frame)
+        fig = make(analyse(frame))
         assert not marks(fig)
         assert any("ok" in t.get_text() for t in fig.findobj(Text))

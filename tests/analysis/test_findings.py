@@ -3,7 +3,8 @@
 import pytest
 from sweepdata import CONFIGS, make_record
 
-from analysis.findings import findings
+from analysis.analysis import analyse
+from analysis.findings import findings, nightly_finding
 from analysis.labels import BASELINE
 from analysis.regress import compare
 from results.frame import records_frame
@@ -22,7 +23,7 @@ def runs():
 
 @pytest.fixture(scope="module")
 def found(runs):
-    return {f.section: f for f in reversed(findings(runs))}  # the first of each section
+    return {f.section: f for f in reversed(findings(analyse(runs)))}  # the first of each section
 
 
 def pct(value: float) -> str:
@@ -63,7 +64,7 @@ def test_the_biggest_saving_is_stated_with_its_cost(runs, found):
 
 
 def test_on_the_cpu_the_ledger_saving_is_stated_beside_the_rss(runs):
-    held = [f for f in findings(runs) if "model states" in f.text]
+    held = [f for f in findings(analyse(runs)) if "model states" in f.text]
     assert held, "a CPU sweep states what the ledger saved"
     for f in held:
         v = f.values
@@ -84,14 +85,14 @@ def test_on_the_cpu_the_ledger_saving_is_stated_beside_the_rss(runs):
 def test_no_ledger_sentence_where_the_peak_is_device_memory():
     gpu = records_frame([make_record(model="tiny", stage=s, offload=o, device="cuda")
                          for s, o in CONFIGS])
-    assert not [f for f in findings(gpu) if "model states" in f.text]
+    assert not [f for f in findings(analyse(gpu)) if "model states" in f.text]
 
 
 def test_when_every_strategy_grows_the_peak_the_sentence_says_the_smallest_increase():
     grown = records_frame([make_record(model="tiny", stage=s, offload=o,
                                        memory=1.0 if (s, o) == (0, "none") else 1.5 + 0.1 * s)
                            for s, o in CONFIGS])
-    (f,) = [f for f in findings(grown) if f.section == "Strategies vs baseline"
+    (f,) = [f for f in findings(analyse(grown)) if f.section == "Strategies vs baseline"
             and f.text.startswith("No strategy")]
     assert f.values["memory_saved_pct"] < 0
     assert f"the smallest increase: {f.values['strategy']}, " \
@@ -138,14 +139,14 @@ def test_the_partition_sentence_states_the_speed_ratio(found):
 
 
 def test_the_nightly_sentence_counts_the_regressions(runs):
+    runs = analyse(runs).frame
     later = runs.assign(samples_per_s=runs["samples_per_s"] * 0.8)
     result = compare(later, runs)
-    (f,) = [f for f in findings(runs, nightly=result, nights=("tonight", "before"))
-            if f.section == "Nightly regressions"]
+    f = nightly_finding(result, ("tonight", "before"))
     n = len(result.regressions)
     assert n == f.values["regressions"] > 0
     assert f.text.startswith(f"{n} regressions in tonight against before")
     assert "the largest change: throughput -20% for" in f.text
     quiet = compare(runs, runs)
-    (g,) = [f for f in findings(runs, nightly=quiet) if f.section == "Nightly regressions"]
+    g = nightly_finding(quiet, None)
     assert g.text.startswith("No regression") and str(quiet.matched) in g.text

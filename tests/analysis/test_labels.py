@@ -1,6 +1,8 @@
 import pandas as pd
+import pytest
 from sweepdata import make_record
 
+from analysis.analysis import Analysis, analyse
 from analysis.labels import BASELINE, BASELINE_COLOR, PALETTE, strategy_colors, strategy_labels
 from analysis.tidy import enrich
 from results.frame import records_frame
@@ -38,5 +40,14 @@ def test_enrich_adds_the_analysis_columns():
     assert cpu["held_bytes"] == sum(cpu[c] for c in ("params_bytes", "grads_bytes",
                                                      "master_params_bytes",
                                                      "optimizer_state_bytes"))
-    assert enrich(frame) is frame  # idempotent
     assert pd.api.types.is_object_dtype(frame["color"])
+
+
+def test_an_analysis_is_of_a_frame_with_the_analysis_columns():
+    frame = records_frame([make_record(model="tiny", stage=3, offload="none")])
+    with pytest.raises(ValueError, match="analyse"):
+        Analysis(frame=frame)  # not enriched: build it with analyse(frame)
+    a = analyse(frame, capacity=2**30)
+    assert list(a.frame["strategy"]) == ["zero_stage=3"]
+    assert a.vs_baseline is a.vs_baseline  # computed once, then kept
+    assert a.of(a.frame.iloc[:0]).capacity == 2**30

@@ -9,6 +9,7 @@ from matplotlib.text import Text
 from sweepdata import FAILURES, make_record, write_sweep
 
 from analysis import pages, sections
+from analysis.analysis import analyse
 from analysis.report import Page, add_footers, make_report, report_pages, sweep_name
 from analysis.sources import load_sources
 from analysis.style import new_page
@@ -153,7 +154,7 @@ def test_all_failed_sweep_still_makes_a_pdf_report(tmp_path):
 
 def test_failures_pages_list_every_non_ok_run_and_quarantined_file(sweep_dir):
     sources = load_sources([sweep_dir])
-    text = texts(sections.failures(sources.frame, sources))
+    text = texts(sections.failures(analyse(sources.frame), sources))
     frame = sources.frame
     for r in frame[frame["status"] != "ok"].itertuples():
         assert r.run_id in text and f"[{r.status.upper()}]" in text
@@ -166,7 +167,7 @@ def test_failures_page_says_so_when_all_is_well(tmp_path):
     write_sweep(tmp_path, models=("tiny",), corrupt=False)
     sources = load_sources([tmp_path])
     assert "Every run is ok and no file was quarantined." in texts(
-        sections.failures(sources.frame, sources))
+        sections.failures(analyse(sources.frame), sources))
 
 
 def test_long_failure_lists_go_on_over_pages_without_splitting_a_run():
@@ -212,8 +213,7 @@ def test_cli_report_takes_the_device_capacity(sweep_dir, tmp_path, capsys, monke
     seen = {}
     real = sections.largest_fits
     monkeypatch.setattr(sections, "largest_fits",
-                        lambda frame, capacity: seen.setdefault("capacity", capacity) and
-                        real(frame, capacity))
+                        lambda a: seen.setdefault("capacity", a.capacity) and real(a))
     assert main(["report", str(sweep_dir), "-o", str(tmp_path / "r.pdf"),
                  "--capacity", "1GiB"]) == 0
     assert seen == {"capacity": 2**30}

@@ -1,16 +1,20 @@
+from dataclasses import replace
+
 import pandas as pd
 import pytest
 from sweepdata import FAILURES, make_record
 
 from analysis import tables
 from analysis.sources import load_sources
+from analysis.tidy import enrich
 from analysis.units import human_bytes, human_rate, human_seconds
 from results.frame import records_frame
 
 
 @pytest.fixture
 def loaded(sweep_dir):
-    return load_sources([sweep_dir])
+    sources = load_sources([sweep_dir])
+    return replace(sources, frame=enrich(sources.frame))
 
 
 def test_appendix_has_a_row_per_scenario_in_model_then_strategy_order(loaded):
@@ -37,7 +41,7 @@ def test_appendix_aggregates_nights_and_repetitions():
                                        night=n, status="oom" if (r, n) == (1, "2026-11-26")
                                        else "ok")
                            for r in (0, 1) for n in ("2026-11-25", "2026-11-26")])
-    (row,) = tables.appendix_table(frame).itertuples()
+    (row,) = tables.appendix_table(enrich(frame)).itertuples()
     assert (row.runs, row.nights, row.status) == ("4", "2", "ok 3, oom 1")
 
 
@@ -50,7 +54,7 @@ def test_failures_are_grouped_per_scenario_with_reason_and_log_tail(loaded):
     repeated = records_frame([make_record(model="tiny", stage=1, offload="cpu",
                                           status="failed", night=n)
                               for n in ("2026-11-25", "2026-11-26")])
-    (group,) = tables.failure_groups(repeated).itertuples()
+    (group,) = tables.failure_groups(enrich(repeated)).itertuples()
     assert group.runs == 2 and group.nights == "2026-11-25..2026-11-26 (2 nights)"
 
 
@@ -71,7 +75,7 @@ def test_environment_table_leaves_out_per_run_entries(loaded):
 def test_partitions_table_names_each_partitions_hardware():
     frame = records_frame([make_record(model="tiny", stage=0, offload="none", device="cuda",
                                        partition=p) for p in ("a", "b")])
-    table = tables.partitions_table(frame)
+    table = tables.partitions_table(enrich(frame))
     assert list(table["partition"]) == ["a", "b"]
     assert set(table["GPU"]) == {"NVIDIA H100 80GB HBM3"}
 

@@ -123,9 +123,9 @@ def test_the_report_is_made_and_lists_every_quarantined_file(tmp_path):
     from matplotlib.text import Text
 
     from analysis import sections
+    from analysis.analysis import analyse
     from analysis.report import make_report
     from analysis.sources import load_sources
-    from analysis.tidy import enrich
 
     for r in (record(1), record(2), record(3, status="failed")):
         write_record(tmp_path, r)
@@ -138,7 +138,7 @@ def test_the_report_is_made_and_lists_every_quarantined_file(tmp_path):
     assert {Path(q.path).name for q in sources.quarantined} == planted
     assert len(sources.frame) == 3
     # The failures section as the report renders it: every planted file is named there.
-    text = "".join(t.get_text() for fig in sections.failures(enrich(sources.frame), sources)
+    text = "".join(t.get_text() for fig in sections.failures(analyse(sources.frame), sources)
                    for t in fig.findobj(Text))
     text = "".join(text.split())  # long paths wrap across lines
     assert all(name in text for name in planted)
