@@ -13,13 +13,10 @@ import signal
 import time
 from dataclasses import dataclass, replace
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
 from reliability import inject
+from reliability.case import Case
 from results.schema import RunRecord
-
-if TYPE_CHECKING:
-    from reliability.campaign import Case
 
 LONG = {"steps": 600}  # the faulted run of a stand-in sweep: ~30 s unless a fault ends it
 BOUND_S = 60.0  # a run whose rank died ends within this (MPICH ends the others at once)

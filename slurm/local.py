@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -22,10 +23,10 @@ import psutil
 
 from results.schema import RunRecord
 from results.store import log_path, logs_dir, runs_dir, write_json_atomic, write_record
-from slurm import outcome, progress, shm
+from slurm import outcome, progress
+from slurm.attempt import run_attempt
 from slurm.caught import Caught
-from slurm.launch import WORKER, Launch, build_launch
-from slurm.spawn import run_log, spawn
+from slurm.launch import WORKER, build_launch
 from suite.errors import EnvironmentProblem, UserInputError
 from suite.plan_table import plan_json, plan_text
 from suite.scenario import Scenario
@@ -34,7 +35,6 @@ from suite.sweep import Sweep
 
 MIN_FREE_BYTES = 100 * 2**20  # records and logs of a sweep are a few MB
 GRACE_S = 10.0  # between SIGTERM and SIGKILL: time for the ranks to flush their logs
-POLL_S = 0.1
 FAILING = ("failed", "oom", "timeout", "node_fail", "missing")  # make the sweep exit 1
 
 
@@ -122,43 +122,25 @@ def _one(scenario: Scenario, *, out: Path, plan: Path, mpiexec: str, max_ranks: 
                           world_size=int(scenario["world_size"]), device=str(scenario["device"]),
                           plan=plan, run_id=run_id, out=out, attempt=attempt,
                           cores=_cores(), environ=os.environ, worker=worker)
-    log = log_path(out, run_id)
-    launched = datetime.now(timezone.utc)
-    ending = _launch(launch, log=log, attempt=attempt, timeout_s=scenario.settings.timeout_s,
-                     grace_s=grace_s, interrupts=interrupts)
-    try:
-        record = outcome.settle(out, scenario=scenario.to_json(), attempt=attempt,
-                                launched=launched, ending=ending, log=log)
-    finally:  # also when the record cannot be written (a full disk ends the sweep)
-        shm.clean_after(log, since=launched.timestamp())
+    record = run_attempt(scenario, launch, out=out, attempt=attempt,
+                         launcher=LocalRanks(grace_s=grace_s), signals=interrupts)
     return record, None, True
 
 
-def _launch(launch: Launch, *, log: Path, attempt: int, timeout_s: float, grace_s: float,
-            interrupts: Caught) -> outcome.Ending:
-    """Start the ranks, wait for them within timeout_s; how they ended."""
-    with run_log(log, launch=launch, attempt=attempt) as f:
-        # A Ctrl-C at the terminal reaches only us (spawn.py), and we stop the ranks in order
-        # (SIGTERM, grace, SIGKILL) instead of the terminal killing them raw.
-        proc = spawn(launch, log=f)
-    if isinstance(proc, outcome.Ending):
-        return proc
-    try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                return outcome.exit_ending(proc.wait(timeout=POLL_S))
-            except subprocess.TimeoutExpired:
-                pass
-            if interrupts.signum:
-                stop(proc, grace_s=grace_s)
-                return outcome.cancelled_ending(interrupts.signum)
-            if time.monotonic() >= deadline:
-                stop(proc, grace_s=grace_s)
-                return outcome.timeout_ending(timeout_s)
-    finally:
-        if proc.returncode is None:  # an unexpected error here must not leave ranks running
-            stop(proc, grace_s=0)
+@dataclass(frozen=True, kw_only=True)
+class LocalRanks:
+    """mpiexec's ranks on this machine, for slurm/attempt.py."""
+
+    grace_s: float  # between SIGTERM and SIGKILL
+
+    def stop(self, proc: subprocess.Popen, *, signum: int | None, orderly: bool) -> None:
+        stop(proc, grace_s=self.grace_s if orderly else 0)
+
+    def signalled(self, signum: int) -> outcome.Ending:
+        return outcome.cancelled_ending(signum)
+
+    def exited(self, returncode: int, *, log: Path, signals: Caught) -> outcome.Ending:
+        return outcome.exit_ending(returncode)
 
 
 def stop(proc: subprocess.Popen, *, grace_s: float) -> None:

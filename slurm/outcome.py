@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from jobs.fingerprint import fingerprint
 from results.load import read_record
 from results.schema import STATUSES, RunRecord, SchemaError
 from results.store import record_path, write_record
@@ -126,8 +127,6 @@ def read_log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str | None:
 
 
 def launcher_fingerprint() -> dict:
-    from jobs.fingerprint import fingerprint
-
     # device="cpu": the launcher must not open a CUDA context on the GPU the ranks measure.
     return {**fingerprint(device="cpu"), "recorded_by": "launcher"}
 

@@ -3,8 +3,8 @@
     srun --ntasks=W --nodes=N --cpus-per-task=C --mpi=pmi2 --kill-on-bad-exit=1 \\
         PYTHON -m jobs.worker --plan PLAN --run-id ID --out DIR --attempt A
 
-`mpi` names srun's MPI plugin: pmi2 for an MPICH-family mpi4py (the PyPI `mpich` wheel),
-pmix for Open MPI, none for no MPI at all (the worker then takes its rank from
+`mpi` names srun's MPI plugin (slurm/mpi_plugin.py): pmi2 for an MPICH-family mpi4py (the
+PyPI `mpich` wheel), pmix for Open MPI, none for no MPI at all (the worker then takes its rank from
 SLURM_PROCID / SLURM_NTASKS / SLURM_LOCALID and meets rank 0 on the step's first node).
 `mpiexec` starts the ranks with mpiexec inside the allocation instead of srun.
 """
@@ -23,16 +23,6 @@ MPIEXEC = "mpiexec"
 # What srun and slurmstepd print when the cgroup OOM killer ended a task of the step.
 _OOM = re.compile(r"task \S+: Out Of Memory|oom-kill event|oom_kill event")
 _SRUN_ERROR = re.compile(r"srun: error: [^:\s]+: (tasks? [\d,-]+: [^\n]+)")
-
-
-def mpi_for_library(version: str | None) -> str:
-    """srun's MPI plugin for the MPI library mpi4py is built against (its version string)."""
-    text = version or ""
-    if "Open MPI" in text:
-        return "pmix"
-    if any(name in text for name in ("MPICH", "Intel(R) MPI", "MVAPICH")):
-        return "pmi2"
-    return "none"  # no mpi4py: ranks from Slurm's environment
 
 
 def step_nodes(*, world_size: int, job_nodes: int, job_ntasks: int) -> int:

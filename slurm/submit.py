@@ -16,7 +16,6 @@ import json
 import math
 import os
 import string
-import subprocess
 import sys
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timezone
@@ -25,6 +24,7 @@ from pathlib import Path
 from results.store import write_json_atomic
 from slurm import outcome, scheduler, submissions
 from slurm.local import prepare_output
+from slurm.mpi_plugin import detect_mpi
 from slurm.profile import Profile, load_profile
 from slurm.sbatch import (
     check_mem,
@@ -34,7 +34,6 @@ from slurm.sbatch import (
     render_report_script,
 )
 from slurm.states import TERMINAL
-from slurm.step import mpi_for_library
 from slurm.submissions import Submission
 from suite.errors import EnvironmentProblem, UserInputError
 from suite.names import check_name
@@ -201,21 +200,6 @@ def refuse_if_active(folder: Path, earlier: list[Submission]) -> None:
                              source=str(folder),
                              fix=f"wait for them (memsweep status {folder} --watch), or cancel "
                                  f"them with scancel {' '.join(sorted(ids, key=int))}")
-
-
-def detect_mpi(python: str) -> str:
-    """srun's MPI plugin for the MPI library `python`'s mpi4py is built against (without
-    starting MPI); `none` without mpi4py."""
-    code = ("import mpi4py; mpi4py.rc.initialize = False; from mpi4py import MPI; "
-            "print(MPI.Get_library_version())")
-    try:
-        done = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=60,
-                              check=True)
-    except (OSError, subprocess.SubprocessError):
-        print("memsweep: note: no mpi4py found; the ranks start with srun --mpi=none and take "
-              "their rank from Slurm's environment (choose another with --mpi)", file=sys.stderr)
-        return "none"
-    return mpi_for_library(done.stdout)
 
 
 def time_seconds(value: str) -> int:

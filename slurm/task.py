@@ -22,21 +22,20 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 from jobs.plan import load_scenario
 from results.schema import RunRecord
-from results.store import log_path, logs_dir
-from slurm import outcome, shm
+from results.store import logs_dir
+from slurm import outcome
+from slurm.attempt import run_attempt
 from slurm.caught import Caught
 from slurm.launch import Launch
-from slurm.spawn import run_log, spawn
+from slurm.mpi_plugin import detect_mpi
 from slurm.step import build_step, out_of_memory, srun_error
 from suite.errors import MemsweepError
 from suite.scenario import Scenario
 
-POLL_S = 0.2
 CAUGHT = (signal.SIGUSR1, signal.SIGTERM, signal.SIGINT)  # time limit, scancel, Ctrl-C
 INTERRUPT_GRACE_S = 5.0  # after srun's Ctrl-C: the ranks print where they were and exit
 KILL_GRACE_S = 3.0  # after SIGTERM (srun then kills the step), before SIGKILL; all < KillWait
@@ -78,8 +77,6 @@ def _step(scenario: Scenario, *, plan: Path, out: Path) -> tuple[Launch, int]:
                          "that `memsweep submit` writes")
     mpi = env.get("MEMSWEEP_MPI")
     if not mpi:
-        from slurm.submit import detect_mpi
-
         mpi = detect_mpi(sys.executable)
     attempt = outcome.next_attempt(outcome.previous_record(out, scenario.run_id))
     launch = build_step(
@@ -94,58 +91,39 @@ def _step(scenario: Scenario, *, plan: Path, out: Path) -> tuple[Launch, int]:
 
 def run(scenario: Scenario, launch: Launch, *, out: Path, attempt: int,
         signals: Caught) -> RunRecord:
-    log = log_path(out, scenario.run_id)
     logs_dir(out).mkdir(parents=True, exist_ok=True)
-    launched = datetime.now(timezone.utc)
     print(f"memsweep task: {launch.shell()}", flush=True)
-    ending = _launch(launch, log=log, attempt=attempt, timeout_s=scenario.settings.timeout_s,
-                     signals=signals)
-    try:
-        return outcome.settle(out, scenario=scenario.to_json(), attempt=attempt,
-                              launched=launched, ending=ending, log=log)
-    finally:  # also when the record cannot be written; this node's, not other nodes' ranks'
-        shm.clean_after(log, since=launched.timestamp())
+    return run_attempt(scenario, launch, out=out, attempt=attempt, launcher=SlurmStep(),
+                       signals=signals)
 
 
-def _launch(launch: Launch, *, log: Path, attempt: int, timeout_s: float,
-            signals: Caught) -> outcome.Ending:
-    """Run the step within timeout_s and the job's signals; how it ended."""
-    with run_log(log, launch=launch, attempt=attempt) as f:
+class SlurmStep:
+    """The job step's ranks under srun (or mpiexec) inside this array task, for
+    slurm/attempt.py."""
+
+    def stop(self, proc: subprocess.Popen, *, signum: int | None, orderly: bool) -> None:
+        # Ranks interrupted print where they were: on the time limit's SIGUSR1 or our own
+        # timeout_s, not on scancel (Slurm's KillWait is short) nor on an error of ours.
+        stop(proc, interrupt=orderly and signum in (None, signal.SIGUSR1))
+
+    def signalled(self, signum: int) -> outcome.Ending:
+        return _signalled(signum)
+
+    def exited(self, returncode: int, *, log: Path, signals: Caught) -> outcome.Ending:
+        if returncode != 0 and not signals.signum:
+            time.sleep(LATE_SIGNAL_S)  # srun killed by scancel: our own SIGTERM is on its way
         if signals.signum:
             return _signalled(signals.signum)
-        proc = spawn(launch, log=f)  # only what this task decides reaches srun (spawn.py)
-    if isinstance(proc, outcome.Ending):
-        return proc
-    try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                returncode = proc.wait(timeout=POLL_S)
-                break
-            except subprocess.TimeoutExpired:
-                pass
-            if signals.signum:
-                stop(proc, interrupt=signals.signum == signal.SIGUSR1)
-                return _signalled(signals.signum)
-            if time.monotonic() >= deadline:
-                stop(proc, interrupt=True)
-                return outcome.timeout_ending(timeout_s)
-    finally:
-        if proc.returncode is None:  # an unexpected error here must not leave the step running
-            stop(proc, interrupt=False)
-    if returncode != 0 and not signals.signum:
-        time.sleep(LATE_SIGNAL_S)  # srun killed by scancel: our own SIGTERM is on its way
-    if signals.signum:
-        return _signalled(signals.signum)
-    tail = outcome.read_log_tail(log)
-    if returncode != 0 and out_of_memory(tail):
-        return outcome.Ending(status="oom", reason="a rank went over the job's memory limit "
-                                                   "(--mem) and the kernel's OOM killer ended "
-                                                   "it (srun: Out Of Memory)")
-    ending = outcome.exit_ending(returncode)
-    if returncode != 0 and (said := srun_error(tail)):  # which rank, and how
-        ending = outcome.Ending(status=ending.status, reason=f"{ending.reason}; srun: {said}")
-    return ending
+        tail = outcome.read_log_tail(log)
+        if returncode != 0 and out_of_memory(tail):
+            return outcome.Ending(status="oom", reason="a rank went over the job's memory limit "
+                                                       "(--mem) and the kernel's OOM killer "
+                                                       "ended it (srun: Out Of Memory)")
+        ending = outcome.exit_ending(returncode)
+        if returncode != 0 and (said := srun_error(tail)):  # which rank, and how
+            ending = outcome.Ending(status=ending.status,
+                                    reason=f"{ending.reason}; srun: {said}")
+        return ending
 
 
 def stop(proc: subprocess.Popen, *, interrupt: bool) -> None:

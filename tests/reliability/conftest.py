@@ -10,7 +10,8 @@ import random
 
 import pytest
 
-from reliability.campaign import Case, make_shim
+from reliability.campaign import make_shim
+from reliability.case import Case
 
 
 @pytest.fixture

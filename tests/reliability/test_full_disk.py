@@ -16,7 +16,7 @@ import pytest
 
 from reliability import cases as fault_cases
 from reliability import inject
-from reliability.campaign import Verdict
+from reliability.case import Verdict
 from results.store import runs_dir
 from slurm import shm
 

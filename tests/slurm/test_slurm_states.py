@@ -16,8 +16,9 @@ from test_outcome import worker_record
 
 from results.store import log_path, write_json_atomic, write_record
 from slurm import scheduler, status, submissions
+from slurm.mpi_plugin import mpi_for_library
 from slurm.states import JobRow, ending_for, parse_squeue, vanished_ending
-from slurm.step import build_step, mpi_for_library, out_of_memory, srun_error, step_nodes
+from slurm.step import build_step, out_of_memory, srun_error, step_nodes
 from slurm.submissions import Submission
 from suite.plan_table import plan_json
 
