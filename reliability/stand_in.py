@@ -53,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     scenario = next(s for s in json.loads(args.plan.read_text())["scenarios"]
                     if s["run_id"] == args.run_id)
     cfg = config(args.run_id)
+    # deliberately late: importing mpi4py starts MPI, and the campaign imports this module
     from mpi4py import MPI
 
     comm = MPI.COMM_WORLD
