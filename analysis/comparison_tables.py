@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 
 from analysis.grouping import describe
-from analysis.tables import sorted_scenarios
+from analysis.run_tables import sorted_scenarios
 from analysis.tidy import hardware_keys, varying
 from analysis.units import DASH, human_bytes, human_rate
 

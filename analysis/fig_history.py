@@ -9,7 +9,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from analysis import plot
+from analysis import fig_parts
 from analysis.analysis import Analysis
 from analysis.grouping import groups
 from analysis.history import TREND_METRICS
@@ -28,12 +28,12 @@ def trend_figure(a: Analysis, *, subtitle: str | None = None) -> Figure:
         fig = new_page("Nightly trends per partition", subtitle)
         table = a.trends
         if table.empty or table["night"].nunique() < 2:
-            return plot.message(fig, "fewer than two nights with ok runs: no trend to show")
-        colors, markers = plot.colors_of(frame), plot.markers_of(frame)
+            return fig_parts.message(fig, "fewer than two nights with ok runs: no trend to show")
+        colors, markers = fig_parts.colors_of(frame), fig_parts.markers_of(frame)
         partitions = sorted(table["partition"].unique())[:3]
         nights = sorted(table["night"].unique())
         titles = [f"{p}: {what} vs typical [%]" for _, what in TREND_METRICS for p in partitions]
-        axes = plot.panels(fig, titles, ncols=len(partitions), sharex=True)
+        axes = fig_parts.panels(fig, titles, ncols=len(partitions), sharex=True)
         for r, (column, _) in enumerate(TREND_METRICS):
             for c, partition in enumerate(partitions):
                 ax = axes[r * len(partitions) + c]
@@ -52,7 +52,7 @@ def trend_figure(a: Analysis, *, subtitle: str | None = None) -> Figure:
                 ax.xaxis.set_major_formatter(DateFormatter("%b %d"))
                 ax.set_ylabel("% vs typical")
                 ax.grid(True, alpha=0.3)
-        plot.strategy_legend(fig, colors, markers=markers)
+        fig_parts.strategy_legend(fig, colors, markers=markers)
         return fig
 
 
@@ -66,20 +66,20 @@ def hardware_figure(a: Analysis, *, column: str = "samples_per_s",
         fig = new_page(f"Partitions side by side: {what}", subtitle)
         table = a.partitions
         if table.empty:
-            return plot.message(fig, "no scenario ran ok on two partitions")
+            return fig_parts.message(fig, "no scenario ran ok on two partitions")
         value = "peak" if column == "peak_bytes" else column
-        colors = plot.colors_of(frame)
+        colors = fig_parts.colors_of(frame)
         partitions = sorted(table["partition"].unique())
         keys = [k for k in hardware_keys(frame) if k != "partition" and k in table]
-        cells = groups(table, [*keys, "model"])[-plot.MAX_PANELS:]
+        cells = groups(table, [*keys, "model"])[-fig_parts.MAX_PANELS:]
         labels = order(table["strategy"])
-        for ax, cell in zip(plot.panels(fig, [c.label for c in cells], sharey=True), cells,
+        for ax, cell in zip(fig_parts.panels(fig, [c.label for c in cells], sharey=True), cells,
                             strict=False):
             _side_by_side(ax, cell.rows, value, labels, partitions, colors)
-            (plot.bytes_axis if value == "peak" else plot.count_axis)(ax, "x")
+            (fig_parts.bytes_axis if value == "peak" else fig_parts.count_axis)(ax, "x")
         handles = [Patch(facecolor="#BBBBBB", edgecolor="#333333", hatch=HATCHES[i % 5],
                          label=p) for i, p in enumerate(partitions)]
-        plot.band_legend(fig, handles)
+        fig_parts.band_legend(fig, handles)
         return fig
 
 
@@ -100,8 +100,8 @@ def _side_by_side(ax, rows: pd.DataFrame, value: str, labels: list[str], partiti
                 ax.annotate(f"{mine[partition] / mine[partitions[0]]:.2f}×",
                             (float(mine[partition]), y + offset), xytext=(2, 0),
                             textcoords="offset points", va="center", fontsize=6.5)
-    plot.strategy_ticks(ax, labels, colors)
-    plot.top_down(ax)
+    fig_parts.strategy_ticks(ax, labels, colors)
+    fig_parts.top_down(ax)
     ax.set_xlim(0, ax.get_xlim()[1] * 1.2)  # room for the ratios
 
 
@@ -113,11 +113,11 @@ def changes_figure(table: pd.DataFrame, *, subtitle: str | None = None,
         fig = new_page(title, subtitle)
         rows = table[table["metric"] != "status"].dropna(subset=["change"])
         if rows.empty:
-            return plot.message(fig, "no scenario matched: nothing to compare")
+            return fig_parts.message(fig, "no scenario matched: nothing to compare")
         labels = order(rows["strategy"])
-        colors = plot.colors_of(rows)
+        colors = fig_parts.colors_of(rows)
         metrics = list(dict.fromkeys(rows["metric"]))
-        for ax, metric in zip(plot.panels(fig, [f"{m}: change [%]" for m in metrics],
+        for ax, metric in zip(fig_parts.panels(fig, [f"{m}: change [%]" for m in metrics],
                                           sharey=True), metrics, strict=False):
             mine = rows[rows["metric"] == metric]
             for y, strategy in enumerate(labels):
@@ -135,12 +135,12 @@ def changes_figure(table: pd.DataFrame, *, subtitle: str | None = None,
             for x in (-floor, floor):
                 ax.axvline(x, color="#777777", linestyle="--", linewidth=0.8)
             ax.axvline(0, color="#333333", linewidth=0.7)
-            plot.strategy_ticks(ax, labels, colors)
-            plot.top_down(ax)
+            fig_parts.strategy_ticks(ax, labels, colors)
+            fig_parts.top_down(ax)
             ax.set_xlabel("change vs baseline records [%]")
         ring = Line2D([], [], marker="o", markerfacecolor="none", markeredgecolor=FAIL_COLOR,
                       linestyle="none", label="regression (beyond its threshold)")
         floor_line = Line2D([], [], color="#777777", linestyle="--", label="smallest threshold")
-        plot.band_legend(fig, [ring, floor_line])
+        fig_parts.band_legend(fig, [ring, floor_line])
         return fig
 

@@ -11,7 +11,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.transforms import blended_transform_factory
 
-from analysis import plot
+from analysis import fig_parts
 from analysis.analysis import Analysis
 from analysis.fits import device_capacities
 from analysis.grouping import groups
@@ -41,10 +41,10 @@ def memory_vs_size_figure(a: Analysis, *, subtitle: str | None = None) -> Figure
         fig = new_page(title, subtitle)
         setups = groups(frame, hardware_keys(frame))
         if ok_rows(frame).empty:
-            return plot.message(fig, "no ok runs: see the failures page")
-        colors, markers = plot.colors_of(frame), plot.markers_of(frame)
+            return fig_parts.message(fig, "no ok runs: see the failures page")
+        colors, markers = fig_parts.colors_of(frame), fig_parts.markers_of(frame)
         caps = device_capacities(frame, a.capacity)
-        for ax, setup in zip(plot.panels(fig, [s.label or what for s in setups]), setups,
+        for ax, setup in zip(fig_parts.panels(fig, [s.label or what for s in setups]), setups,
                              strict=False):
             _size_lines(ax, setup.rows, colors, markers)
             cap = caps.get(setup.values.get("partition"))
@@ -53,14 +53,14 @@ def memory_vs_size_figure(a: Analysis, *, subtitle: str | None = None) -> Figure
                 ax.annotate(f"device memory {human_bytes(cap)}", (0.01, cap),
                             xycoords=("axes fraction", "data"), fontsize=7, color="#B2182B",
                             va="bottom")
-            plot.params_axis(ax)
-            plot.bytes_axis(ax, log=True)
+            fig_parts.params_axis(ax)
+            fig_parts.bytes_axis(ax, log=True)
             ax.set_xlabel("parameters")
             ax.set_ylabel(f"{what} per rank")
             ax.grid(True, which="major", alpha=0.3)
         oom = Line2D([], [], color="#333333", marker="x", linestyle="none",
                      label="ran out of memory")
-        plot.strategy_legend(fig, colors, extra=[oom], markers=markers)
+        fig_parts.strategy_legend(fig, colors, extra=[oom], markers=markers)
         return fig
 
 
@@ -91,12 +91,12 @@ def breakdown_figure(a: Analysis, *, subtitle: str | None = None) -> Figure:
         fig = new_page("Memory breakdown per rank, per strategy", subtitle)
         rows = with_predictions(ok_rows(frame).dropna(subset=list(LEDGER)))
         if rows.empty:
-            return plot.message(fig, "no ok runs with a memory ledger: see the failures page")
-        colors = plot.colors_of(frame)
+            return fig_parts.message(fig, "no ok runs with a memory ledger: see the failures page")
+        colors = fig_parts.colors_of(frame)
         keys = [*hardware_keys(frame), "model"]
-        cells = groups(frame, keys)[-plot.MAX_PANELS:]  # the largest sizes
+        cells = groups(frame, keys)[-fig_parts.MAX_PANELS:]  # the largest sizes
         labels = order(frame["strategy"])
-        axes = plot.panels(fig, [c.label for c in cells], sharey=True)
+        axes = fig_parts.panels(fig, [c.label for c in cells], sharey=True)
         for ax, cell in zip(axes, cells, strict=False):
             mine = rows[matching(rows, cell.values)]
             _stack(ax, mine, labels, colors)
@@ -108,14 +108,14 @@ def breakdown_figure(a: Analysis, *, subtitle: str | None = None) -> Figure:
         handles = [Patch(facecolor=c, label=lbl) for lbl, c in COMPONENTS.values()]
         handles.append(Line2D([], [], color="black", marker="|", markersize=12,
                               linestyle="none", label="measured peak"))
-        plot.band_legend(fig, handles)
+        fig_parts.band_legend(fig, handles)
         return fig
 
 
 def _stack(ax, rows: pd.DataFrame, labels: list[str], colors: dict) -> None:
     if rows.empty:
-        plot.strategy_ticks(ax, labels, colors)
-        plot.top_down(ax)
+        fig_parts.strategy_ticks(ax, labels, colors)
+        fig_parts.top_down(ax)
         return
     med = rows.groupby("strategy")[[*LEDGER, "pred_activation_bytes", "pred_offloaded_bytes",
                                     "peak_bytes"]].median()
@@ -136,8 +136,8 @@ def _stack(ax, rows: pd.DataFrame, labels: list[str], colors: dict) -> None:
             left += width
         ax.plot([float(med.at[strategy, "peak_bytes"]) / unit] * 2, [y - 0.42, y + 0.42],
                 color="black", linewidth=1.6, gid=f"{strategy}/peak")
-    plot.strategy_ticks(ax, labels, colors)
-    plot.top_down(ax)
+    fig_parts.strategy_ticks(ax, labels, colors)
+    fig_parts.top_down(ax)
     ax.set_xlabel(f"bytes per rank [{name}]")
 
 
@@ -155,10 +155,10 @@ def predicted_figure(a: Analysis, *, subtitle: str | None = None) -> Figure:
                  ("peak_bytes", "pred_device_bytes", peak_what(frame)))
         med = med.dropna(subset=["pred_held_bytes"])
         if med.empty:
-            return plot.message(fig, "no ok run the analytical model can predict")
-        colors, markers = plot.colors_of(frame), plot.markers_of(frame)
+            return fig_parts.message(fig, "no ok run the analytical model can predict")
+        colors, markers = fig_parts.colors_of(frame), fig_parts.markers_of(frame)
         for ax, (measured, predicted, what) in zip(
-                plot.panels(fig, [p[2] for p in pairs], ncols=2), pairs, strict=True):
+                fig_parts.panels(fig, [p[2] for p in pairs], ncols=2), pairs, strict=True):
             data = med.dropna(subset=[measured, predicted])
             for strategy in order(data["strategy"]):
                 mine = data[data["strategy"] == strategy]
@@ -173,10 +173,10 @@ def predicted_figure(a: Analysis, *, subtitle: str | None = None) -> Figure:
                 ratio = (data[measured] / data[predicted]).median()
                 ax.text(0.02, 0.97, f"median measured / predicted: {ratio:.2f}",
                         transform=ax.transAxes, va="top", fontsize=8)
-            plot.bytes_axis(ax, "x", log=True)
-            plot.bytes_axis(ax, "y", log=True)
+            fig_parts.bytes_axis(ax, "x", log=True)
+            fig_parts.bytes_axis(ax, "y", log=True)
             ax.set_xlabel(f"predicted {what}")
             ax.set_ylabel(f"measured {what}")
             ax.grid(True, alpha=0.3)
-        plot.strategy_legend(fig, colors, markers=markers)
+        fig_parts.strategy_legend(fig, colors, markers=markers)
         return fig

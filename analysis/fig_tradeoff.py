@@ -9,7 +9,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from analysis import plot
+from analysis import fig_parts
 from analysis.analysis import Analysis
 from analysis.grouping import groups, model_order
 from analysis.labels import order
@@ -27,8 +27,8 @@ def baseline_figure(a: Analysis, *, subtitle: str | None = None) -> Figure:
         fig = new_page(f"Strategies vs baseline: {what} saved and throughput cost", subtitle)
         rows = a.reference
         if rows.empty:
-            return plot.message(fig, "no setup has a baseline run that is ok")
-        colors = plot.colors_of(frame)
+            return fig_parts.message(fig, "no setup has a baseline run that is ok")
+        colors = fig_parts.colors_of(frame)
         keys = [k for k in hardware_keys(frame) if k in rows]
         cells = groups(rows, keys)[:3]
         titles = []
@@ -37,7 +37,7 @@ def baseline_figure(a: Analysis, *, subtitle: str | None = None) -> Figure:
             titles += [f"{where}{cell.rows['model'].iloc[0]}: {what} saved [%]",
                        f"{where}{cell.rows['model'].iloc[0]}: throughput cost [%] "
                        "(< 0: faster)"]
-        axes = plot.panels(fig, titles, ncols=2, sharey=True)
+        axes = fig_parts.panels(fig, titles, ncols=2, sharey=True)
         labels = order(rows["strategy"])
         for i, cell in enumerate(cells):
             data = cell.rows.set_index("strategy")
@@ -61,9 +61,9 @@ def _pct_bars(ax, data: pd.DataFrame, column: str, labels: list[str], colors: di
         ax.annotate(text, (value, y), xytext=(3 if value >= 0 else -3, 0),
                     textcoords="offset points", va="center", fontsize=7,
                     ha="left" if value >= 0 else "right")
-    plot.strategy_ticks(ax, labels, colors)
+    fig_parts.strategy_ticks(ax, labels, colors)
     ax.axvline(0, color="#333333", linewidth=0.8)
-    plot.top_down(ax)
+    fig_parts.top_down(ax)
     lo, hi = ax.get_xlim()
     ax.set_xlim(min(lo, 0) - 0.15 * (hi - lo), max(hi, 0) + 0.15 * (hi - lo))
 
@@ -76,19 +76,19 @@ def fits_figure(a: Analysis, *, subtitle: str | None = None) -> Figure:
         fig = new_page("Largest model size that fits, per strategy", subtitle)
         table = a.fits
         if table.empty or table["largest_measured"].isna().all():
-            return plot.message(fig, "no model size ran ok")
-        colors = plot.colors_of(frame)
+            return fig_parts.message(fig, "no model size ran ok")
+        colors = fig_parts.colors_of(frame)
         keys = [k for k in hardware_keys(frame) if k in table]
         cells = groups(table, keys)
         labels = order(table["strategy"])
         sizes = _sizes_shown(frame, table)
-        for ax, cell in zip(plot.panels(fig, [c.label or "all runs" for c in cells], ncols=2,
+        for ax, cell in zip(fig_parts.panels(fig, [c.label or "all runs" for c in cells], ncols=2,
                                         sharey=True), cells, strict=False):
             _fit_bars(ax, cell.rows.set_index("strategy"), labels, colors, sizes)
         handles = [Patch(facecolor="#999999", label="measured (largest size with an ok run)"),
                    Patch(facecolor="white", edgecolor="#333333", hatch="///",
                          label="predicted (analytical model + measured overhead)")]
-        plot.band_legend(fig, handles)
+        fig_parts.band_legend(fig, handles)
         return fig
 
 
@@ -117,10 +117,10 @@ def _fit_bars(ax, rows: pd.DataFrame, labels: list[str], colors: dict,
             text += f" ({row['first_oom']}: out of memory)"
         ax.annotate(text, (end, y), xytext=(3, 0), textcoords="offset points", va="center",
                     fontsize=7)
-    plot.strategy_ticks(ax, labels, colors)
+    fig_parts.strategy_ticks(ax, labels, colors)
     ax.set_xticks(range(len(sizes)), sizes)
     ax.set_xlim(-0.6, len(sizes) + 1.5)  # room for the labels right of the longest bar
-    plot.top_down(ax)
+    fig_parts.top_down(ax)
     ax.set_xlabel("model size (catalogue order)")
 
 
@@ -143,21 +143,21 @@ def pareto_figure(a: Analysis, *, subtitle: str | None = None) -> Figure:
         fig = new_page("Throughput vs memory: the Pareto front of the strategies", subtitle)
         table = a.pareto
         if table.empty:
-            return plot.message(fig, "no ok runs: see the failures page")
-        colors, markers = plot.colors_of(frame), plot.markers_of(frame)
+            return fig_parts.message(fig, "no ok runs: see the failures page")
+        colors, markers = fig_parts.colors_of(frame), fig_parts.markers_of(frame)
         cells = [c for c in groups(table, setup_keys(frame)) if len(c.rows) >= 2] or \
             groups(table, setup_keys(frame))
-        cells = cells[-plot.MAX_PANELS:]  # the largest model sizes
-        for ax, cell in zip(plot.panels(fig, [c.label for c in cells]), cells, strict=False):
+        cells = cells[-fig_parts.MAX_PANELS:]  # the largest model sizes
+        for ax, cell in zip(fig_parts.panels(fig, [c.label for c in cells]), cells, strict=False):
             _front(ax, cell.rows, colors, markers)
-            plot.bytes_axis(ax, "x")
-            plot.count_axis(ax)
+            fig_parts.bytes_axis(ax, "x")
+            fig_parts.count_axis(ax)
             ax.set_xlabel(f"{what} per rank")
             ax.set_ylabel("samples/s")
             ax.grid(True, alpha=0.3)
         ring = Line2D([], [], marker="o", markerfacecolor="none", markeredgecolor="black",
                       linestyle="-", color="black", label="on the Pareto front")
-        plot.strategy_legend(fig, colors, extra=[ring], markers=markers)
+        fig_parts.strategy_legend(fig, colors, extra=[ring], markers=markers)
         return fig
 
 
@@ -186,12 +186,12 @@ def scaling_figure(a: Analysis, *, subtitle: str | None = None) -> Figure:
         fig = new_page("Scaling with the world size, per strategy", subtitle)
         table = a.scaling
         if table.empty:
-            return plot.message(fig, "the world size does not vary in these runs")
-        colors, markers = plot.colors_of(frame), plot.markers_of(frame)
+            return fig_parts.message(fig, "the world size does not vary in these runs")
+        colors, markers = fig_parts.colors_of(frame), fig_parts.markers_of(frame)
         models = [m for m in model_order(frame) if m in set(table["model"])][-3:]
         shown = varying(table, [k for k in hardware_keys(frame) if k != "world_size"])
         titles = [f"{m}: {what} per rank" for m in models] + [f"{m}: samples/s" for m in models]
-        axes = plot.panels(fig, titles, ncols=len(models))
+        axes = fig_parts.panels(fig, titles, ncols=len(models))
         for i, model in enumerate(models):
             rows = table[table["model"] == model]
             for ax, column in ((axes[i], "peak"), (axes[len(models) + i], "samples_per_s")):
@@ -204,11 +204,11 @@ def scaling_figure(a: Analysis, *, subtitle: str | None = None) -> Figure:
                               [str(n) for n in sorted(rows["world_size"].unique())])
                 ax.set_xlabel("world size (ranks)")
                 if column == "peak":
-                    plot.bytes_axis(ax, log=True)  # ZeRO's 1/N is a straight line
+                    fig_parts.bytes_axis(ax, log=True)  # ZeRO's 1/N is a straight line
                 else:
-                    plot.count_axis(ax)
+                    fig_parts.count_axis(ax)
                     ax.set_ylim(0, max(ax.get_ylim()[1], 1e-9) * 1.05)
                 ax.grid(True, alpha=0.3)
-        plot.strategy_legend(fig, colors, markers=markers)
+        fig_parts.strategy_legend(fig, colors, markers=markers)
         return fig
 

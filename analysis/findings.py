@@ -16,7 +16,7 @@ from analysis.grouping import describe, groups
 from analysis.history import night_span
 from analysis.labels import BASELINE
 from analysis.regress import Comparison
-from analysis.tables import status_counts
+from analysis.run_tables import status_counts
 from analysis.tidy import hardware_keys, matching, peak_what, setup_keys, varying
 from analysis.units import human_bytes
 from suite.models import MODELS

@@ -23,9 +23,9 @@ from matplotlib.figure import Figure
 from analysis import pages, sections
 from analysis.analysis import analyse
 from analysis.history import night_span
+from analysis.run_tables import environment_table, partitions_table, status_line
 from analysis.sources import Sources, load_sources
 from analysis.style import FAIL_COLOR, FOOTER_BAND, styled
-from analysis.tables import environment_table, partitions_table, status_line
 from suite.errors import UserInputError
 
 

@@ -12,14 +12,14 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from analysis import comparison_tables as views
-from analysis import fig_history, fig_memory, fig_tradeoff, pages, plot
+from analysis import fig_history, fig_memory, fig_parts, fig_tradeoff, pages
 from analysis.analysis import Analysis
 from analysis.findings import findings
 from analysis.grouping import Group, describe
 from analysis.history import night_span
 from analysis.regress import Comparison
+from analysis.run_tables import appendix_table, failure_groups
 from analysis.sources import Sources
-from analysis.tables import appendix_table, failure_groups
 from analysis.tidy import hardware_keys, matching, peak_what, varying
 from analysis.units import human_bytes
 
@@ -100,7 +100,7 @@ def strategies_vs_baseline(a: Analysis) -> list[tuple[str, Figure]]:
 
 
 def memory_vs_size(a: Analysis) -> list[tuple[str, Figure]]:
-    cells, note = _by_setup(a.frame, hardware_keys(a.frame), limit=plot.MAX_PANELS)
+    cells, note = _by_setup(a.frame, hardware_keys(a.frame), limit=fig_parts.MAX_PANELS)
     chosen = a.of(pd.concat([c.rows for c in cells]))
     return [("Memory vs model size", fig_memory.memory_vs_size_figure(
         chosen, subtitle=f"{MEDIANS}; dashed: the device memory{note}"))]

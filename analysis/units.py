@@ -1,35 +1,23 @@
-"""Human units for bytes (binary: KiB, MiB, GiB) and counts (k, M, B)."""
+"""Human units for the report: bytes (binary: KiB, MiB, GiB, as suite/units.py prints them),
+counts (k, M, B), rates and times; an empty value as an en dash."""
 
 from __future__ import annotations
-
-import math
 
 import pandas as pd
 from matplotlib.ticker import FuncFormatter
 
 from suite.models import human_count
+from suite.units import byte_unit, format_bytes
 
 __all__ = ["byte_unit", "count_formatter", "human_bytes", "human_count", "human_rate",
            "human_seconds"]
 
-_BYTE_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
 DASH = "–"  # how an empty value is shown
-
-
-def byte_unit(largest: float) -> tuple[float, str]:
-    """(divisor, name) of the binary unit that shows `largest` as 1 to 1023."""
-    if pd.isna(largest) or largest < 1024:
-        return 1.0, "B"
-    exp = min(int(math.log(largest, 1024)), len(_BYTE_UNITS) - 1)
-    return float(1024**exp), _BYTE_UNITS[exp]
 
 
 def human_bytes(n: object) -> str:
     """`1.5 GiB`, `412 MiB`; an empty value is shown as an en dash."""
-    if pd.isna(n):
-        return DASH
-    divisor, unit = byte_unit(abs(float(n)))
-    return f"{float(n) / divisor:.3g} {unit}" if unit != "B" else f"{int(n)} B"
+    return DASH if pd.isna(n) else format_bytes(float(n))
 
 
 def human_rate(x: object) -> str:

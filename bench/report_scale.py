@@ -137,14 +137,14 @@ def _cpu_s() -> float:
 
 
 def _comparisons(frame) -> None:
-    from analysis import tables
+    from analysis import run_tables
     from analysis.analysis import analyse
     from analysis.findings import findings
 
     a = analyse(frame)
     a.vs_baseline, a.fits, a.pareto, a.scaling, a.nightly  # noqa: B018 - computed on first use
     findings(a)
-    tables.appendix_table(a.frame), tables.failure_groups(a.frame)
+    run_tables.appendix_table(a.frame), run_tables.failure_groups(a.frame)
 
 
 def _peak_rss_mib() -> float:

@@ -1,7 +1,11 @@
-"""Byte sizes as people write them ("80GiB", "512M") and as reports print them."""
+"""Byte sizes as people write them ("80GiB", "512M") and as reports print them ("1.5 GiB").
+
+analysis/units.py shows the report's other quantities (counts, rates, times) with these bytes.
+"""
 
 from __future__ import annotations
 
+import math
 import re
 
 from suite.errors import UserInputError
@@ -10,6 +14,7 @@ _UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "kib": 2**10, "m": 10**6, "mb"
           "mib": 2**20, "g": 10**9, "gb": 10**9, "gib": 2**30, "t": 10**12, "tb": 10**12,
           "tib": 2**40}
 _SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*")
+_BYTE_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
 
 
 def parse_bytes(text: str, *, key: str = "capacity") -> int:
@@ -20,10 +25,17 @@ def parse_bytes(text: str, *, key: str = "capacity") -> int:
     return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
 
 
-def format_bytes(n: float | None) -> str:
+def byte_unit(largest: float) -> tuple[float, str]:
+    """(divisor, name) of the binary unit that shows `largest` as 1 to 1023."""
+    if not largest >= 1024:  # NaN too
+        return 1.0, "B"
+    exp = min(int(math.log(largest, 1024)), len(_BYTE_UNITS) - 1)
+    return float(1024**exp), _BYTE_UNITS[exp]
+
+
+def format_bytes(n: float | None, *, empty: str = "-") -> str:
+    """`1.5 GiB`, `412 MiB`, `512 B`; `empty` for None."""
     if n is None:
-        return "-"
-    for unit, size in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if abs(n) >= size:
-            return f"{n / size:.3g} {unit}"
-    return f"{int(n)} B"
+        return empty
+    divisor, unit = byte_unit(abs(n))
+    return f"{n / divisor:.3g} {unit}" if unit != "B" else f"{int(n)} B"

@@ -1,5 +1,5 @@
-"""Tables of the report: each takes the enriched frame and returns a DataFrame of display
-strings.
+"""Tables of the runs for the report (appendix, failures, statuses, partitions, environment):
+each takes the enriched frame and returns a DataFrame of display strings.
 
 The appendix and the failures are aggregated per scenario and partition, so a
 history of many nights gives one row per scenario, not one per run.
