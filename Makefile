@@ -33,8 +33,10 @@ demo: install
 	$(VENV)/bin/memsweep run suite/sweeps/smoke.toml --out $(DEMO_OUT)
 	$(VENV)/bin/memsweep report $(DEMO_OUT) -o $(DEMO_OUT)/report.pdf
 
+# The single-node cluster and, beside it, the two-node one (tests/slurm use both).
 cluster-up:
 	bash slurm/cluster/up.sh
+	bash slurm/cluster/up.sh --nodes 2
 
 cluster-down:
 	bash slurm/cluster/down.sh

@@ -8,12 +8,14 @@ so quantization's effect on the output is in the record next to its bytes.
 
 from __future__ import annotations
 
+import os
 import socket
 from dataclasses import asdict
 
 from jobs import hooks as catalogue
 from jobs import measure, probes
 from jobs.ledger import count
+from jobs.placement import node_name
 from results.schema import RankMetrics
 from suite.models import model_spec
 from suite.scenario import Scenario
@@ -64,7 +66,8 @@ def infer(scenario: Scenario, ranks, ctx: RankContext):
     timed = phases.peaks["timed"]
     held = count({"params": list(model.parameters())}).params_bytes
     extra = catalogue.observe(scenario, None, ctx, model)
-    metrics = RankMetrics(rank=ranks.rank, hostname=socket.gethostname(), params_bytes=held,
+    metrics = RankMetrics(rank=ranks.rank, hostname=socket.gethostname(),
+                          node=node_name(os.environ), params_bytes=held,
                           grads_bytes=0, master_params_bytes=0, optimizer_state_bytes=0,
                           peak_host_rss_bytes=timed.host_rss_bytes,
                           peak_device_allocated_bytes=timed.device_allocated_bytes,

@@ -15,6 +15,7 @@ from jobs import measure, probes
 from jobs.activations import ActivationMeter
 from jobs.held import held_tensors
 from jobs.ledger import Ledger, count
+from jobs.placement import node_name
 from jobs.ranks import Ranks
 from results.schema import RankMetrics
 from suite.ds_config import deepspeed_config
@@ -123,6 +124,7 @@ def train(scenario: Scenario, ranks: Ranks) -> RankOutcome:
 
     inner = getattr(engine.optimizer, "optimizer", None)
     metrics = RankMetrics(rank=ranks.rank, hostname=socket.gethostname(),
+                          node=node_name(os.environ),
                           **asdict(ledger), peak_host_rss_bytes=timed.host_rss_bytes,
                           peak_device_allocated_bytes=timed.device_allocated_bytes,
                           peak_device_reserved_bytes=timed.device_reserved_bytes,

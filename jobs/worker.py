@@ -27,6 +27,7 @@ from pathlib import Path
 from jobs import dist, measure, oom
 from jobs.fingerprint import fingerprint
 from jobs.nodelist import scontrol_hostnames
+from jobs.placement import placement
 from jobs.plan import load_scenario
 from jobs.ranks import Ranks, discover, launched_by_mpi
 from jobs.record import classify, failed_record, now, ok_record
@@ -85,7 +86,8 @@ def run(scenario: Scenario, comm, *, out: Path, attempt: int, started) -> int:
         outcomes = dist.gather(train(scenario, ranks), ranks, comm)
         if ranks.rank == 0:
             info = {**fingerprint(device=str(scenario["device"])), "launcher": ranks.source,
-                    "optimizer_impl": outcomes[0].optimizer_impl, "torch_threads": _threads()}
+                    "optimizer_impl": outcomes[0].optimizer_impl, "torch_threads": _threads(),
+                    **placement([o.metrics for o in outcomes])}
             path = write_record(out, ok_record(scenario, outcomes, attempt=attempt,
                                                started=started, fingerprint=info))
     except Exception as error:  # every failure becomes a record

@@ -96,6 +96,7 @@ class RankMetrics:
     teacher_params_bytes: int | None = None  # distillation: the frozen teacher, on this rank
     nvme_bytes: int | None = None  # NVMe offload: this rank's swap files in the named folder
     memory_snapshot: str | None = None  # CUDA allocator history (MEMSWEEP_MEMORY_SNAPSHOT=DIR)
+    node: str | None = None  # the Slurm node it ran on (SLURMD_NODENAME); None outside Slurm
 
 
 @dataclass(frozen=True, kw_only=True)

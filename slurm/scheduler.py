@@ -1,4 +1,4 @@
-"""The one place that calls Slurm's client tools (sbatch, squeue, scontrol, scancel).
+"""The one place that calls Slurm's client tools (sbatch, squeue, sinfo, scontrol, scancel).
 
 Every call gets a clean environment: a submission from inside an allocation (the
 nightly scrontab job, the report job) would otherwise hand its own SLURM_* / SBATCH_*
@@ -15,6 +15,7 @@ import subprocess
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 
+from slurm.nodes import NodeRow, parse_sinfo
 from slurm.states import JobRow, parse_squeue
 from suite.errors import EnvironmentProblem
 
@@ -87,3 +88,12 @@ def jobs(job_ids: Iterable[str], *, environ: Mapping[str, str] = os.environ) -> 
                          "--Format=" + ",".join(f"{f}:|" for f in FIELDS)],
               environ=environ, ok_errors=("Invalid job id specified",))  # none known any more
     return parse_squeue(out)
+
+
+def nodes(nodelist: str, *, environ: Mapping[str, str] = os.environ) -> list[NodeRow]:
+    """The state and reason of each node of `nodelist` ("n[1-2]"), in ONE sinfo call."""
+    if not nodelist or any(c.isspace() or c in "|'\"" for c in nodelist):
+        raise ValueError(f"not a Slurm node list: {nodelist!r}")
+    out = run("sinfo", ["--noheader", "--Node", f"--nodes={nodelist}",
+                        "--Format=NodeList:|,StateComplete:|,Reason:|"], environ=environ)
+    return parse_sinfo(out)

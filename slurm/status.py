@@ -148,7 +148,7 @@ def render(snap: Snapshot) -> str:
         slurm = r.job.state if r.job else ("not submitted" if r.owner is None else "unknown")
         shown = r.record.status if r.record else "-"
         counts[r.record.status if r.record else slurm.lower()] += 1
-        reason = ((r.record and r.record.reason) or "").split("\n")[0]
+        reason = ((r.record and r.record.reason) or _waiting(r.job)).split("\n")[0]
         table.append([str(r.index), r.scenario.run_id,
                       scenario_name(r.scenario.values,
                                     repetition=r.scenario.repetition if reps else None),
@@ -183,6 +183,13 @@ def status(folder: Path, *, reconcile: bool = False, watch: bool = False,
         if not watch or snap.done:
             return snap.exit_code
         time.sleep(interval_s)
+
+
+def _waiting(job: JobRow | None) -> str:
+    """Why Slurm holds a pending task back ("Resources", "ReqNodeNotAvail, UnavailableNodes:n2")."""
+    if job is None or job.state != "PENDING" or job.reason in ("", "None"):
+        return ""
+    return f"pending: {job.reason}"
 
 
 def _completing(snap: Snapshot) -> bool:

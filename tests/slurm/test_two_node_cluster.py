@@ -1,0 +1,166 @@
+"""Sweeps across nodes on the real two-node Slurm cluster (slurm/cluster/up.sh --nodes 2).
+
+Nodes n1 and n2 are two slurmd on this one host, one CPU each: Slurm's multi-node logic and
+memsweep's run for real (the node list, one rank per node, the rendezvous through the first
+node, a node that dies under a running task), the network between the nodes does not (see
+slurm/cluster/README.md). A cluster that is not up fails these tests with how to bring it up.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+import pytest
+from cluster_support import (
+    TWO_NODE_RUN,
+    cancel_leftovers,
+    memsweep,
+    require_two_nodes,
+    wait_for_text,
+)
+from executor_support import REPO, records, to_toml
+
+from results.store import log_path
+from suite.sweep import Sweep, parse_sweep
+
+pytestmark = pytest.mark.slurm
+
+CPU_2NODE = str(REPO / "slurm" / "profiles" / "cpu-2node.toml")
+UP = REPO / "slurm" / "cluster" / "up.sh"
+WATCH = ("--watch", "--interval", "3")
+# Long enough that slurmctld marks a killed node down (SlurmdTimeout=10 s, checked every
+# few seconds) well before the run could end: about 0.1 s a step here, more under load.
+LONG_STEPS = 600
+
+
+def zero3(name: str, *, timed_steps: int) -> dict:
+    return {"sweep": {"name": name, "warmup_steps": 1, "timed_steps": timed_steps,
+                      "timeout_s": 600},
+            "axes": {"model": "tiny", "world_size": 2, "zero_stage": 3, "precision": "fp32"}}
+
+
+def submit(doc: dict, folder: Path, env: dict) -> tuple[Sweep, Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "sweep.toml").write_text(to_toml(doc))
+    out = folder / "out"
+    sub = memsweep("submit", str(folder / "sweep.toml"), "--profile", CPU_2NODE,
+                   "--out", str(out), env=env)
+    assert sub.returncode == 0, sub.stderr
+    return parse_sweep(doc), out
+
+
+def test_zero3_spans_two_nodes_with_the_single_node_loss(tmp_path):
+    env = require_two_nodes()
+    doc = zero3("two-node-z3", timed_steps=2)
+    t0 = time.monotonic()
+    sweep, out = submit(doc, tmp_path / "two", env)
+    try:
+        watch = memsweep("status", str(out), *WATCH, env=env, timeout_s=540)
+    finally:
+        cancel_leftovers(out, env=env)
+    print(f"two-node ZeRO-3 sweep: {time.monotonic() - t0:.0f} s")
+    assert watch.returncode == 0, watch.stdout + watch.stderr
+    [rec] = records(sweep, out)
+    assert rec.status == "ok", rec.reason
+    assert "#SBATCH --nodes=2\n" in (out / "slurm-array.sh").read_text()
+    assert [(r.rank, r.node) for r in rec.ranks] == [(0, "n1"), (1, "n2")]
+    fp = rec.fingerprint
+    assert (fp["partition"], fp["nodelist"]) == ("two", "n[1-2]")
+    assert (fp["rank_nodes"], fp["placement"]) == ("n1,n2", "n1:0 n2:1")
+    assert fp["nodes_share_host"] == "yes"  # two slurmd, one machine: the record says so
+    assert fp["launcher"] == "mpi" and "store 127.0.0.1:" in log_path(out, rec.run_id).read_text()
+
+    # The same scenario on one node (the local executor, mpiexec): the same training.
+    local = tmp_path / "local"
+    local.mkdir()
+    (local / "sweep.toml").write_text(to_toml(doc))
+    t0 = time.monotonic()
+    ran = memsweep("run", str(local / "sweep.toml"), "--out", str(local / "out"), timeout_s=300)
+    print(f"single-node run: {time.monotonic() - t0:.0f} s")
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    [one] = records(sweep, local / "out")
+    assert one.status == "ok" and {r.node for r in one.ranks} == {None}
+    assert one.fingerprint["nodes_share_host"] is None
+    assert abs(rec.measurements.final_loss - one.measurements.final_loss) <= 1e-5
+
+
+@dataclass(frozen=True)
+class NodeDeath:
+    sweep: Sweep
+    out: Path
+    env: dict
+    watch: subprocess.CompletedProcess
+    left: list[str]  # the run's processes still alive once the node was back
+
+
+@pytest.fixture(scope="module")
+def node_death(tmp_path_factory) -> NodeDeath:
+    """A two-node run whose node n2 dies (its slurmd SIGKILLed) in the middle of training;
+    waited for to the end, then the node brought back."""
+    env = require_two_nodes()
+    root = tmp_path_factory.mktemp("node-death")
+    sweep, out = submit(zero3("two-node-death", timed_steps=LONG_STEPS), root, env)
+    t0 = time.monotonic()
+    try:
+        wait_for_text(log_path(out, sweep.scenarios[0].run_id), "worker: timing", 300)
+        slurmd = int((TWO_NODE_RUN / "slurmd-n2.pid").read_text())
+        assert psutil.Process(slurmd).name() == "slurmd"
+        os.kill(slurmd, signal.SIGKILL)
+        watch = memsweep("status", str(out), *WATCH, env=env, timeout_s=400)
+    finally:
+        cancel_leftovers(out, env=env)
+        # The node comes back: up.sh starts its slurmd again, which ends what is left of the
+        # job's step there; ReturnToService=2 makes it usable again.
+        back = subprocess.run(["bash", str(UP), "--nodes", "2"], capture_output=True,
+                              text=True, timeout=120, check=False)
+    print(f"node death: {time.monotonic() - t0:.0f} s")
+    assert back.returncode == 0, back.stdout + back.stderr
+    return NodeDeath(sweep=sweep, out=out, env=env, watch=watch, left=run_processes(out, 60))
+
+
+def run_processes(out: Path, within_s: float) -> list[str]:
+    """The command lines of processes that still work for `out` after `within_s` seconds."""
+    end = time.monotonic() + within_s
+    while True:
+        left = []
+        for p in psutil.process_iter(["cmdline"]):
+            cmd = p.info["cmdline"] or []
+            if any(str(out) in c for c in cmd):
+                left.append(" ".join(cmd))
+        if not left or time.monotonic() > end:
+            return left
+        time.sleep(1)
+
+
+def test_a_node_that_dies_under_a_run_gives_node_fail_naming_it(node_death):
+    assert node_death.watch.returncode == 1, node_death.watch.stdout + node_death.watch.stderr
+    [rec] = records(node_death.sweep, node_death.out)
+    assert rec is not None  # no lost run
+    assert rec.status == "node_fail", rec.reason
+    assert rec.reason.startswith("node n2 is down"), rec.reason
+    assert rec.attempt == 1 and rec.fingerprint["nodelist"] == "n[1-2]"
+    assert len(list((node_death.out / "runs").glob("*.json"))) == 1
+    assert node_death.left == []  # nothing of the run left running anywhere
+
+
+def test_resume_after_the_node_is_back_ends_ok(node_death):
+    env, out = node_death.env, node_death.out
+    require_two_nodes()
+    t0 = time.monotonic()
+    try:
+        sub = memsweep("submit", "--resume", str(out), env=env)
+        assert sub.returncode == 0, sub.stderr
+        watch = memsweep("status", str(out), *WATCH, env=env, timeout_s=540)
+    finally:
+        cancel_leftovers(out, env=env)
+    print(f"resume after the node came back: {time.monotonic() - t0:.0f} s")
+    assert watch.returncode == 0, watch.stdout + watch.stderr
+    [rec] = records(node_death.sweep, out)
+    assert (rec.status, rec.attempt) == ("ok", 2)
+    assert [r.node for r in rec.ranks] == ["n1", "n2"]
