@@ -9,13 +9,17 @@ DEMO_OUT ?= demo-out
 
 .PHONY: install nvme-ops demo test lint clean cluster-up cluster-down
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed $(VENV)/.ops
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q "$(TORCH_PIN)"
 	$(PY) -m pip install -q -e ".[dev,mpi,bnb]"
-	# Build DeepSpeed's CPU ops once now (minutes) instead of inside the first run.
+	touch $@
+
+# DeepSpeed's CPU ops, built once now (minutes) into this installation's own folder,
+# $(VENV)/torch_extensions, where every run looks for them: a run never builds one.
+$(VENV)/.ops: $(VENV)/.installed
 	DS_ACCELERATOR=cpu $(PY) -m jobs.prebuild
 	touch $@
 
@@ -23,7 +27,7 @@ $(VENV)/.installed: pyproject.toml
 # of several minutes. Only NVMe scenarios use it, so the tests need it and the demo does not.
 nvme-ops: $(VENV)/.nvme-ops
 
-$(VENV)/.nvme-ops: $(VENV)/.installed
+$(VENV)/.nvme-ops: $(VENV)/.ops
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! dpkg -s libaio-dev >/dev/null 2>&1; then \
 	  apt-get update -qq && apt-get install -y -qq --no-install-recommends libaio-dev; fi
 	DS_ACCELERATOR=cpu $(PY) -m jobs.prebuild --nvme

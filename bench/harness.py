@@ -125,15 +125,15 @@ def bare(plan: Path) -> None:
     """One rank of the bare loop: DeepSpeed only, nothing of memsweep between steps."""
     from mpi4py import MPI
 
-    from jobs.dist import shm_buffer_path
+    from jobs.dist import shm_buffer_path, use_installation
     from jobs.plan import load_scenario
 
     comm = MPI.COMM_WORLD
     rank, size = comm.Get_rank(), comm.Get_size()
     port = comm.bcast(_free_port() if rank == 0 else None, root=0)
     os.environ.update(RANK=str(rank), WORLD_SIZE=str(size), LOCAL_RANK=str(rank),
-                      LOCAL_SIZE=str(size), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port),
-                      DS_ACCELERATOR="cpu")
+                      LOCAL_SIZE=str(size), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    use_installation("cpu")  # the worker's accelerator and compiled ops
     import deepspeed
     import torch
 

@@ -1,6 +1,6 @@
 """torch.distributed for one run: rendezvous, init through DeepSpeed, gathering, teardown.
 
-DeepSpeed is imported only after `init` has set DS_ACCELERATOR: it picks its
+DeepSpeed is imported only after `use_installation` has set DS_ACCELERATOR: it picks its
 accelerator once, at import.
 """
 
@@ -11,6 +11,7 @@ import socket
 from datetime import timedelta
 from pathlib import Path
 
+from jobs import ops
 from jobs.ranks import Ranks
 
 
@@ -37,9 +38,16 @@ def rendezvous(ranks: Ranks, comm) -> tuple[str, int]:
     return ranks.master_addr or "127.0.0.1", ranks.master_port or free_port()
 
 
+def use_installation(device: str) -> None:
+    """DeepSpeed's accelerator and this installation's compiled ops (jobs/ops.py), whatever the
+    caller's environment says: set before deepspeed's first import, see module doc."""
+    os.environ["DS_ACCELERATOR"] = device
+    os.environ[ops.ENV] = str(ops.extensions_dir())
+
+
 def init(ranks: Ranks, *, device: str, addr: str, port: int, timeout_s: int) -> None:
     """Export the torchrun-style variables DeepSpeed reads and start the process group."""
-    os.environ["DS_ACCELERATOR"] = device  # before deepspeed's first import, see module doc
+    use_installation(device)
     os.environ.update(RANK=str(ranks.rank), WORLD_SIZE=str(ranks.world_size),
                       LOCAL_RANK=str(ranks.local_rank), MASTER_ADDR=addr, MASTER_PORT=str(port))
     if ranks.local_size:  # DeepSpeed's CPU shared-memory all-reduce needs to know who is local

@@ -24,7 +24,7 @@ import time
 import traceback
 from pathlib import Path
 
-from jobs import dist, measure, oom
+from jobs import dist, measure, oom, ops
 from jobs.fingerprint import fingerprint
 from jobs.nodelist import scontrol_hostnames
 from jobs.placement import placement
@@ -75,6 +75,9 @@ def run(scenario: Scenario, comm, *, out: Path, attempt: int, started) -> int:
                 f"scenario {scenario.run_id} needs world_size {scenario['world_size']} but the "
                 f"launcher ({ranks.source}) started {ranks.world_size} rank(s): start it with "
                 f"mpiexec -n {scenario['world_size']} (or srun --ntasks {scenario['world_size']})")
+        # Before anything loads an op or caps memory: a run never compiles one (jobs/ops.py).
+        dist.use_installation(str(scenario["device"]))
+        ops.require(scenario.values)
         addr, port = dist.rendezvous(ranks, comm)
         _say(ranks, f"worker: run {scenario.run_id} of sweep {scenario.sweep}, "
                     f"{ranks.world_size} rank(s) via {ranks.source}, store {addr}:{port}")

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import psutil
 
+from jobs import ops
 from results.schema import RunRecord
 from results.store import log_path, logs_dir, runs_dir, write_json_atomic, write_record
 from slurm import outcome, progress
@@ -94,6 +95,11 @@ def run_sweep(sweep: Sweep, *, out: Path, max_ranks: int | None = None, dry_run:
                                    elapsed_s=time.monotonic() - t0, out=out))
     if interrupts.signum:
         return 128 + interrupts.signum  # 130 for Ctrl-C, as a shell reports it
+    tried = [d for d in done if d.status != "skipped"]
+    if tried and all(ops.not_built(d.reason) for d in tried):
+        printer.lines([f"every run stopped for a DeepSpeed op not built for this "
+                       f"installation: {ops.FIX}"])
+        return EnvironmentProblem.exit_code
     return 1 if any(d.status in FAILING for d in done) else 0
 
 
