@@ -74,5 +74,10 @@ def test_deepspeed_is_kept_quiet():
 
 def test_pure_and_json_serialisable():
     s = Scenario.from_values(sweep="t", values={"zero_stage": 3, "offload_optimizer": "cpu"})
-    assert deepspeed_config(s) == deepspeed_config(s)
-    assert json.loads(json.dumps(deepspeed_config(s))) == deepspeed_config(s)
+    before = s.to_json()
+    first = deepspeed_config(s)
+    assert first["zero_optimization"]["offload_optimizer"]["device"] == "cpu"
+    first["zero_optimization"]["stage"] = 99  # a caller's edit must not reach the next call
+    second = deepspeed_config(s)
+    assert second["zero_optimization"]["stage"] == 3 and s.to_json() == before
+    assert json.loads(json.dumps(second)) == second

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import re
+import subprocess
+from pathlib import Path
 
 from jobs.fingerprint import fingerprint
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_every_value_is_a_string_or_none():
@@ -25,5 +29,8 @@ def test_slurm_ids_come_from_the_environment():
 
 
 def test_git_commit_of_this_checkout():
-    commit = fingerprint(device="cpu", env={})["git_commit"]
-    assert commit is None or re.fullmatch(r"[0-9a-f]{40}", commit)
+    # The tests run from a git checkout of memsweep: its HEAD is the commit to record.
+    head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True,
+                          text=True, check=True, timeout=30).stdout.strip()
+    assert re.fullmatch(r"[0-9a-f]{40}", head)
+    assert fingerprint(device="cpu", env={})["git_commit"] == head

@@ -10,6 +10,7 @@ containment (property-based) and a scan of the package sources.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -23,12 +24,21 @@ from suite.sweep import parse_sweep
 
 REPO = Path(__file__).resolve().parents[2]
 PACKAGES = ("suite", "jobs", "slurm", "results", "analysis")  # pyproject's packages
+# The documented name rule (README, suite/names.py): 1-64 letters, digits, '.', '_' or '-',
+# starting with a letter or digit, no "..". Restated here so that a refusal can be checked.
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+VALID = st.from_regex(NAME, fullmatch=True).filter(lambda s: ".." not in s)
 HOSTILE = st.one_of(
     st.text(max_size=80),
     st.text(alphabet="./\\-_~$`'\"\n\x00 abc", max_size=20),
     st.sampled_from(["..", "../x", "a/../../b", "/etc/passwd", "~root", ".hidden", "a\x00b",
                      "x\n#SBATCH --uid=0", "$(reboot)", "a" * 65, "-rf", "a..b", "a/b"]),
+    VALID,  # and names that must be accepted
 )
+
+
+def valid(name: str) -> bool:
+    return bool(NAME.fullmatch(name)) and ".." not in name
 
 
 def inside(path: Path, root: Path) -> bool:
@@ -42,7 +52,9 @@ def test_record_and_log_paths_of_any_run_id_stay_in_the_output_root(tmp_path_fac
     try:
         paths = record_path(root, run_id), log_path(root, run_id)
     except UserInputError:
+        assert not valid(run_id)  # refused: only what the rule refuses
         return
+    assert valid(run_id)
     assert paths[0] == runs_dir(root) / f"{run_id}.json" and inside(paths[0], root)
     assert paths[1] == logs_dir(root) / f"{run_id}.log" and inside(paths[1], root)
 
@@ -55,7 +67,9 @@ def test_a_run_id_reaches_the_command_line_whole_or_not_at_all(run_id):
                               plan=Path("/o/plan.json"), run_id=run_id, out=Path("/o"),
                               attempt=1, cores=2, environ={})
     except UserInputError:
+        assert not valid(run_id)
         return
+    assert valid(run_id)
     assert launch.argv[launch.argv.index("--run-id") + 1] == run_id  # one argument, no shell
 
 
@@ -66,7 +80,9 @@ def test_a_sweep_name_makes_its_default_folder_inside_out_or_is_refused(tmp_path
     try:
         sweep = parse_sweep({"sweep": {"name": name}, "axes": {"model": "tiny"}})
     except UserInputError:
+        assert not valid(name)
         return
+    assert valid(name) and sweep.name == name
     folder = out / sweep.name  # `memsweep run` without --out: out/<sweep name>
     assert inside(folder, out) and folder.resolve() != out.resolve()
     for scenario in sweep.scenarios:  # every path of every run under it

@@ -9,6 +9,7 @@ from slurm.profile import Profile, load_profile
 from slurm.sbatch import render_array_script, render_report_script
 from suite.errors import UserInputError
 
+REPO = Path(__file__).resolve().parents[2]
 GOLDEN = Path(__file__).parent / "golden"
 
 ARRAY = dict(sweep="smoke", n_tasks=14, max_parallel=2, ntasks=2, nodes=1, cpus_per_task=1,
@@ -21,10 +22,16 @@ REPORT = dict(sweep="smoke", time="00:10:00", partition="debug", account=None, q
 
 def check_golden(name: str, text: str) -> None:
     path = GOLDEN / name
+    was = path.read_text() if path.exists() else None
+    if text == was:
+        return
     if os.environ.get("MEMSWEEP_UPDATE_GOLDEN"):
+        # Still a failure: an update is accepted by a review of the diff and a rerun without it.
         path.write_text(text)
-    assert text == path.read_text(), f"rendering changed; review and rerun with " \
-                                     f"MEMSWEEP_UPDATE_GOLDEN=1 to accept ({path})"
+        pytest.fail(f"golden file updated ({path}): review `git diff`, then rerun without "
+                    f"MEMSWEEP_UPDATE_GOLDEN")
+    pytest.fail(f"rendering changed; review and rerun with MEMSWEEP_UPDATE_GOLDEN=1 to accept "
+                f"({path})")
 
 
 def test_array_script_golden():
@@ -80,7 +87,9 @@ def test_header_has_only_our_directives():
 
 
 def test_shipped_profiles_load():
-    for path in Path("slurm/profiles").glob("*.toml"):
+    paths = sorted((REPO / "slurm" / "profiles").glob("*.toml"))
+    assert len(paths) >= 2, paths  # cpu-local and at least one GPU partition
+    for path in paths:
         assert load_profile(path).name == path.stem
 
 

@@ -7,6 +7,7 @@ effect from the records. Model `tiny`: Psi = 560,640 parameters, 2 blocks of d =
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -137,7 +138,8 @@ def test_the_distillation_record_holds_both_models(runs):
     assert every_rank(runs, "distill", "teacher_params_bytes") == [2 * teacher] * 2  # bf16
     assert rank0(runs, "distill", "params_bytes") == 4 * PSI  # the student, whole (ZeRO 0)
     assert rank0(runs, "adamw", "teacher_params_bytes") is None
-    assert runs["distill"].measurements.final_loss >= 0  # KL divergence
+    # KL divergence of a student from a teacher it does not copy: finite and above zero.
+    assert 0 < runs["distill"].measurements.final_loss < math.inf
 
 
 def test_nvme_offload_swaps_the_states_into_the_named_folder(runs):

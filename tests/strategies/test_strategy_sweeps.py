@@ -100,13 +100,15 @@ def _covered(sweep) -> set[str]:
     """Strategies on in some scenario, or excluded in some combination with their rule."""
     on = {s.name for sc in sweep.scenarios for s in STRATEGIES if s.active(sc.values)
           or any(sc[u] != d for u, d in (("world_size", 1), ("micro_batch", 4),
-                                          ("seq_len", 64), ("grad_accum", 1)) if u in s.uses)}
-    return on | {"hardware"}  # every scenario runs on some device
+                                          ("seq_len", 64), ("grad_accum", 1), ("device", "cpu"))
+                 if u in s.uses)}
+    return on
 
 
 def test_the_strategies_sweep_has_every_strategy_and_the_rules_show_the_gpu_ones():
     sweep = load_sweep(f"{SWEEPS}/strategies.toml")
-    assert _covered(sweep) >= {s.name for s in STRATEGIES} - {"allocator"}
+    # hardware: this sweep is the CPU's; its other devices show as the GPU rules below.
+    assert _covered(sweep) >= {s.name for s in STRATEGIES} - {"allocator", "hardware"}
     assert {s["device"] for s in sweep.scenarios} == {"cpu"}
     reasons = {e.reason.split(":")[0] for e in sweep.excluded}
     assert {"fp16-needs-gpu", "pin-memory-needs-gpu", "allocator-needs-cuda"} <= reasons
