@@ -75,9 +75,9 @@ def needed(values: Mapping) -> tuple[str, ...]:
 def missing(builders: tuple[str, ...]) -> list[str]:
     """The ops (by their folder name) of `builders` a load would compile now; DeepSpeed must be
     importable with its accelerator chosen (DS_ACCELERATOR) and ENV set."""
-    # Late import: deepspeed picks its accelerator at import (jobs/dist.py) and costs seconds.
+    # heavy, late: deepspeed picks its accelerator at import (jobs/dist.py) and costs seconds
     from deepspeed.accelerator import get_accelerator
-    from deepspeed.git_version_info import accelerator_name, installed_ops
+    from deepspeed.git_version_info import accelerator_name, installed_ops  # heavy: late, as above
 
     accelerator, out = get_accelerator(), []
     for name in builders:
@@ -117,9 +117,9 @@ def write_build_file(builder, path: Path) -> None:
     torch's load() gives them before its writer (_jit_compile and
     _write_ninja_file_and_build_library): private functions of torch's, pinned by the
     Makefile's torch; tests/jobs/test_ops.py checks the result against a real build."""
-    import torch
-    from deepspeed.ops.op_builder.builder import CUDAOpBuilder
-    from torch.utils import cpp_extension as ext
+    import torch  # heavy: late, as in `missing`
+    from deepspeed.ops.op_builder.builder import CUDAOpBuilder  # heavy: late, as above
+    from torch.utils import cpp_extension as ext  # heavy: late, as above
 
     cuda_builder = isinstance(builder, CUDAOpBuilder)
     saved, builder.jit_mode = builder.jit_mode, True  # as jit_load: it changes the CUDA args
