@@ -85,7 +85,7 @@ def test_host_mem_cap_is_a_sweep_setting_that_keeps_earlier_run_ids():
 def test_a_sigkill_while_the_kernel_counts_an_oom_kill_is_oom(monkeypatch):
     counts = iter([5, 6, 6])
     monkeypatch.setattr(outcome, "oom_kills", lambda: next(counts))
-    monkeypatch.setitem(outcome._seen, 0, None)  # restored after the test, for the next one
+    monkeypatch.setattr(outcome, "_seen", [None])  # restored after the test, for the next one
     killed = outcome.Ending(status="failed", reason="the ranks exited with code 9")
     log = "YOUR APPLICATION TERMINATED WITH THE EXIT STRING: Killed (signal 9)"
     assert outcome.kernel_oom(killed, log).status == "failed"  # no baseline yet: not claimed
@@ -93,7 +93,7 @@ def test_a_sigkill_while_the_kernel_counts_an_oom_kill_is_oom(monkeypatch):
     assert oom.status == "oom" and "OOM killer" in oom.reason
     assert outcome.kernel_oom(killed, log).status == "failed"  # did not rise this time
     crashed = outcome.Ending(status="failed", reason="the ranks exited with code 1")
-    monkeypatch.setitem(outcome._seen, 0, 0)
+    monkeypatch.setattr(outcome, "_seen", [0])
     monkeypatch.setattr(outcome, "oom_kills", lambda: 9)
     assert outcome.kernel_oom(crashed, "Traceback").status == "failed"
 
