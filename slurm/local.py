@@ -24,7 +24,7 @@ import psutil
 from jobs import ops
 from results.schema import RunRecord
 from results.store import log_path, logs_dir, runs_dir, write_json_atomic, write_record
-from slurm import outcome, progress
+from slurm import outcome, progress, searching
 from slurm.attempt import run_attempt
 from slurm.caught import Caught
 from slurm.launch import WORKER, build_launch
@@ -32,6 +32,7 @@ from suite.errors import EnvironmentProblem, UserInputError
 from suite.plan_table import plan_json, plan_text
 from suite.scenario import Scenario
 from suite.scenario_name import scenario_name
+from suite.search import combination_name
 from suite.sweep import Sweep
 
 MIN_FREE_BYTES = 100 * 2**20  # records and logs of a sweep are a few MB
@@ -53,6 +54,9 @@ def run_sweep(sweep: Sweep, *, out: Path, max_ranks: int | None = None, dry_run:
     prepare_output(out)
     plan = out / "plan.json"
     write_json_atomic(plan, json.loads(plan_json(sweep)))
+    if sweep.search:
+        return _run_searches(sweep, out=out, plan=plan, mpiexec=mpiexec, max_ranks=max_ranks,
+                             resume=resume, worker=worker, grace_s=grace_s)
     labels = _labels(sweep)
     printer = progress.Printer(total=len(sweep.scenarios), width=max(map(len, labels)))
     printer.lines([f"sweep {sweep.name}: {len(sweep.scenarios)} runs into {out} "
@@ -101,6 +105,45 @@ def run_sweep(sweep: Sweep, *, out: Path, max_ranks: int | None = None, dry_run:
                        f"installation: {ops.FIX}"])
         return EnvironmentProblem.exit_code
     return 1 if any(d.status in FAILING for d in done) else 0
+
+
+def _run_searches(sweep: Sweep, *, out: Path, plan: Path, mpiexec: str,
+                  max_ranks: int | None, resume: bool, worker: Sequence[str],
+                  grace_s: float) -> int:
+    """Each combination's capacity search, one after another (slurm/searching.py)."""
+    say = progress.Printer(total=len(sweep.scenarios), width=0).lines
+    search = sweep.search
+    say([f"sweep {sweep.name}: capacity search of {search.axis} from {search.lower} to "
+         f"{search.upper} (resolution {search.resolution:g}) for {len(sweep.scenarios)} "
+         f"combinations, into {out} (mpiexec: {mpiexec})"])
+    t0, outcomes = time.monotonic(), []
+    with Caught((signal.SIGINT, signal.SIGTERM)) as interrupts:
+        def run_one(probe: Scenario) -> tuple[RunRecord, bool]:
+            searching.add_to_plan(plan, probe)
+            # Every recorded ok/oom probe is kept: a search never runs a probe twice.
+            previous = outcome.previous_record(out, probe.run_id)
+            if previous and previous.status in ("ok", "oom"):
+                return previous, False
+            record, _, launched = _one(probe, out=out, plan=plan, mpiexec=mpiexec,
+                                       max_ranks=max_ranks, resume=resume, worker=worker,
+                                       grace_s=grace_s, interrupts=interrupts)
+            return record, launched
+
+        for index, combination in enumerate(sweep.scenarios, 1):
+            if interrupts.signum:
+                break
+            say([f"[{index}/{len(sweep.scenarios)}] "
+                 f"{combination_name(search, combination.values)}"])
+            outcomes.append(searching.run_search(
+                sweep, combination, out=out, run_one=run_one,
+                say=lambda line: say([line]), should_stop=lambda: bool(interrupts.signum)))
+    say([f"{len(outcomes)} of {len(sweep.scenarios)} searches in "
+         f"{progress.clock(time.monotonic() - t0)}:",
+         *map(searching.summary_line, outcomes), f"records: {out}/runs, searches: "
+         f"{out}/searches", f"next:    memsweep report {out}"])
+    if interrupts.signum:
+        return 128 + interrupts.signum
+    return 1 if any(o.status in ("failed", "cancelled") for o in outcomes) else 0
 
 
 def _one(scenario: Scenario, *, out: Path, plan: Path, mpiexec: str, max_ranks: int | None,

@@ -28,6 +28,7 @@ from suite.models import encode
 from suite.names import check_name
 from suite.rules import violated_rule
 from suite.scenario import RunSettings, Scenario
+from suite.search import SearchSpec, check_search, parse_search
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -52,11 +53,12 @@ class Sweep:
     axes: dict[str, tuple]
     repetitions: int
     settings: RunSettings
-    scenarios: tuple[Scenario, ...]
+    scenarios: tuple[Scenario, ...]  # with a search: one per combination, at its `from`
     excluded: tuple[Excluded, ...]
+    search: SearchSpec | None = None
 
 
-_FILE_KEYS = ("sweep", "axes", "exclude", "models")
+_FILE_KEYS = ("sweep", "axes", "exclude", "models", "search")
 
 
 def load_sweep(path: str | Path) -> Sweep:
@@ -108,8 +110,9 @@ def parse_sweep(data: dict, *, source: str = "<sweep>", base_dir: Path | None = 
                              fix=e.fix) from None
     fixed = {"deepspeed_base": (_deepspeed_base(head, source, base_dir),)}
     models = _own_models(data, source)
+    search = parse_search(data["search"], source=source) if "search" in data else None
     blocks = [{**_parse_axes(_resolve_models(block, models, source, base_dir, where), source,
-                             where), **fixed}
+                             where), **fixed, **_searched(search, block, source, where)}
               for block, where in _axes_blocks(data, source)]
     rules = _parse_excludes(data.get("exclude", []), source)
     scenarios, excluded = _expand(name, blocks, rules, repetitions, settings)
@@ -118,9 +121,22 @@ def parse_sweep(data: dict, *, source: str = "<sweep>", base_dir: Path | None = 
         raise UserInputError("every combination is excluded: the sweep has no scenario",
                              source=source, key="exclude",
                              fix="run `memsweep plan` on it to see which rule excludes what")
+    if search is not None:
+        check_search(search, scenarios, source=source)
     return Sweep(name=name, description=description, source=source, axes=axes,
                  repetitions=repetitions, settings=settings, scenarios=tuple(scenarios),
-                 excluded=tuple(excluded))
+                 excluded=tuple(excluded), search=search)
+
+
+def _searched(search: SearchSpec | None, block: dict, source: str, where: str) -> dict:
+    """The searched axis's value in each combination: the search's lower end."""
+    if search is None:
+        return {}
+    if search.axis in block:
+        raise UserInputError("is searched by [search]; it cannot also be an axis",
+                             source=source, key=f"{where}.{search.axis}",
+                             fix=f"remove {search.axis} from [{where}] (the search sets it)")
+    return {search.axis: (search.lower,)}
 
 
 def _axes_blocks(data: dict, source: str) -> list[tuple[dict, str]]:
