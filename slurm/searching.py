@@ -121,14 +121,17 @@ def _show(search: SearchSpec, value: object) -> str:
 
 
 def summary_line(outcome: SearchOutcome) -> str:
-    """One line per searched combination, for the end of `memsweep run`."""
+    """One line per searched combination, for the end of `memsweep run` and for `status`."""
     budget = format_bytes(outcome.budget_bytes) if outcome.budget_bytes else "device memory"
-    ok = outcome.last_ok
-    found = f"largest ok {_value(outcome, ok)}" if ok else "nothing fits"
-    failed = outcome.first_failed
+    ok, failed = outcome.last_ok, outcome.first_failed
+    if outcome.status in ("found", "all_fit", "none_fit"):
+        found = f"largest ok {_value(outcome, ok)}" if ok else "nothing fits"
+    else:  # not concluded: only what the probes so far say
+        found = f"so far ok up to {_value(outcome, ok)}" if ok else "so far nothing ok"
     above = f", first {failed.status} {_value(outcome, failed)}" if failed else ""
+    why = f": {outcome.reason}" if outcome.status in ("failed", "cancelled") else ""
     return (f"  {outcome.label}: {found}{above} under {budget} per rank "
-            f"[{outcome.status}, {len(outcome.probes)} probes]")
+            f"[{outcome.status}{why}, {len(outcome.probes)} probes]")
 
 
 def _value(outcome: SearchOutcome, probe: ProbeResult) -> str:
