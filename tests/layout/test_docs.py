@@ -57,3 +57,25 @@ def test_relative_links_resolve(page):
     broken = [m.group(1) for m in LINK.finditer(path.read_text())
               if "://" not in m.group(1) and not (path.parent / m.group(1)).exists()]
     assert not broken, f"{page} links to files that do not exist: {broken}"
+
+
+PACKAGES = "suite|results|jobs|analysis|slurm|memsweep|reliability|bench"
+PATH = re.compile(rf"`((?:{PACKAGES}|tests|docs)/[\w./-]*)`")  # `slurm/local.py`, `suite/sweeps/`
+MODULE = re.compile(rf"`(?:python -m )?((?:{PACKAGES})\.[\w.]+)")  # `results.load`, `jobs.worker`
+FILE_SUFFIX = re.compile(r"\.(py|toml|json|sh|md|conf)$")  # `slurm.conf` is a file, not a module
+
+
+def _is_module(dotted: str) -> bool:
+    parts = dotted.split(".")  # a module, or a module and a name in it (`slurm.local.run_sweep`)
+    return any((ROOT / Path(*parts[:n])).with_suffix(".py").exists()
+               or (ROOT / Path(*parts[:n]) / "__init__.py").exists()
+               for n in range(len(parts), 1, -1))
+
+
+@pytest.mark.parametrize("page", ["README.md"] + [f"docs/{p}.md" for p in PAGES])
+def test_named_files_and_modules_exist(page):
+    text = (ROOT / page).read_text()
+    gone = [p for p in PATH.findall(text) if not (ROOT / p).exists()]
+    gone += [m for m in MODULE.findall(text) if not FILE_SUFFIX.search(m) and not _is_module(m)]
+    assert not gone, (f"{page} names files or modules that do not exist (moved or renamed?): "
+                      f"{gone}")
