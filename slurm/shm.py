@@ -11,11 +11,13 @@ process maps: nobody can use those any more.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 SHM = Path("/dev/shm")
 PREFIXES = ("mpich_shm_", "deepspeed_allreduce_buffer_")
 CLOCK_SLACK_S = 1.0  # tmpfs stamps files with the kernel's coarse clock, a tick behind ours
+SETTLE_S = 2.0  # between the two looks of remove_leftovers
 
 
 def leftovers(since: float, *, root: Path = SHM) -> list[Path]:
@@ -59,10 +61,19 @@ def mapped_paths() -> set[str]:
     return used
 
 
-def remove_leftovers(since: float, *, root: Path = SHM) -> list[Path]:
-    """Remove what `leftovers` finds; the files removed."""
+def remove_leftovers(since: float, *, root: Path = SHM, settle_s: float = SETTLE_S) -> list[Path]:
+    """Remove what `leftovers` finds twice, `settle_s` apart; the files removed.
+
+    A rank creates its file, then maps it: in between it is unmapped. Another run starting
+    on the same node meanwhile (a second sweep, a test) would lose its file to a single
+    look and hang in DeepSpeed's shared-memory set-up; a second look lets it map it."""
+    first = leftovers(since, root=root)
+    if not first:
+        return []
+    time.sleep(settle_s)
+    again = set(leftovers(since, root=root))
     removed = []
-    for path in leftovers(since, root=root):
+    for path in (p for p in first if p in again):
         try:
             path.unlink()
             removed.append(path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import mmap
 import os
+import threading
 import time
 
 from slurm import shm
@@ -49,3 +50,29 @@ def test_the_removal_is_noted_at_the_end_of_the_runs_log(tmp_path):
         f"# memsweep: removed 1 shared-memory file(s) its killed ranks left in {tmp_path}/shm: "
         f"mpich_shm_dead_0"]
     assert not any((tmp_path / "shm").iterdir())
+
+
+def test_a_file_mapped_between_the_two_looks_is_another_runs_and_stays(tmp_path):
+    # Another run's rank has created its buffer but not mapped it yet when this launch's
+    # cleanup looks: one look would take it (and that run would hang); the second look
+    # sees it mapped.
+    since = time.time() - 60
+    starting = make(tmp_path, "deepspeed_allreduce_buffer_0_127.0.0.1_5151_0")
+    dead = make(tmp_path, "mpich_shm_dead_0")
+    mapped = threading.Event()
+
+    def rank_maps_its_buffer():
+        with open(starting, "r+b") as f, mmap.mmap(f.fileno(), 0):
+            mapped.set()
+            time.sleep(2.0)
+
+    rank = threading.Thread(target=rank_maps_its_buffer)
+    timer = threading.Timer(0.3, rank.start)
+    timer.start()
+    try:
+        assert shm.remove_leftovers(since, root=tmp_path, settle_s=1.0) == [dead]
+        assert mapped.is_set()
+    finally:
+        timer.join()
+        rank.join()
+    assert starting.exists() and not dead.exists()
