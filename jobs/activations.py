@@ -20,6 +20,7 @@ class ActivationMeter:
     def __init__(self, model) -> None:
         self.model = model
         self.peak_bytes: int | None = None
+        self.saved_ptrs: set[int] = set()  # storages the last forward saved (jobs/peak_probe.py)
         self._saved: list = []
         self._hooks = None
 
@@ -46,5 +47,6 @@ class ActivationMeter:
         self._hooks.__exit__(None, None, None)
         self._hooks = None
         saved = count({"params": self._saved}).params_bytes
+        self.saved_ptrs = {t.untyped_storage().data_ptr() for t in self._saved}
         self._saved = []
         self.peak_bytes = max(self.peak_bytes or 0, saved)

@@ -28,8 +28,9 @@ def current_phase() -> str | None:
 
 
 class Phases:
-    def __init__(self, device: str) -> None:
+    def __init__(self, device: str, tensors=None) -> None:
         self.device = device
+        self.tensors = tensors  # a jobs.peak_probe.PeakProbe: live tensor peaks per phase
         self.peaks: dict[str, PhasePeak] = {}
         self.activation_peak: int | None = None
         self._open: tuple[str, int, int | None, bool] | None = None
@@ -50,6 +51,8 @@ class Phases:
             probes.trim_host_heap()
         reset = probes.reset_peak_rss()
         probes.reset_device_peaks(self.device)
+        if self.tensors is not None:
+            self.tensors.begin(name)
         self._open = (name, probes.rss_bytes(), probes.device_allocated(self.device), reset)
 
     def end(self) -> None:
@@ -59,10 +62,12 @@ class Phases:
         self._open = None
         probes.synchronize(self.device)
         allocated, reserved = probes.device_peaks(self.device)
-        peak = PhasePeak(phase=name, host_rss_bytes=probes.peak_rss_bytes(),
+        rss = probes.peak_rss_bytes()  # before the tensor probe's labelling walk
+        live = self.tensors.end() if self.tensors is not None else None
+        peak = PhasePeak(phase=name, host_rss_bytes=rss,
                          host_rss_start_bytes=rss0, host_reset=reset,
                          device_allocated_bytes=allocated, device_reserved_bytes=reserved,
-                         device_allocated_start_bytes=dev0)
+                         device_allocated_start_bytes=dev0, **(live or {}))
         if name == "forward":
             grew = (allocated - dev0) if self.device == "cuda" else peak.host_rss_bytes - rss0
             self.activation_peak = max(self.activation_peak or 0, grew)
@@ -79,7 +84,16 @@ class Phases:
 
 
 def _height(p: PhasePeak) -> int:
-    return p.device_allocated_bytes if p.device_allocated_bytes is not None else p.host_rss_bytes
+    if p.device_allocated_bytes is not None:
+        return p.device_allocated_bytes
+    return p.tensor_peak_bytes if p.tensor_peak_bytes is not None else p.host_rss_bytes
+
+
+def tensor_peak(peaks: dict[str, PhasePeak]) -> PhasePeak | None:
+    """The probe step's phase with the most live tensor bytes (None: not tracked)."""
+    tracked = [p for name, p in peaks.items()
+               if name in PROBE_PHASES and p.tensor_peak_bytes is not None]
+    return max(tracked, key=lambda p: p.tensor_peak_bytes, default=None)
 
 
 def timed_steps(step: Callable[[], float], *, minimum: int, maximum: int, device: str,

@@ -15,6 +15,7 @@ from jobs import measure, probes
 from jobs.activations import ActivationMeter
 from jobs.held import held_tensors
 from jobs.ledger import Ledger, count
+from jobs.peak_probe import PeakProbe
 from jobs.placement import node_name
 from jobs.ranks import Ranks
 from results.schema import RankMetrics
@@ -54,7 +55,10 @@ def train(scenario: Scenario, ranks: Ranks) -> RankOutcome:
     torch.manual_seed(settings.seed)  # the same initial weights on every rank
     on = ctx.torch_device
     config = deepspeed_config(scenario)
-    phases = measure.Phases(device)  # memory peaks per phase; the phase an OOM names
+    # Live tensor bytes from before the model exists (jobs/peak_probe.py), out of the timed steps.
+    tensors = PeakProbe(device)
+    tensors.start()
+    phases = measure.Phases(device, tensors)  # memory peaks per phase; the phase an OOM names
     phases.begin("init")
     # The model with the strategies' transforms; under ZeRO-3 partitioned as it is created
     # (no rank ever holds the whole model) unless a transform needs it whole first.
@@ -63,6 +67,7 @@ def train(scenario: Scenario, ranks: Ranks) -> RankOutcome:
     engine, *_ = deepspeed.initialize(model=model, model_parameters=model.parameters(),
                                       config=config,
                                       optimizer=catalogue.client_optimizer(scenario))
+    tensors.attach(engine.module, engine.optimizer)
     phases.end()
     say(f"worker: deepspeed engine ready ({type(engine.optimizer).__name__})", flush=True)
 
@@ -93,10 +98,12 @@ def train(scenario: Scenario, ranks: Ranks) -> RankOutcome:
     say(f"worker: timing {settings.timed_steps} step(s)"
         + (f", up to {settings.max_timed_steps} until stable" if settings.max_timed_steps else ""),
         flush=True)
+    tensors.pause()
     with phases.phase("timed"):
         times, loss, stable = measure.timed_steps(
             step, minimum=settings.timed_steps, maximum=settings.max_timed_steps, device=device,
             agree=measure.agree_max(device))
+    tensors.start()  # adopts what the timed steps left live
     timed = phases.peaks["timed"]
     say(f"worker: timed steps done, median {probes.median_iqr(times)[0]:.4f}s on rank 0"
         + ("" if timed.host_reset else " (host peak RSS not reset: includes start-up)"),
@@ -111,6 +118,7 @@ def train(scenario: Scenario, ranks: Ranks) -> RankOutcome:
         nonlocal ledger
         if point == "backward":
             meter.stop()  # what the forward saved for backward
+            tensors.saw_activations(meter.saved_ptrs)
         if point in ("step", "end"):
             phases.end()  # the walk is bookkeeping: outside the phases it would inflate
             ledger = ledger.max(count(held_tensors(engine.module, engine.optimizer)))
@@ -119,6 +127,8 @@ def train(scenario: Scenario, ranks: Ranks) -> RankOutcome:
             meter.start()
 
     step(probe)
+    tensors.stop()
+    at_peak = measure.tensor_peak(phases.peaks)
     extra = catalogue.observe(scenario, config, ctx, engine.module, objective)
     catalogue.cleanup(scenario, config, ctx)
 
@@ -131,7 +141,10 @@ def train(scenario: Scenario, ranks: Ranks) -> RankOutcome:
                           step_time_s=probes.median_iqr(times)[0],
                           phases=tuple(phases.peaks.values()),
                           activation_peak_bytes=phases.activation_peak,
-                          activation_bytes=meter.peak_bytes, **extra)
+                          activation_bytes=meter.peak_bytes,
+                          tensor_peak_bytes=at_peak and at_peak.tensor_peak_bytes,
+                          tensor_peak_phase=at_peak and at_peak.phase,
+                          tensor_breakdown=at_peak and at_peak.tensor_breakdown, **extra)
     impl = "/".join(type(o).__name__ for o in (engine.optimizer, inner) if o is not None)
     return RankOutcome(metrics=asdict(metrics), step_times_s=times, final_loss=loss,
                        optimizer_impl=impl, stable=stable)

@@ -35,6 +35,13 @@ class PhasePeak:
     device_allocated_bytes: int | None = None  # GPU only
     device_reserved_bytes: int | None = None
     device_allocated_start_bytes: int | None = None
+    # Live tensor bytes (jobs/live_tensors.py): the peak on the compute device, what was live
+    # when the phase began, and the breakdown at the peak (jobs/peak_probe.py's categories).
+    # None for the timed phase (the tracker stays out of the timed steps) and older records.
+    tensor_peak_bytes: int | None = None
+    tensor_start_bytes: int | None = None
+    tensor_breakdown: dict | None = None
+    host_tensor_peak_bytes: int | None = None  # GPU runs: the peak of host (CPU) tensors
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -97,6 +104,11 @@ class RankMetrics:
     nvme_bytes: int | None = None  # NVMe offload: this rank's swap files in the named folder
     memory_snapshot: str | None = None  # CUDA allocator history (MEMSWEEP_MEMORY_SNAPSHOT=DIR)
     node: str | None = None  # the Slurm node it ran on (SLURMD_NODENAME); None outside Slurm
+    # The probe step's peak of live tensor bytes on the compute device (the largest of its
+    # forward, backward and step phases), that phase, and the breakdown at the peak.
+    tensor_peak_bytes: int | None = None
+    tensor_peak_phase: str | None = None
+    tensor_breakdown: dict | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
