@@ -6,6 +6,7 @@ report's findings, sections, figures and tables share one table each:
 
 | attribute | what | module |
 |---|---|---|
+| boundaries | per capacity search: measured and predicted boundary, cost | capacity.py |
 | medians | per setup and strategy: ok runs, medians, statuses | baseline.py |
 | vs_baseline | each strategy against its setup's baseline | baseline.py |
 | reference | of vs_baseline: per setup, the largest model whose baseline ran ok | baseline.py |
@@ -28,6 +29,7 @@ from functools import cached_property
 import pandas as pd
 
 from analysis.baseline import reference_rows, strategy_medians, vs_baseline
+from analysis.capacity import capacity_table
 from analysis.fits import largest_fitting
 from analysis.history import nightly_comparison, trend_table
 from analysis.pareto import pareto_table
@@ -35,12 +37,15 @@ from analysis.partitions import hardware_table
 from analysis.regress import Comparison
 from analysis.scaling import scaling_table
 from analysis.tidy import COLUMNS, enrich
+from results.search_outcome import SearchOutcome
+from suite.axes import WORKLOAD_AXES
 
 
 @dataclass(frozen=True, kw_only=True)
 class Analysis:
     frame: pd.DataFrame  # the tidy frame with the analysis columns (analysis/tidy.py)
     capacity: int | None = None  # device bytes per rank when given (--capacity), else found
+    searches: tuple[SearchOutcome, ...] = ()  # the sweep folders' capacity searches
 
     def __post_init__(self) -> None:
         missing = [c for c in COLUMNS if c not in self.frame]
@@ -50,7 +55,12 @@ class Analysis:
 
     def of(self, rows: pd.DataFrame) -> Analysis:
         """The analysis of `rows` of this frame (their columns are already added)."""
-        return Analysis(frame=rows, capacity=self.capacity)
+        return Analysis(frame=rows, capacity=self.capacity, searches=self.searches)
+
+    @cached_property
+    def boundaries(self) -> pd.DataFrame:
+        """Per capacity search: the boundary measured, predicted, and its cost (capacity.py)."""
+        return capacity_table(list(self.searches), self.frame, WORKLOAD_AXES)
 
     @cached_property
     def medians(self) -> pd.DataFrame:
@@ -90,6 +100,7 @@ class Analysis:
         return hardware_table(self.frame)
 
 
-def analyse(frame: pd.DataFrame, *, capacity: int | None = None) -> Analysis:
+def analyse(frame: pd.DataFrame, *, capacity: int | None = None,
+            searches: tuple[SearchOutcome, ...] = ()) -> Analysis:
     """The Analysis of a tidy frame (results/frame.py, analysis/sources.py)."""
-    return Analysis(frame=enrich(frame), capacity=capacity)
+    return Analysis(frame=enrich(frame), capacity=capacity, searches=tuple(searches))

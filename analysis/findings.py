@@ -19,7 +19,7 @@ from analysis.regress import Comparison
 from analysis.run_tables import status_counts
 from analysis.tidy import hardware_keys, matching, peak_what, setup_keys, varying
 from analysis.units import human_bytes
-from suite.models import MODELS
+from suite.models import MODELS, human_count
 
 MAX_SETUPS = 3  # hardware setups that get sentences of their own
 MIN_SAVING = 1.0  # %: a smaller saving is reported as none
@@ -35,7 +35,8 @@ class Finding:
 def findings(a: Analysis) -> list[Finding]:
     if a.frame.empty:
         return [Finding("Runs", "No run records were found.")]
-    out = [runs_finding(a.frame)]
+    out = capacity_findings(a)  # the question the suite answers: first
+    out += [runs_finding(a.frame)]
     out += savings_findings(a)
     out += fits_findings(a)
     out += pareto_findings(a)
@@ -45,6 +46,57 @@ def findings(a: Analysis) -> list[Finding]:
         out.append(nightly_finding(nightly, nights))
     out += hardware_findings(a)
     return out
+
+
+def capacity_findings(a: Analysis) -> list[Finding]:
+    """Per searched setup: the strategy with the largest measured boundary against the
+    baseline's, with its cost in FLOP/s, then every boundary in one sentence."""
+    out = []
+    table = a.boundaries
+    for (setup, axis), rows in table.groupby(["setup", "axis"], sort=False):
+        found = rows[rows["status"].isin(("found", "all_fit")) & rows["boundary_size"].notna()]
+        budget = rows["budget_bytes"].dropna()
+        under = (f"Under {human_bytes(int(budget.iloc[0]))} per rank" if len(budget)
+                 else "Within the device's memory") + f" on {setup}"
+        if found.empty:
+            out.append(Finding("Capacity boundaries (search)",
+                               f"{under}, no search found a boundary ({_statuses(rows)}).",
+                               {"setup": setup}))
+            continue
+        best = found.loc[found["boundary_size"].idxmax()]
+        base = found[found["strategy"] == BASELINE]
+        show = _shown(axis)
+        if base.empty or best["strategy"] == BASELINE:
+            text = (f"{under}, {best['strategy']} reaches the largest {axis.replace('_', ' ')}: "
+                    f"{show(best['boundary_size'])}")
+            text += "; no strategy beats the baseline." if best["strategy"] == BASELINE else \
+                " (the baseline's search found no boundary)."
+        else:
+            b = base.iloc[0]
+            cost = (f" at {best['speed']:.0%} of its training FLOP/s" if pd.notna(best["speed"])
+                    else "")
+            text = (f"{under}, {best['strategy']} trains a {best['ratio']:.2g}x larger "
+                    f"{'model' if axis == 'model' else axis.replace('_', ' ')} than the "
+                    f"baseline ({show(best['boundary_size'])} vs {show(b['boundary_size'])})"
+                    f"{cost}.")
+        others = [f"{r['strategy']} {show(r['boundary_size'])}" for _, r in
+                  found.sort_values("boundary_size").iterrows()]
+        text += " Boundaries measured: " + ", ".join(others) + "."
+        out.append(Finding("Capacity boundaries (search)", text,
+                           {"setup": setup, "best": best["strategy"],
+                            "best_size": int(best["boundary_size"]),
+                            "ratio": best["ratio"], "speed": best["speed"]}))
+    return out
+
+
+def _shown(axis: str):
+    if axis == "model":
+        return lambda n: f"{human_count(int(n))} parameters"
+    return lambda n: str(int(n))
+
+
+def _statuses(rows: pd.DataFrame) -> str:
+    return ", ".join(f"{n} {s}" for s, n in rows["status"].value_counts().items())
 
 
 def runs_finding(frame: pd.DataFrame) -> Finding:

@@ -70,7 +70,7 @@ def save(report: list[Page], output: Path, sweep: str, when: str, *,
 def report_pages(sources: Sources, *, capacity: int | None = None) -> list[Page]:
     """Every page of the report, in order, title page first: one Analysis of the frame,
     handed to every section (they share its comparisons)."""
-    analysis = analyse(sources.frame, capacity=capacity)
+    analysis = analyse(sources.frame, capacity=capacity, searches=sources.searches)
     frame = analysis.frame
     if frame.empty:
         body = [Page("No run records", pages.message_page(
@@ -82,6 +82,8 @@ def report_pages(sources: Sources, *, capacity: int | None = None) -> list[Page]
             "No ok runs", f"None of the {n:,} run{'s' * (n != 1)} is ok",
             "Statuses: " + status_line(frame) + ". The failures pages list each run, its "
             "reason and the last lines of its log."))]
+        # A search where nothing fits is still an answer: its page stays.
+        body += [Page(title, fig) for title, fig in sections.boundaries(analysis)]
     else:
         body = [Page(title, fig) for title, fig in sections.analysis_pages(analysis)]
     body += _titled("Failures and quarantined files", sections.failures(analysis, sources))

@@ -12,8 +12,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from analysis import comparison_tables as views
-from analysis import fig_history, fig_memory, fig_parts, fig_tradeoff, pages
+from analysis import fig_capacity, fig_history, fig_memory, fig_parts, fig_tradeoff, pages
 from analysis.analysis import Analysis
+from analysis.capacity import capacity_view
 from analysis.findings import findings
 from analysis.grouping import Group, describe
 from analysis.history import night_span
@@ -38,6 +39,7 @@ def analysis_pages(a: Analysis) -> list[tuple[str, Figure]]:
     out = [(FINDINGS, fig) for fig in pages.findings_pages(
         FINDINGS, [(f.section, f.text) for f in found],
         f"Computed from the runs; {MEDIANS}. Each has a section of its own below.")]
+    out += boundaries(a)
     out += strategies_vs_baseline(a)
     out += memory_vs_size(a)
     out += breakdown(a)
@@ -84,6 +86,21 @@ def _cpu_offload_note(frame: pd.DataFrame) -> str:
 def _table(title: str, table: pd.DataFrame, subtitle: str) -> list[tuple[str, Figure]]:
     return [(title, fig) for fig in pages.table_pages(table, title, subtitle,
                                                       max_pages=MAX_TABLE_PAGES)]
+
+
+def boundaries(a: Analysis) -> list[tuple[str, Figure]]:
+    """The capacity searches' answer, one figure per searched axis, then the table."""
+    table = a.boundaries
+    if table.empty:
+        return []
+    title = "Capacity boundaries (search)"
+    out = [(title, fig_capacity.capacity_figure(
+        rows, subtitle="Each boundary is an ok run whose next value up ran out of memory "
+                       "(real runs, bisected); the mark is where the analytical model put it"))
+           for _, rows in table.groupby("axis", sort=False)]
+    return out + _table(title, capacity_view(table),
+                        "boundary: the largest value that ran ok; next up: the next value "
+                        "probed above it; FLOP/s at the boundary over the baseline's at its own")
 
 
 def strategies_vs_baseline(a: Analysis) -> list[tuple[str, Figure]]:

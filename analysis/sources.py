@@ -19,6 +19,7 @@ import pandas as pd
 
 from results.frame import row_from_json, rows_frame
 from results.load import Quarantined, iter_valid_json
+from results.search_outcome import SearchOutcome, load_outcomes
 from results.store import runs_dir
 from suite.errors import UserInputError
 
@@ -50,6 +51,7 @@ class Sources:
     quarantined: tuple[Quarantined, ...]
     fingerprints: Fingerprints
     frame: pd.DataFrame  # records_frame of all records, plus `source_dir`
+    searches: tuple[SearchOutcome, ...] = ()  # capacity searches' outcomes (DIR/searches)
 
 
 def load_sources(dirs: list[Path]) -> Sources:
@@ -67,7 +69,7 @@ def load_sources(dirs: list[Path]) -> Sources:
         prints = prints.merged(p[2])
     return Sources(dirs=tuple(map(Path, dirs)), sweep_dirs=tuple(found),
                    quarantined=tuple(q for p in parts for q in p[1]), fingerprints=prints,
-                   frame=frame)
+                   frame=frame, searches=tuple(o for d in found for o in load_outcomes(d)))
 
 
 def sweep_dirs(folder: Path) -> list[Path]:
