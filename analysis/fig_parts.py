@@ -47,9 +47,9 @@ def colors_of(frame: pd.DataFrame) -> dict[str, str]:
 
 
 def markers_of(frame: pd.DataFrame) -> dict[str, str]:
-    """strategy -> marker, as the enriched frame assigns them ("o" where it has none)."""
-    if frame.empty or "marker" not in frame:
-        return dict.fromkeys(frame["strategy"].unique() if "strategy" in frame else (), "o")
+    """strategy -> marker, as the enriched frame assigns them."""
+    if frame.empty:
+        return {}
     pairs = frame[["strategy", "marker"]].drop_duplicates("strategy")
     return dict(zip(pairs["strategy"], pairs["marker"], strict=True))
 

@@ -16,6 +16,7 @@ from analysis.tidy import hardware_keys, varying
 from analysis.units import DASH, human_bytes, human_count, human_rate
 from results.schema import STATUSES
 from suite.models import MODELS
+from suite.scenario_name import scenario_name
 
 LOG_LINES = 6  # lines of a failed run's log tail shown on the failures page
 
@@ -121,9 +122,10 @@ def failure_groups(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def config_label(row: pd.Series, keys: list[str]) -> str:
-    """`1.3b · zero_stage=3 · gpu-h100 · 16 ranks`: model, strategy and the setup `keys`."""
-    where = describe({k: row[k] for k in keys if k in row})
-    return f"{row['model']} · {row['strategy']}" + (f" · {where}" if where else "")
+    """`1.3b · 16 ranks · zero_stage=3 · gpu-h100`: the scenario's name, as `memsweep run` and
+    `status` print it (suite/scenario_name.py), then its partition if `keys` has it."""
+    name = scenario_name(row.to_dict())
+    return name + (f" · {row['partition']}" if "partition" in keys else "")
 
 
 def last_lines(text: object, n: int = LOG_LINES) -> str:

@@ -50,7 +50,7 @@ def test_failures_are_grouped_per_scenario_with_reason_and_log_tail(loaded):
     assert sorted(failures["status"]) == sorted(FAILURES.values())
     assert failures["log_tail"].str.endswith("connection reset by peer $x$").all()
     assert (failures["log_tail"].str.count("\n") == run_tables.LOG_LINES - 1).all()
-    assert failures["config"][0].startswith("small · baseline")
+    assert failures["config"][0] == "small · 2 ranks · baseline"  # as `memsweep run` names it
     repeated = records_frame([make_record(model="tiny", stage=1, offload="cpu",
                                           status="failed", night=n)
                               for n in ("2026-11-25", "2026-11-26")])
