@@ -37,7 +37,27 @@ def _cmd_faults(args) -> int:
                     out=Path(args.out) if args.out else None)
 
 
+def _cmd_bench_search(args) -> int:
+    # pandas/matplotlib/torch load late: `plan` and `run` need not pay for them
+    from bench.search_cost import run
+
+    return run(Path(args.sweep), Path(args.out))
+
+
 def register(sub: argparse._SubParsersAction, epilog: str) -> None:
+    s = sub.add_parser(
+        "bench-search", help="time a capacity search against the plain sweep it replaces",
+        description="Run SWEEP (a sweep with a model [search]) and then the same combinations "
+                    "as a plain sweep over the catalogue sizes of its range, on this machine "
+                    "in one run; print both wall times, the probes per combination and the "
+                    "ratio search / plain (goal <= 1.5).",
+        epilog="exit codes: 0 ratio within the goal, 1 over it, 2 bad input")
+    s.add_argument("sweep", help="sweep file with a [search] table, e.g. "
+                                 "suite/sweeps/capacity.toml")
+    s.add_argument("--out", default="out/bench-search", metavar="DIR",
+                   help="folder for both sweeps' records (default out/bench-search)")
+    s.set_defaults(func=_cmd_bench_search)
+
     s = sub.add_parser(
         "bench-report", help="time the frame and the full report over a synthetic history",
         description="Write a synthetic nightly history of real run records (several nights x "

@@ -63,9 +63,14 @@ _FILE_KEYS = ("sweep", "axes", "exclude", "models", "search")
 
 def load_sweep(path: str | Path) -> Sweep:
     path = Path(path)
+    return parse_sweep(read_toml(path), source=str(path), base_dir=path.parent)
+
+
+def read_toml(path: Path) -> dict:
+    """A sweep file's TOML as data; a missing or malformed file is a user error."""
     src = str(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise UserInputError("no such sweep file", source=src,
                              fix="give the path of a .toml sweep, e.g. suite/sweeps/smoke.toml"
@@ -73,7 +78,6 @@ def load_sweep(path: str | Path) -> Sweep:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise UserInputError(f"not valid TOML: {e}", source=src,
                              fix="check the line named above") from None
-    return parse_sweep(data, source=src, base_dir=path.parent)
 
 
 def _unknown(key: str, known, *, source: str, where: str) -> UserInputError:
