@@ -21,6 +21,7 @@ SCHEMA_VERSION = 1
 # all_fit: the upper end ran ok; none_fit: the lower end did not fit; failed: a probe ended
 # for a reason other than memory (no boundary is claimed); cancelled: interrupted.
 STATUSES = ("searching", "found", "all_fit", "none_fit", "failed", "cancelled")
+FINISHED = ("found", "all_fit", "none_fit")  # a resume leaves these searches alone
 
 
 @dataclass(frozen=True, kw_only=True)

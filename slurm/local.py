@@ -55,7 +55,7 @@ def run_sweep(sweep: Sweep, *, out: Path, max_ranks: int | None = None, dry_run:
     plan = out / "plan.json"
     write_json_atomic(plan, json.loads(plan_json(sweep)))
     if sweep.search:
-        return _run_searches(sweep, out=out, plan=plan, mpiexec=mpiexec, max_ranks=max_ranks,
+        return _run_searches(sweep, out=out, mpiexec=mpiexec, max_ranks=max_ranks,
                              resume=resume, worker=worker, grace_s=grace_s)
     labels = _labels(sweep)
     printer = progress.Printer(total=len(sweep.scenarios), width=max(map(len, labels)))
@@ -107,7 +107,7 @@ def run_sweep(sweep: Sweep, *, out: Path, max_ranks: int | None = None, dry_run:
     return 1 if any(d.status in FAILING for d in done) else 0
 
 
-def _run_searches(sweep: Sweep, *, out: Path, plan: Path, mpiexec: str,
+def _run_searches(sweep: Sweep, *, out: Path, mpiexec: str,
                   max_ranks: int | None, resume: bool, worker: Sequence[str],
                   grace_s: float) -> int:
     """Each combination's capacity search, one after another (slurm/searching.py)."""
@@ -119,12 +119,10 @@ def _run_searches(sweep: Sweep, *, out: Path, plan: Path, mpiexec: str,
     t0, outcomes = time.monotonic(), []
     with Caught((signal.SIGINT, signal.SIGTERM)) as interrupts:
         def run_one(probe: Scenario) -> tuple[RunRecord, bool]:
-            searching.add_to_plan(plan, probe)
-            # Every recorded ok/oom probe is kept: a search never runs a probe twice.
-            previous = outcome.previous_record(out, probe.run_id)
-            if previous and previous.status in ("ok", "oom"):
-                return previous, False
-            record, _, launched = _one(probe, out=out, plan=plan, mpiexec=mpiexec,
+            if known := searching.reused(out, probe):  # a search never runs a probe twice
+                return known, False
+            probe_plan = searching.probe_plan(out, sweep.name, probe)
+            record, _, launched = _one(probe, out=out, plan=probe_plan, mpiexec=mpiexec,
                                        max_ranks=max_ranks, resume=resume, worker=worker,
                                        grace_s=grace_s, interrupts=interrupts)
             return record, launched
@@ -135,7 +133,7 @@ def _run_searches(sweep: Sweep, *, out: Path, plan: Path, mpiexec: str,
             say([f"[{index}/{len(sweep.scenarios)}] "
                  f"{combination_name(search, combination.values)}"])
             outcomes.append(searching.run_search(
-                sweep, combination, out=out, run_one=run_one,
+                search, sweep.name, combination, out=out, run_one=run_one,
                 say=lambda line: say([line]), should_stop=lambda: bool(interrupts.signum)))
     say([f"{len(outcomes)} of {len(sweep.scenarios)} searches in "
          f"{progress.clock(time.monotonic() - t0)}:",

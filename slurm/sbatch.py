@@ -59,6 +59,9 @@ def array_spec(indices: Sequence[int], max_parallel: int | None) -> str:
     return text + (f"%{max_parallel}" if max_parallel else "")
 
 
+TASKS = ("slurm.task", "slurm.search_task")
+
+
 def _directives(**options: object) -> list[str]:
     return [f"#SBATCH --{k.replace('_', '-')}={v}" for k, v in options.items() if v is not None]
 
@@ -67,10 +70,12 @@ def render_array_script(*, sweep: str, n_tasks: int, max_parallel: int | None, n
                         nodes: int, cpus_per_task: int, gpus_per_node: int, mem: str | None,
                         time: str, partition: str | None, account: str | None, qos: str | None,
                         out_dir: str, python: str, mpi: str, signal_lead_s: int = 120,
-                        indices: Sequence[int] | None = None) -> str:
+                        indices: Sequence[int] | None = None, task: str = "slurm.task") -> str:
     """The job array: task i runs scenario i of out_dir/plan.json on `ntasks` ranks.
 
     `indices` are the plan positions to run (a resume); default all `n_tasks` of them.
+    `task` is the module each task runs: slurm.task (one run), or slurm.search_task (a
+    capacity search of combination i, each probe a job step).
     The task gets SIGUSR1 `signal_lead_s` before its time limit, to record `timeout` itself.
     """
     check_name(sweep, what="sweep name")
@@ -78,6 +83,8 @@ def render_array_script(*, sweep: str, n_tasks: int, max_parallel: int | None, n
         if value is not None:
             check_name(value, what=key)
     check_name(mpi, what="mpi")
+    if task not in TASKS:
+        raise ValueError(f"task {task!r} is not one of {TASKS}")
     if n_tasks < 1 or ntasks < 1 or nodes < 1 or cpus_per_task < 1 or gpus_per_node < 0:
         raise ValueError("task, node, cpu and gpu counts must be positive")
     if type(signal_lead_s) is not int or signal_lead_s < 1:
@@ -97,7 +104,7 @@ def render_array_script(*, sweep: str, n_tasks: int, max_parallel: int | None, n
                           signal=f"B:USR1@{signal_lead_s}"),
              "set -euo pipefail",
              f"export MEMSWEEP_MPI={shlex.quote(mpi)}",
-             "exec " + shlex.join([check_path(python, key="python"), "-m", "slurm.task",
+             "exec " + shlex.join([check_path(python, key="python"), "-m", task,
                                    "--plan", f"{out_dir}/plan.json", "--out", out_dir])
              + ' --index "$SLURM_ARRAY_TASK_ID"',
              ""]

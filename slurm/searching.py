@@ -18,10 +18,11 @@ from pathlib import Path
 from results.schema import RunRecord
 from results.search_outcome import ProbeResult, SearchOutcome, write_outcome
 from results.store import write_json_atomic
+from slurm.outcome import previous_record
 from suite.models import human_count
+from suite.names import check_name
 from suite.scenario import Scenario
 from suite.search import SearchSpec, budget_bytes, combination_name, predicted_index
-from suite.sweep import Sweep
 from suite.units import format_bytes
 
 # (probe scenario) -> (its record, whether it was launched now)
@@ -42,17 +43,17 @@ def probe_scenario(combination: Scenario, axis: str, value: object) -> Scenario:
                                 settings=combination.settings)
 
 
-def run_search(sweep: Sweep, combination: Scenario, *, out: Path, run_one: RunOne,
-               say: Callable[[str], None], should_stop: Callable[[], bool]) -> SearchOutcome:
+def run_search(search: SearchSpec, sweep_name: str, combination: Scenario, *, out: Path,
+               run_one: RunOne, say: Callable[[str], None],
+               should_stop: Callable[[], bool]) -> SearchOutcome:
     """Bisect one combination to its boundary; the outcome is written after every probe."""
-    search = sweep.search
     ladder = search.ladder()
     values = combination.values
     budget = budget_bytes(search, values, combination.settings)
     start = predicted_index(search, ladder, values, budget)
     bisection = search.bisection(ladder, start)
     outcome = SearchOutcome(
-        search_id=search_id(search, combination), sweep=sweep.name, axis=search.axis,
+        search_id=search_id(search, combination), sweep=sweep_name, axis=search.axis,
         combination={k: v for k, v in values.items() if k != search.axis},
         label=combination_name(search, values),
         budget_bytes=budget, resolution=search.resolution,
@@ -140,8 +141,18 @@ def _value(outcome: SearchOutcome, probe: ProbeResult) -> str:
     return f"{outcome.axis} {probe.value}"
 
 
-def add_to_plan(plan: Path, probe: Scenario) -> None:
-    """Add `probe` to the plan file the workers read their scenario from (by run_id)."""
-    data = json.loads(plan.read_text(encoding="utf-8"))
-    if all(s["run_id"] != probe.run_id for s in data["scenarios"]):
-        write_json_atomic(plan, {**data, "scenarios": [*data["scenarios"], probe.to_json()]})
+def probe_plan(out: Path, sweep_name: str, probe: Scenario) -> Path:
+    """DIR/plans/<run_id>.json: a plan of the one probe, which its worker reads. One file per
+    probe: array tasks searching at once never write the same file."""
+    path = out / "plans" / f"{check_name(probe.run_id, what='run_id')}.json"
+    if not path.exists():
+        write_json_atomic(path, {"sweep": sweep_name, "source": "capacity search",
+                                 "description": "", "scenarios": [probe.to_json()],
+                                 "excluded": []})
+    return path
+
+
+def reused(out: Path, probe: Scenario) -> RunRecord | None:
+    """The probe's record if it already says whether it fits (ok or oom): never rerun it."""
+    previous = previous_record(out, probe.run_id)
+    return previous if previous and previous.status in ("ok", "oom") else None

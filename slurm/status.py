@@ -16,12 +16,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from results.schema import RunRecord
+from results.search_outcome import FINISHED, SearchOutcome, load_outcomes
 from results.store import log_path, logs_dir, write_record
 from slurm import outcome, scheduler, submissions
+from slurm.searching import search_id, summary_line
 from slurm.states import JobRow, ending_for, vanished_ending
 from slurm.submissions import Submission
 from suite.scenario import Scenario
 from suite.scenario_name import scenario_name
+from suite.search import SearchSpec
 
 FINE = ("ok", "skipped")  # any other record makes `status` exit 1
 # A task COMPLETING (ended, its processes being cleaned up, e.g. still writing its record
@@ -52,6 +55,9 @@ class Snapshot:
     rows: tuple[Row, ...]
     submissions: tuple[Submission, ...]
     report: JobRow | None
+    # A searched sweep: per row (combination), its search outcome so far (None: not started).
+    # Its tasks' records are their probes'; the outcome is what a row says.
+    searches: tuple[SearchOutcome | None, ...] | None = None
 
     @property
     def done(self) -> bool:
@@ -63,13 +69,16 @@ class Snapshot:
 
     @property
     def exit_code(self) -> int:
+        if self.searches is not None:
+            return 1 if any(o is None or o.status not in FINISHED for o in self.searches) else 0
         return 1 if any(r.record and r.record.status not in FINE for r in self.rows) else 0
 
 
 def poll(folder: Path, *, reconcile: bool) -> Snapshot:
     """One look at the sweep in `folder`: at most one scheduler call, whatever its size."""
     folder = Path(folder).absolute()
-    name, scenarios, _ = submissions.load_plan(folder)
+    name, scenarios, plan = submissions.load_plan(folder)
+    search = SearchSpec(**plan["search"]) if "search" in plan else None
     subs = submissions.load(folder)
     owners = submissions.owners(subs)
     report_id = subs[-1].report_job_id if subs else None
@@ -80,14 +89,19 @@ def poll(folder: Path, *, reconcile: bool) -> Snapshot:
     for index, scenario in enumerate(scenarios):
         sub = owners.get(index)
         job = tasks.get((sub.array_job_id, index)) if sub else None
-        record = outcome.previous_record(folder, scenario.run_id)
+        record = None if search else outcome.previous_record(folder, scenario.run_id)
         if sub and record and not is_current(record, sub, index):
             record = None  # from an earlier attempt: this submission has not spoken yet
-        if reconcile and sub and record is None and (job is None or job.terminal):
+        if reconcile and not search and sub and record is None and \
+                (job is None or job.terminal):
             record = settle_from_slurm(folder, scenario=scenario, sub=sub, index=index, job=job)
         rows.append(Row(index=index, scenario=scenario, owner=sub, job=job, record=record))
+    searches = None
+    if search:
+        known = {o.search_id: o for o in load_outcomes(folder)}
+        searches = tuple(known.get(search_id(search, s)) for s in scenarios)
     return Snapshot(sweep=name, folder=folder, rows=tuple(rows), submissions=tuple(subs),
-                    report=report)
+                    report=report, searches=searches)
 
 
 def is_current(record: RunRecord, sub: Submission, index: int) -> bool:
@@ -160,8 +174,13 @@ def render(snap: Snapshot) -> str:
              for row in table]
     summary = ", ".join(f"{n} {s}" for s, n in counts.most_common())
     report = snap.folder / "report.pdf"
-    return "\n".join([head, *(x.rstrip() for x in lines), f"{len(snap.rows)} runs: {summary}"]
-                     + ([f"report: {report}"] if report.exists() else []))
+    searched = []
+    if snap.searches is not None:  # the rows are combinations: what each search found so far
+        searched = ["searches:"] + [
+            summary_line(o) if o else f"  combination {r.index}: not started"
+            for r, o in zip(snap.rows, snap.searches, strict=True)]
+    return "\n".join([head, *(x.rstrip() for x in lines), f"{len(snap.rows)} runs: {summary}",
+                      *searched] + ([f"report: {report}"] if report.exists() else []))
 
 
 def status(folder: Path, *, reconcile: bool = False, watch: bool = False,

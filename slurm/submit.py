@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
 
+from results.search_outcome import FINISHED, load_outcomes
 from results.store import write_json_atomic
 from slurm import outcome, scheduler, submissions
 from slurm.local import prepare_output
@@ -33,12 +34,14 @@ from slurm.sbatch import (
     render_array_script,
     render_report_script,
 )
+from slurm.searching import search_id
 from slurm.states import TERMINAL
 from slurm.submissions import Submission
 from suite.errors import EnvironmentProblem, UserInputError
 from suite.names import check_name
 from suite.plan_table import plan_json
 from suite.scenario import Scenario
+from suite.search import SearchSpec
 from suite.sweep import load_sweep
 
 ARRAY_SCRIPT, REPORT_SCRIPT = "slurm-array.sh", "slurm-report.sh"
@@ -58,6 +61,7 @@ class Request:
     folder: Path
     profile: Profile
     mpi: str
+    search: SearchSpec | None = None  # a capacity search: task i searches combination i
 
 
 def submit(*, sweep: str | None, resume: str | None, out: str | None, profile: str | None,
@@ -66,12 +70,17 @@ def submit(*, sweep: str | None, resume: str | None, out: str | None, profile: s
     req = request(sweep=sweep, resume=resume, out=out, profile=profile, overrides=overrides,
                   mpi=mpi)
     previous = [outcome.previous_record(req.folder, s.run_id) for s in req.scenarios]
-    indices = [i for i, p in enumerate(previous) if not (resume and p and p.status == "ok")]
+    if req.search:  # a combination is done when its search concluded, whatever its probes say
+        done = concluded(req.folder, req.search, req.scenarios)
+        indices = [i for i in range(len(req.scenarios)) if not (resume and done[i])]
+    else:
+        indices = [i for i, p in enumerate(previous) if not (resume and p and p.status == "ok")]
     if not indices:
         print(f"sweep {req.name}: every run in {req.folder} has an ok record; nothing to submit")
         return 0
     array, report = render_scripts(name=req.name, scenarios=req.scenarios, indices=indices,
-                                   profile=req.profile, out=req.folder, mpi=req.mpi)
+                                   profile=req.profile, out=req.folder, mpi=req.mpi,
+                                   search=req.search is not None)
     what = f"sweep {req.name}: {len(indices)} of {len(req.scenarios)} runs as one job array"
     if dry_run:
         print(f"{what}, then a report job (dry run: nothing written, nothing submitted)\n")
@@ -102,7 +111,8 @@ def request(*, sweep: str | None, resume: str | None, out: str | None, profile: 
                              fix="drop --out")
     if resume:
         folder = _absolute(resume, key="--resume")
-        name, scenarios, _ = submissions.load_plan(folder)
+        name, scenarios, loaded_plan = submissions.load_plan(folder)
+        search = SearchSpec(**loaded_plan["search"]) if "search" in loaded_plan else None
         earlier = submissions.load(folder)
         settings = earlier[-1].settings if earlier else {}
         base = Profile(**settings["profile"]) if "profile" in settings else Profile()
@@ -110,12 +120,19 @@ def request(*, sweep: str | None, resume: str | None, out: str | None, profile: 
     else:
         loaded = load_sweep(sweep)
         name, scenarios, plan = loaded.name, loaded.scenarios, json.loads(plan_json(loaded))
+        search = loaded.search
         base = Profile()
     chosen = (load_profile(profile) if profile else base).merged(**check_options(overrides))
     if not resume:
         folder = _absolute(expand_out(out or f"out/{name}", profile=chosen), key="--out")
     return Request(name=name, scenarios=tuple(scenarios), plan=plan, folder=folder,
-                   profile=chosen, mpi=mpi or detect_mpi(sys.executable))
+                   profile=chosen, mpi=mpi or detect_mpi(sys.executable), search=search)
+
+
+def concluded(folder: Path, search: SearchSpec, combinations) -> list[bool]:
+    """Per combination: whether its search outcome says it is finished."""
+    done = {o.search_id: o.status in FINISHED for o in load_outcomes(folder)}
+    return [done.get(search_id(search, c), False) for c in combinations]
 
 
 def send(req: Request, *, array: str, report: str, indices: list[int],
@@ -168,7 +185,8 @@ def check_options(options: dict) -> dict:
 
 
 def render_scripts(*, name: str, scenarios: list[Scenario] | tuple[Scenario, ...],
-                   indices: list[int], profile: Profile, out: Path, mpi: str) -> tuple[str, str]:
+                   indices: list[int], profile: Profile, out: Path, mpi: str,
+                   search: bool = False) -> tuple[str, str]:
     """The array and report scripts. Every task asks for the largest world size submitted;
     srun then starts each scenario's own."""
     world = max(int(scenarios[i]["world_size"]) for i in indices)
@@ -181,7 +199,8 @@ def render_scripts(*, name: str, scenarios: list[Scenario] | tuple[Scenario, ...
                                 cpus_per_task=profile.cpus_per_task,
                                 gpus_per_node=profile.gpus_per_node, mem=profile.mem,
                                 time=profile.time, mpi=mpi,
-                                signal_lead_s=signal_lead_s(profile.time))
+                                signal_lead_s=signal_lead_s(profile.time),
+                                task="slurm.search_task" if search else "slurm.task")
     report = render_report_script(**common, time=REPORT_TIME, mem=REPORT_MEM)
     return array, report
 

@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         try:
             scenario = load_scenario(args.plan, index=args.index)
-            launch, attempt = _step(scenario, plan=args.plan, out=args.out)
+            launch, attempt = step(scenario, plan=args.plan, out=args.out)
         except (MemsweepError, ValueError) as e:
             print(f"memsweep task: error: {e}", file=sys.stderr)
             return 2
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if record.status == "ok" else 1
 
 
-def _step(scenario: Scenario, *, plan: Path, out: Path) -> tuple[Launch, int]:
+def step(scenario: Scenario, *, plan: Path, out: Path) -> tuple[Launch, int]:
     env = os.environ
     if "SLURM_JOB_ID" not in env:
         raise ValueError("not inside a Slurm job: this runs as a task of the array script "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 
 from suite.memory_model import predict
 from suite.models import human_count, model_spec
@@ -24,9 +25,10 @@ def plan_json(sweep: Sweep, *, capacity: int | None = None) -> str:
                                   "activation_bytes": p.activation_bytes,
                                   "device_bytes": p.device_bytes,
                                   "fits": p.device_bytes <= capacity}
+    search = {"search": asdict(sweep.search)} if sweep.search else {}
     return json.dumps({
         "sweep": sweep.name, "source": sweep.source, "description": sweep.description,
-        "scenarios": scenarios,
+        **search, "scenarios": scenarios,
         "excluded": [{"params": e.values, "reason": e.reason} for e in sweep.excluded],
     }, indent=1)
 

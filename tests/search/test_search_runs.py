@@ -1,0 +1,112 @@
+"""Capacity searches with real runs: real DeepSpeed ranks under a real per-rank cap.
+
+Each search brackets its boundary with ordinary runs: the last ok probe, and the next one
+up ended `oom` within the resolution. An interrupted search continues from its recorded
+probes and never runs one twice.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from results.load import load_records
+from results.search_outcome import load_outcomes
+from suite.sweep import load_sweep
+
+REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
+SWEEP = """
+[sweep]
+name = "search-real"
+warmup_steps = 1
+timed_steps = 1
+host_mem_cap = "560MiB"
+deepspeed_base = "ds.json"
+
+[axes]
+world_size = 2
+micro_batch = 2
+seq_len = 32
+zero_stage = {stages}
+
+[search]
+axis = "model"
+from = "small"
+to = "base"
+resolution = 0.25
+"""
+DS = {"zero_optimization": {"reduce_bucket_size": 1000000, "allgather_bucket_size": 1000000,
+                            "stage3_prefetch_bucket_size": 900000,
+                            "stage3_param_persistence_threshold": 10000}}
+
+
+def write_sweep(folder: Path, stages: list[int]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "ds.json").write_text(json.dumps(DS))
+    (folder / "s.toml").write_text(SWEEP.format(stages=stages))
+    return folder / "s.toml"
+
+
+def memsweep_run(sweep: Path, out: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "memsweep", "run", str(sweep), "--out",
+                             str(out)], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+
+def test_each_boundary_is_an_ok_probe_whose_next_step_up_is_oom(tmp_path):
+    sweep = write_sweep(tmp_path, [0, 3])
+    proc = memsweep_run(sweep, tmp_path / "out")
+    text, _ = proc.communicate(timeout=1500)
+    print(text)
+    outcomes = load_outcomes(tmp_path / "out")
+    records = {r.run_id: r for r in load_records(tmp_path / "out")}
+    search = load_sweep(sweep).search
+    assert len(outcomes) == 2
+    for o in outcomes:
+        assert o.status in ("found", "all_fit", "none_fit"), (o.status, o.reason)
+        for p in o.probes:  # every probe is an ordinary run record, ok or oom
+            assert records[p.run_id].status == p.status and p.status in ("ok", "oom")
+        if o.status == "found":
+            assert records[o.last_ok.run_id].status == "ok"
+            assert records[o.first_failed.run_id].status == "oom"
+            assert o.first_failed.size > o.last_ok.size
+            ladder = [search.size(v) for v in search.ladder()]
+            between = [s for s in ladder if o.last_ok.size < s < o.first_failed.size]
+            assert not between or o.first_failed.size <= o.last_ok.size * 1.25
+        assert len({p.run_id for p in o.probes}) == len(o.probes)  # none run twice
+    assert proc.returncode == 0
+
+
+def test_an_interrupted_search_resumes_from_its_probes(tmp_path):
+    sweep = write_sweep(tmp_path, [0])
+    out = tmp_path / "out"
+    first = memsweep_run(sweep, out)
+    deadline = time.monotonic() + 900
+    while len(list((out / "runs").glob("*.json"))) < 2:  # two probes recorded
+        assert first.poll() is None and time.monotonic() < deadline
+        time.sleep(1)
+    first.send_signal(signal.SIGINT)  # Ctrl-C: the launcher records the probe going cancelled
+    head, _ = first.communicate(timeout=120)
+    assert first.returncode == 130, head
+    done = {r.run_id: r for r in load_records(out) if r.status in ("ok", "oom")}
+    assert len(done) >= 2
+    second = memsweep_run(sweep, out)
+    tail, _ = second.communicate(timeout=1500)
+    print(head, tail)
+    assert second.returncode == 0, tail
+    [o] = load_outcomes(out)
+    assert o.status in ("found", "all_fit", "none_fit")
+    reused = [p for p in o.probes if p.reused]
+    assert {p.run_id for p in reused} >= set(done)  # every recorded probe reused ...
+    for r in load_records(out):  # ... and none run twice
+        if r.run_id in done:
+            assert r.attempt == done[r.run_id].attempt == 1
+    assert "(recorded before: reused)" in tail
