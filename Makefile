@@ -33,8 +33,10 @@ $(VENV)/.nvme-ops: $(VENV)/.ops
 	DS_ACCELERATOR=cpu $(PY) -m jobs.prebuild --nvme
 	touch $@
 
+# The demo answers the suite's question on this machine: the largest model each ZeRO stage
+# trains under a per-rank budget, found by a capacity search of real runs.
 demo: install
-	$(VENV)/bin/memsweep run suite/sweeps/smoke.toml --out $(DEMO_OUT)
+	$(VENV)/bin/memsweep run suite/sweeps/capacity.toml --out $(DEMO_OUT)
 	$(VENV)/bin/memsweep report $(DEMO_OUT) -o $(DEMO_OUT)/report.pdf
 
 # The single-node cluster and, beside it, the two-node one (tests/slurm use both).
