@@ -16,7 +16,14 @@ import pandas as pd
 from analysis import pages
 from analysis.comparison_tables import regression_view, text_table
 from analysis.history import is_nights, night_span, parse_nights, select_nights
-from analysis.regress import DEFAULT_THRESHOLDS, Comparison, Thresholds, compare
+from analysis.regress import (
+    DEFAULT_THRESHOLDS,
+    HOW_TO_KNOW,
+    MIN_SAMPLES,
+    Comparison,
+    Thresholds,
+    compare,
+)
 from analysis.report import Page, check_pdf, save, sweep_name
 from analysis.sections import comparison_pages
 from analysis.sources import load_sources
@@ -77,6 +84,12 @@ def summary_text(result: Comparison, new: str, baseline: str, *, show_all: bool)
     if not view.empty:
         lines += ["", text_table(view)]
     lines += ["", f"{n:,} regression{'s' * (n != 1)}" if n else "no regression beyond the noise"]
+    unknown = result.unknown
+    if not unknown.empty:
+        metrics = ", ".join(f"{m} ({c:,})" for m, c in unknown["metric"].value_counts(
+            sort=False).items())
+        lines += [f"noise unknown, no verdict: {metrics}; fewer than {MIN_SAMPLES} ok runs on "
+                  f"a side", f"  to get one: {HOW_TO_KNOW}"]
     return "\n".join(lines)
 
 

@@ -116,7 +116,8 @@ def text_table(table: pd.DataFrame) -> str:
 
 def regression_view(table: pd.DataFrame, *, only_flagged: bool = True) -> pd.DataFrame:
     """A comparison table (analysis/regress.py), regressions first, worst first."""
-    t = table[table["verdict"] != "same"] if only_flagged else table
+    # flagged: a verdict beyond the threshold; "noise unknown" rows are counted, not listed
+    t = table[table["verdict"].isin(("regression", "better"))] if only_flagged else table
     if t.empty:
         return pd.DataFrame(columns=["verdict", "metric", "model", "strategy", "setup",
                                      "baseline", "new", "change", "threshold"])

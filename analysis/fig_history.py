@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 from matplotlib.dates import DateFormatter, DayLocator
 from matplotlib.figure import Figure
@@ -131,8 +133,8 @@ def changes_figure(table: pd.DataFrame, *, subtitle: str | None = None,
                     ax.scatter(100 * pts["change"][bad], y + jitter.to_numpy()[bad.to_numpy()],
                                s=60, facecolor="none", edgecolor=FAIL_COLOR, linewidth=1.2,
                                gid=f"{strategy}/{metric}/regression")
-            floor = float(mine["threshold"].min()) * 100
-            for x in (-floor, floor):
+            floor = float(mine["threshold"].min()) * 100  # NaN where the noise is unknown
+            for x in (-floor, floor) if math.isfinite(floor) else ():
                 ax.axvline(x, color="#777777", linestyle="--", linewidth=0.8)
             ax.axvline(0, color="#333333", linewidth=0.7)
             fig_parts.strategy_ticks(ax, labels, colors)

@@ -15,7 +15,7 @@ from analysis.analysis import Analysis
 from analysis.grouping import describe, groups
 from analysis.history import night_span
 from analysis.labels import BASELINE
-from analysis.regress import Comparison
+from analysis.regress import HOW_TO_KNOW, Comparison
 from analysis.run_tables import status_counts
 from analysis.tidy import hardware_keys, matching, peak_what, setup_keys, varying
 from analysis.units import human_bytes
@@ -257,8 +257,12 @@ def nightly_finding(comparison: Comparison, nights: tuple[str, str] | None) -> F
             text += (f"; the largest change: {top['metric']} {100 * top['change']:+.0f}% for "
                      f"{top['model']} · {top['strategy']} on {top['partition']}")
         text += "."
+    if unknown := len(comparison.unknown):
+        text += (f" {unknown:,} comparison{'s' * (unknown != 1)} of measured metrics "
+                 f"(throughput, RSS, reserved) got no verdict, the noise unknown: {HOW_TO_KNOW}.")
     return Finding("Nightly regressions", text,
-                   {"regressions": len(bad), "matched": comparison.matched})
+                   {"regressions": len(bad), "matched": comparison.matched,
+                    "unknown": unknown})
 
 
 def hardware_findings(a: Analysis) -> list[Finding]:

@@ -1,4 +1,4 @@
-"""Regressions of NEW against BASELINE records, beyond the noise the records themselves show.
+"""Regressions of NEW against BASELINE records, only where the noise is known.
 
 Matching. Nightly (the two sides share a partition): scenarios are matched by
 `scenario_id` (the run_id without the repetition) and partition, then, for
@@ -7,14 +7,19 @@ run settings). Hardware (no partition in common, one on each side): by the
 scenario parameters alone.
 
 Per matched scenario and metric, each side's value is the median over its ok
-runs (repetitions, nights), and its relative noise σ is the larger of
-  - the spread of its runs: standard deviation / median (2 or more ok runs),
-  - for throughput, the spread of the timed steps within a run:
-    median over runs of (IQR/1.349)/median step time · 1.2533/√steps, the
-    standard error of a median of that many steps.
+runs (repetitions, nights). Two kinds of metric:
+  - exact (the ledger's memory held; the allocator's peak on a GPU): the same code
+    gives the same bytes, so the floor alone is the threshold, from any number of runs;
+  - measured (throughput, peak host RSS, peak reserved device memory): they swing
+    from run to run far more than within one run (a shared machine: -25% and +60%
+    between two runs an hour apart), so their noise is measured between runs. A side's
+    relative noise σ is the standard deviation / median over its ok runs, and it is
+    known only from MIN_SAMPLES (3) ok runs or more (repetitions, nights); for
+    throughput, at least the spread of the timed steps within a run (median over runs
+    of (IQR/1.349)/median step · 1.2533/√steps, the standard error of that median).
+    With fewer runs on either side the verdict is "noise unknown", never a regression.
 change = NEW / BASELINE − 1; noise = √(σ_new² + σ_baseline²);
-threshold = max(k · noise, floor), and the floor alone for the memory held
-(ledger bytes are exact: any increase beyond the floor is a regression).
+threshold = max(k · noise, floor) for measured metrics, the floor for exact ones.
 A regression is a change beyond the threshold in the worse direction (more
 memory, fewer samples/s), or a scenario ok in BASELINE and never ok in NEW.
 """
@@ -59,7 +64,14 @@ class Metric:
 
 
 DEFAULT_THRESHOLDS = Thresholds()
-METRICS = (Metric("peak memory", "peak_bytes", +1, False, "memory_floor"),
+MIN_SAMPLES = 3  # ok runs per side before a measured metric's noise counts as known
+UNKNOWN = "noise unknown"
+HOW_TO_KNOW = (f"a verdict on a measured metric needs {MIN_SAMPLES} or more ok runs on each "
+               f"side: set repetitions = {MIN_SAMPLES} in the sweep, or compare ranges of "
+               f"{MIN_SAMPLES}+ nights (--history DIR NIGHT1..NIGHT3 BASE1..BASE3)")
+METRICS = (Metric("peak allocated", "peak_device_bytes", +1, True, "memory_floor"),
+           Metric("peak RSS", "peak_host_rss_bytes", +1, False, "memory_floor"),
+           Metric("peak reserved", "peak_device_reserved_bytes", +1, False, "memory_floor"),
            Metric("memory held", "held_bytes", +1, True, "memory_floor"),
            Metric("throughput", "samples_per_s", -1, False, "throughput_floor"))
 LABELS = ("model", "strategy", "color", "partition", "world_size", "device")
@@ -79,6 +91,11 @@ class Comparison:
     @property
     def regressions(self) -> pd.DataFrame:
         return self.table[self.table["verdict"] == "regression"]
+
+    @property
+    def unknown(self) -> pd.DataFrame:
+        """Rows of measured metrics without enough runs for a verdict."""
+        return self.table[self.table["verdict"] == UNKNOWN]
 
 
 def compare(new: pd.DataFrame, baseline: pd.DataFrame,
@@ -122,6 +139,9 @@ def side_stats(frame: pd.DataFrame, keys: list[str], params: list[str]) -> pd.Da
     ok_groups = ok.groupby(keys, dropna=False, sort=False)
     out["ok_runs"] = ok_groups.size().reindex(out.index, fill_value=0)
     for m in METRICS:
+        if m.column not in ok:  # a frame without the column (older records): all unknown
+            out[m.column], out[f"{m.column}_noise"] = float("nan"), float("nan")
+            continue
         values = ok_groups[m.column]
         median = values.median().astype("float64")
         spread = (values.std(ddof=1).astype("float64") / median).fillna(0.0)
@@ -143,15 +163,18 @@ def _metric_rows(matched: pd.DataFrame, m: Metric, t: Thresholds) -> pd.DataFram
     noise = (rows[f"{m.column}_noise"] ** 2 + rows[f"{m.column}_noise_base"] ** 2) ** 0.5
     floor = getattr(t, m.floor)
     threshold = pd.Series(floor, index=rows.index) if m.exact else (t.k * noise).clip(lower=floor)
+    known = pd.Series(True, index=rows.index) if m.exact else \
+        (rows["ok_runs"] >= MIN_SAMPLES) & (rows["ok_runs_base"] >= MIN_SAMPLES)
     change = rows[m.column] / rows[f"{m.column}_base"] - 1
     verdict = pd.Series("same", index=rows.index, dtype="object")
     verdict[m.worse * change > threshold] = "regression"
     verdict[-m.worse * change > threshold] = "better"
+    verdict[~known] = UNKNOWN
     return pd.DataFrame({
         **{c: rows[c] for c in LABELS if c in rows}, "metric": m.name,
         "baseline": rows[f"{m.column}_base"], "new": rows[m.column], "change": change,
-        "noise": 0.0 if m.exact else noise, "threshold": threshold, "verdict": verdict,
-        "runs": rows["ok_runs"], "runs_base": rows["ok_runs_base"]})
+        "noise": 0.0 if m.exact else noise.where(known), "threshold": threshold.where(known),
+        "verdict": verdict, "runs": rows["ok_runs"], "runs_base": rows["ok_runs_base"]})
 
 
 def _status_rows(matched: pd.DataFrame) -> pd.DataFrame:

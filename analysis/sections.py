@@ -18,7 +18,7 @@ from analysis.capacity import capacity_view
 from analysis.findings import findings
 from analysis.grouping import Group, describe
 from analysis.history import night_span
-from analysis.regress import Comparison
+from analysis.regress import MIN_SAMPLES, Comparison
 from analysis.run_tables import appendix_table, failure_groups
 from analysis.sources import Sources
 from analysis.tidy import hardware_keys, matching, peak_what, varying
@@ -187,7 +187,8 @@ def comparison_pages(comparison: Comparison, *, new: str, baseline: str,
     """The changes figure and the table of what changed beyond the noise (`compare` too)."""
     t = comparison.thresholds
     rule = (f"threshold = max({t.k:g} × noise, {100 * t.memory_floor:g}% memory / "
-            f"{100 * t.throughput_floor:g}% throughput); memory held: the floor alone")
+            f"{100 * t.throughput_floor:g}% throughput); exact bytes (memory held, peak "
+            f"allocated): the floor alone; measured ones need {MIN_SAMPLES}+ ok runs a side")
     n = len(comparison.regressions)
     head = f"{comparison.matched:,} scenarios matched, {n:,} regression{'s' * (n != 1)}"
     out = [(title, fig_history.changes_figure(comparison.table, subtitle=f"{head}; {rule}",

@@ -60,9 +60,11 @@ def register(sub: argparse._SubParsersAction, epilog: str) -> None:
                     "them), or with --history nights YYYY-MM-DD / ranges YYYY-MM-DD..YYYY-MM-DD."
                     " Scenarios are matched by run_id (same partition: nightly), or by their "
                     "parameters across partitions (hardware). A regression is more memory or "
-                    "fewer samples/s beyond max(K x noise, floor), the noise measured from the "
-                    "repetitions and the timed steps; memory held (exact ledger bytes) uses "
-                    "the floor alone; a scenario ok before and never ok now is one too.",
+                    "fewer samples/s beyond max(K x noise, floor), the noise measured between "
+                    "runs: throughput, peak RSS and reserved memory need 3 or more ok runs on "
+                    "each side (repetitions, nights), else they are 'noise unknown', no "
+                    "verdict; exact bytes (memory held, peak allocated) use the floor alone; a "
+                    "scenario ok before and never ok now is a regression too.",
         epilog="exit codes: 0 no regression, 1 regression found, 2 bad input")
     s.add_argument("new", metavar="NEW", help="sweep folder(s) under one folder, or nights")
     s.add_argument("baseline", metavar="BASELINE", help="the same, to compare against")

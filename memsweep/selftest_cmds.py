@@ -29,6 +29,15 @@ def _cmd_bench_harness(args) -> int:
     return 0
 
 
+def _cmd_bench_aa(args) -> int:
+    # pandas/matplotlib/torch load late: `plan` and `run` need not pay for them
+    from bench.aa import run
+
+    if args.repetitions < 1:
+        raise UserInputError(f"must be 1 or more, got {args.repetitions}", key="--repetitions")
+    return run(Path(args.sweep), repetitions=args.repetitions, out=Path(args.out))
+
+
 def _cmd_faults(args) -> int:
     # pandas/matplotlib/torch load late: `plan` and `run` need not pay for them
     from reliability.campaign import campaign
@@ -84,6 +93,21 @@ def register(sub: argparse._SubParsersAction, epilog: str) -> None:
     s.add_argument("--reps", type=int, default=3, help="launches of each (default 3)")
     s.add_argument("--out", help="folder for the worker's records (default: a temporary one)")
     s.set_defaults(func=_cmd_bench_harness)
+
+    s = sub.add_parser(
+        "bench-aa", help="the false-alarm rate of compare: one sweep run twice, compared",
+        description="Run SWEEP twice on this machine with the same code (A, then B), compare B "
+                    "with A and print how many verdicts that produced (each regression or "
+                    "improvement is a false alarm; 'noise unknown' where a measured metric has "
+                    "too few runs); then plant +10%% peak RSS in one scenario of a copy of B "
+                    "and check that compare flags it by name.",
+        epilog="exit codes: 0 no false alarm and the planted change flagged; 1 otherwise; "
+               "2 bad input")
+    s.add_argument("sweep", help="sweep file (TOML), e.g. suite/sweeps/smoke.toml")
+    s.add_argument("--repetitions", type=int, default=3,
+                   help="runs of each scenario per side (default 3: what a verdict needs)")
+    s.add_argument("--out", default="out/bench-aa", help="folder for A, B and the planted copy")
+    s.set_defaults(func=_cmd_bench_aa)
 
     s = sub.add_parser(
         "faults", help="a fault-injection campaign: prove no run is lost (exit 1 if one is)",

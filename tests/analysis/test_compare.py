@@ -1,16 +1,18 @@
-"""`memsweep compare`: planted regressions are caught, reruns within the noise are not."""
+"""`memsweep compare`: planted regressions are caught, reruns within the noise are not, and a
+measured metric without 3 ok runs a side gets "noise unknown", not a verdict."""
 
 import pandas as pd
 import pytest
 from sweepdata import make_record
 
-from analysis.regress import Thresholds, compare
+from analysis.regress import MIN_SAMPLES, UNKNOWN, Thresholds, compare
 from analysis.tidy import enrich
 from memsweep.cli import main
 from results.frame import records_frame
 from results.store import write_record
 from suite.errors import UserInputError
 
+THREE = tuple(range(MIN_SAMPLES))  # repetitions enough for a measured metric's verdict
 CONFIGS = [(m, s, o) for m in ("tiny", "small") for s, o in ((0, "none"), (1, "cpu"), (3, "none"))]
 
 
@@ -37,8 +39,8 @@ def flagged(result) -> set[tuple[str, str]]:
 
 
 def test_a_rerun_within_the_noise_is_not_flagged():
-    base = frame(wobble=0.01)
-    rerun = frame(night="2026-11-25", memory=1.005, speed=0.97, wobble=0.01)
+    base = frame(wobble=0.01, reps=THREE)
+    rerun = frame(night="2026-11-25", memory=1.005, speed=0.97, wobble=0.01, reps=THREE)
     result = compare(rerun, base)
     assert result.mode == "nightly" and result.matched == len(CONFIGS)
     assert result.regressions.empty
@@ -46,15 +48,19 @@ def test_a_rerun_within_the_noise_is_not_flagged():
 
 
 def test_ten_percent_more_memory_is_a_regression():
-    result = compare(frame(night="2026-11-25", memory=1.10), frame())
-    assert flagged(result) == {("peak memory", "regression"), ("memory held", "regression")}
+    result = compare(frame(night="2026-11-25", memory=1.10, reps=THREE), frame(reps=THREE))
+    assert flagged(result) == {("peak RSS", "regression"), ("memory held", "regression")}
+    # Two runs a side: the ledger's exact bytes still give a verdict, the RSS does not.
+    two = compare(frame(night="2026-11-25", memory=1.10), frame())
+    assert flagged(two) == {("memory held", "regression")}
+    assert set(two.unknown["metric"]) == {"peak RSS", "throughput"}
     held = result.table[result.table["metric"] == "memory held"]
     assert (held["verdict"] == "regression").all()
     assert held["change"].to_numpy() == pytest.approx(0.10, abs=1e-6)
 
 
 def test_ten_percent_less_throughput_is_a_regression():
-    result = compare(frame(night="2026-11-25", speed=0.90), frame())
+    result = compare(frame(night="2026-11-25", speed=0.90, reps=THREE), frame(reps=THREE))
     rows = result.table[result.table["metric"] == "throughput"]
     assert flagged(result) == {("throughput", "regression")}
     assert (rows["verdict"] == "regression").all()
@@ -64,12 +70,22 @@ def test_ten_percent_less_throughput_is_a_regression():
     assert rows["threshold"].to_numpy() == pytest.approx(3 * (2 * step ** 2) ** 0.5)
 
 
+def test_without_three_runs_a_side_throughput_has_no_verdict(capsys):
+    result = compare(frame(night="2026-11-25", speed=0.75), frame())  # 2 runs a side
+    rows = result.table[result.table["metric"] == "throughput"]
+    assert (rows["verdict"] == UNKNOWN).all() and rows["threshold"].isna().all()
+    assert result.regressions.empty
+    one = compare(frame(night="2026-11-25", speed=0.75, reps=THREE), frame(reps=(0,)))
+    assert one.regressions.empty and len(one.unknown) == 2 * len(CONFIGS)  # RSS, throughput
+
+
 def test_noisy_repetitions_raise_the_threshold():
-    noisy = compare(frame(night="2026-11-25", speed=0.90, wobble=0.06), frame(wobble=0.06))
-    # two repetitions 12% apart: 8.5% noise per side, 12% for the difference, x3 = 36%
+    noisy = compare(frame(night="2026-11-25", speed=0.90, wobble=0.06, reps=THREE),
+                    frame(wobble=0.06, reps=THREE))
+    # three repetitions 12% apart: 6.5% noise per side, 9.2% for the difference, x3 = 28%
     assert noisy.regressions.empty
-    strict = compare(frame(night="2026-11-25", speed=0.90, wobble=0.06), frame(wobble=0.06),
-                     Thresholds(k=0.5))
+    strict = compare(frame(night="2026-11-25", speed=0.90, wobble=0.06, reps=THREE),
+                     frame(wobble=0.06, reps=THREE), Thresholds(k=0.5))
     assert flagged(strict) == {("throughput", "regression")}
 
 
@@ -93,7 +109,8 @@ def test_partitions_in_common_are_compared_partition_by_partition():
 
 
 def test_one_partition_against_another_matches_by_parameters():
-    fast, slow = frame(partition="gpu-b", speed=1.3), frame(partition="gpu-a")
+    fast = frame(partition="gpu-b", speed=1.3, reps=THREE)
+    slow = frame(partition="gpu-a", reps=THREE)
     result = compare(slow, fast)
     assert result.mode == "hardware" and result.matched == len(CONFIGS)
     assert flagged(result) == {("throughput", "regression")}
@@ -120,7 +137,9 @@ def test_cli_exit_codes(tmp_path, capsys):
     same = write(tmp_path / "same", records(night="2026-11-25", speed=0.98))
     worse = write(tmp_path / "worse", records(night="2026-11-25", memory=1.10))
     assert main(["compare", same, base]) == 0
-    assert "no regression" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "no regression" in out and "noise unknown, no verdict: peak RSS" in out
+    assert "repetitions = 3" in out  # how to get one
     assert main(["compare", worse, base, "-o", str(tmp_path / "cmp.pdf")]) == 1
     out = capsys.readouterr().out
     assert "REGRESSION" in out and "memory held" in out and "+10.0%" in out
@@ -133,9 +152,9 @@ def test_cli_exit_codes(tmp_path, capsys):
 
 def test_cli_compares_nights_of_a_history(tmp_path):
     history = tmp_path / "history"
-    write(history / "2026-11-23" / "local", records(night="2026-11-23"))
-    write(history / "2026-11-24" / "local", records(night="2026-11-24"))
-    write(history / "2026-11-25" / "local", records(night="2026-11-25", speed=0.9))
+    write(history / "2026-11-23" / "local", records(night="2026-11-23", reps=THREE))
+    write(history / "2026-11-24" / "local", records(night="2026-11-24", reps=THREE))
+    write(history / "2026-11-25" / "local", records(night="2026-11-25", speed=0.9, reps=THREE))
     args = ["compare", "--history", str(history)]
     assert main([*args, "2026-11-25", "2026-11-23..2026-11-24"]) == 1
     assert main([*args, "2026-11-24", "2026-11-23"]) == 0

@@ -140,13 +140,16 @@ def test_the_partition_sentence_states_the_speed_ratio(found):
 
 def test_the_nightly_sentence_counts_the_regressions(runs):
     runs = analyse(runs).frame
-    later = runs.assign(samples_per_s=runs["samples_per_s"] * 0.8)
+    later = runs.assign(held_bytes=runs["held_bytes"] * 1.2,
+                        samples_per_s=runs["samples_per_s"] * 0.8)
     result = compare(later, runs)
     f = nightly_finding(result, ("tonight", "before"))
     n = len(result.regressions)
     assert n == f.values["regressions"] > 0
     assert f.text.startswith(f"{n} regressions in tonight against before")
-    assert "the largest change: throughput -20% for" in f.text
+    assert "the largest change: memory held +20% for" in f.text
+    # One run a scenario: the throughput's noise is unknown, and the sentence says what to do.
+    assert f.values["unknown"] > 0 and "repetitions = 3" in f.text
     quiet = compare(runs, runs)
     g = nightly_finding(quiet, None)
     assert g.text.startswith("No regression") and str(quiet.matched) in g.text
