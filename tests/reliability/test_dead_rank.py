@@ -19,8 +19,6 @@ from slurm import shm
 
 pytestmark = pytest.mark.slow
 
-BOUND_S = 30  # from launch: start-up (~1 s stand-in, ~20 s DeepSpeed on a busy machine) + end
-
 
 def assert_dead_rank_recorded(case, sig: int, seen, since: float) -> None:
     died, *after = case.records()
@@ -43,7 +41,8 @@ def test_a_rank_killed_in_a_collective_ends_the_run_at_once(make_case, sig):
     since = time.time()
     seen = fault_cases.rank_signal(case, sig)  # the faulted run would take 30 s unharmed
     assert_dead_rank_recorded(case, sig, seen, since)
-    assert case.records()[0].duration_s < 10, seen  # the peer did not wait for its 30 s
+    # The peer did not wait out its 600 steps: the kill ended the run (read in its log).
+    assert fault_cases.cut_short(case, case.run_ids[0]), seen
 
 
 def test_a_deepspeed_rank_killed_mid_step_ends_the_run(make_case):
@@ -58,4 +57,4 @@ def test_a_deepspeed_rank_killed_mid_step_ends_the_run(make_case):
     died = case.records()[0]
     # it was killed in the timed steps (the log itself: two ranks' tracebacks may fill the tail)
     assert "worker: timing" in case.log(died.run_id).read_text()
-    assert died.duration_s < BOUND_S + 30, seen
+    assert fault_cases.cut_short(case, died.run_id), seen  # its timed steps never finished

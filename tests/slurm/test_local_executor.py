@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import time
 
 import pytest
 from executor_support import STAND_IN_WORKER, leftovers, make_sweep, records
@@ -70,11 +69,10 @@ def test_every_launch_ends_in_exactly_one_record(tmp_path, behave, behaviour, re
 def test_a_run_past_its_timeout_is_stopped_and_recorded(tmp_path, behave, behaviour):
     behave(behaviour, "ok")  # hang-hard ignores SIGTERM: only the SIGKILL after grace ends it
     sweep, out = make_sweep(zero_stage=[0, 1], timeout_s=2), tmp_path / "out"
-    t = time.monotonic()
-    assert run(sweep, out, grace_s=1.0) == 1
-    assert time.monotonic() - t < 20
+    assert run(sweep, out, grace_s=1.0) == 1  # it returns at all: the hang was ended
     timed_out, ok = records(sweep, out)
     assert timed_out.status == "timeout" and "timeout_s = 2 s" in timed_out.reason
+    assert timed_out.duration_s >= 2  # it was the timeout that ended it, not anything sooner
     assert "rank 1 hanging" in timed_out.log_tail
     assert ok.status == "ok"
     assert not leftovers(str(tmp_path))
