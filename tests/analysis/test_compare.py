@@ -7,6 +7,7 @@ from sweepdata import make_record
 
 from analysis.regress import MIN_SAMPLES, UNKNOWN, Thresholds, compare
 from analysis.tidy import enrich
+from bench import aa as aa_bench
 from memsweep.cli import main
 from results.frame import records_frame
 from results.store import write_record
@@ -160,3 +161,17 @@ def test_cli_compares_nights_of_a_history(tmp_path):
     assert main([*args, "2026-11-24", "2026-11-23"]) == 0
     assert main([*args, "2026-11-26", "2026-11-23"]) == 2  # no such night
     assert main([*args, "2026-11-25", "2026-11-24..2026-11-23"]) == 2  # a backwards range
+
+
+def test_the_aa_benchmark_counts_verdicts_and_finds_a_planted_peak(tmp_path):
+    # bench/aa.py's two halves on records of the same code: no alarm; then one planted scenario.
+    a = write(tmp_path / "a", records(reps=THREE))
+    write(tmp_path / "b", records(night="2026-11-25", reps=THREE))
+    aa = compare(aa_bench.side(tmp_path / "b"), aa_bench.side(tmp_path / "a"))
+    seen = aa_bench.counts(aa)
+    assert seen["regression"] == seen["better"] == seen[UNKNOWN] == 0 and seen["same"] > 0
+    named = aa_bench.plant(tmp_path / "b", tmp_path / "planted")
+    result = compare(aa_bench.side(tmp_path / "planted"), aa_bench.side(tmp_path / "a"))
+    assert [(r.metric, f"{r.model} · {r.strategy}") for r in result.regressions.itertuples()] \
+        == [("peak RSS", named)]
+    assert main(["compare", str(tmp_path / "planted"), a]) == 1
