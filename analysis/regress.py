@@ -8,7 +8,8 @@ scenario parameters alone.
 
 Per matched scenario and metric, each side's value is the median over its ok
 runs (repetitions, nights). Two kinds of metric:
-  - exact (the ledger's memory held; the allocator's peak on a GPU): the same code
+  - exact (the ledger's memory held; the measured peak of live tensor bytes; the
+    allocator's peak on a GPU): the same code
     gives the same bytes, so the floor alone is the threshold, from any number of runs;
   - measured (throughput, peak host RSS, peak reserved device memory): they swing
     from run to run far more than within one run (a shared machine: -25% and +60%
@@ -69,7 +70,8 @@ UNKNOWN = "noise unknown"
 HOW_TO_KNOW = (f"a verdict on a measured metric needs {MIN_SAMPLES} or more ok runs on each "
                f"side: set repetitions = {MIN_SAMPLES} in the sweep, or compare ranges of "
                f"{MIN_SAMPLES}+ nights (--history DIR NIGHT1..NIGHT3 BASE1..BASE3)")
-METRICS = (Metric("peak allocated", "peak_device_bytes", +1, True, "memory_floor"),
+METRICS = (Metric("tensor peak", "tensor_peak_bytes", +1, True, "memory_floor"),
+           Metric("peak allocated", "peak_device_bytes", +1, True, "memory_floor"),
            Metric("peak RSS", "peak_host_rss_bytes", +1, False, "memory_floor"),
            Metric("peak reserved", "peak_device_reserved_bytes", +1, False, "memory_floor"),
            Metric("memory held", "held_bytes", +1, True, "memory_floor"),

@@ -43,6 +43,7 @@ sweep folder the record was read from).
 | peak_device_bytes | Int64 | peak device memory allocated by a rank (GPU only; empty on CPU) |
 | peak_device_allocated_bytes | Int64 | same as peak_device_bytes (kept for earlier readers) |
 | peak_device_reserved_bytes | Int64 | peak device memory reserved by a rank's allocator (GPU) |
+| tensor_peak_bytes | Int64 | peak of live tensor bytes in the probe step (jobs/peak_probe.py) |
 
 Every value above is empty (NA) where the record does not hold it, e.g. the
 measurements of a failed run, or an axis a record older than the axis does not
@@ -67,7 +68,7 @@ from suite.scenario import RunSettings, Scenario
 # Per-rank figures reported as the maximum over ranks (the rank that limits the job).
 _MAX_OVER_RANKS = ("params_bytes", "grads_bytes", "master_params_bytes", "optimizer_state_bytes",
                    "peak_host_rss_bytes", "peak_device_allocated_bytes",
-                   "peak_device_reserved_bytes")
+                   "peak_device_reserved_bytes", "tensor_peak_bytes")
 _FLOATS = ("duration_s", "step_time_s", "step_time_iqr_s", "samples_per_s", "tokens_per_s",
            "final_loss")
 _INTS = ("n_params", "timed_steps", "peak_device_bytes", *_MAX_OVER_RANKS)
@@ -85,7 +86,7 @@ COLUMNS: tuple[str, ...] = (
     "final_loss",
     "params_bytes", "grads_bytes", "master_params_bytes", "optimizer_state_bytes",
     "peak_host_rss_bytes", "peak_device_bytes", "peak_device_allocated_bytes",
-    "peak_device_reserved_bytes",
+    "peak_device_reserved_bytes", "tensor_peak_bytes",
 )
 
 
