@@ -81,7 +81,7 @@ def test_zero3_spans_two_nodes_with_the_single_node_loss(tmp_path):
     local.mkdir()
     (local / "sweep.toml").write_text(to_toml(doc))
     t0 = time.monotonic()
-    ran = memsweep("run", str(local / "sweep.toml"), "--out", str(local / "out"), timeout_s=300)
+    ran = memsweep("run", str(local / "sweep.toml"), "--out", str(local / "out"), timeout_s=600)
     print(f"single-node run: {time.monotonic() - t0:.0f} s")
     assert ran.returncode == 0, ran.stdout + ran.stderr
     [one] = records(sweep, local / "out")
@@ -164,3 +164,44 @@ def test_resume_after_the_node_is_back_ends_ok(node_death):
     [rec] = records(node_death.sweep, out)
     assert (rec.status, rec.attempt) == ("ok", 2)
     assert [r.node for r in rec.ranks] == ["n1", "n2"]
+
+
+def test_a_drained_node_lets_its_task_finish_and_status_says_why_the_next_one_waits(tmp_path):
+    env = require_two_nodes()
+    doc = zero3("two-node-drain", timed_steps=200)
+    doc["sweep"]["repetitions"] = 2
+    sweep, out = submit(doc, tmp_path, env)
+    scontrol = ["scontrol", "update", "nodename=n2"]
+    t0 = time.monotonic()
+    seen = ""
+    try:
+        wait_for_text(log_path(out, sweep.scenarios[0].run_id), "worker: timing", 300)
+        subprocess.run([*scontrol, "state=drain", "reason=memsweep test: drained"],
+                       env={**os.environ, **env}, check=True, timeout=60)
+        end = time.monotonic() + 300
+        while records(sweep, out)[0] is None:  # task 0 runs on to its end
+            assert time.monotonic() < end, "task 0 never ended"
+            time.sleep(2)
+        first = records(sweep, out)[0]
+        while "pending: " not in task_line(seen, 1) or "JobArrayTaskLimit" in task_line(seen, 1):
+            assert time.monotonic() < end, seen  # now task 1 waits for the drained node
+            time.sleep(2)
+            seen = memsweep("status", str(out), env=env).stdout
+    finally:
+        subprocess.run([*scontrol, "state=resume"], env={**os.environ, **env},
+                       capture_output=True, check=False, timeout=60)
+    try:
+        watch = memsweep("status", str(out), *WATCH, env=env, timeout_s=400)
+    finally:
+        cancel_leftovers(out, env=env)
+    print(f"drain: {time.monotonic() - t0:.0f} s; status while drained:\n{seen}")
+    assert first is not None and (first.status, first.attempt) == ("ok", 1)
+    assert " PENDING " in task_line(seen, 1)
+    assert watch.returncode == 0, watch.stdout + watch.stderr
+    assert [(r.status, r.attempt) for r in records(sweep, out)] == [("ok", 1), ("ok", 1)]
+
+
+def task_line(status_text: str, index: int) -> str:
+    """The line of `memsweep status` for plan index `index` ("" if none)."""
+    return next((line for line in status_text.splitlines()
+                 if line.split(" ", 1)[0] == str(index)), "")
