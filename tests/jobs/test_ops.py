@@ -114,3 +114,33 @@ def test_an_offload_run_under_a_cap_uses_its_installations_op_or_fails_not_oom(t
     [record], bad = load_records(tmp_path / "out")
     assert not bad and record.status == "ok", record.reason
     assert build_stamps(ops.extensions_dir()) == before
+
+
+@pytest.mark.slurm
+def test_under_slurms_mem_a_second_installation_fails_not_built_and_this_one_runs(tmp_path):
+    # The case: `memsweep submit` with the cpu-local profile (--mem=4G) from a second
+    # installation. Its task never compiles under the job's cgroup: failed, not oom.
+    if shutil.which("sinfo") is None or subprocess.run(
+            ["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, timeout=60,
+            check=False).returncode != 0:
+        pytest.fail("the Slurm cluster is not up: run `make cluster-up`", pytrace=False)
+    (tmp_path / "ops.toml").write_text(OFFLOAD)
+    other = second_installation(tmp_path / "other")
+    profile = str(REPO / "slurm" / "profiles" / "cpu-local.toml")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    for python, name in ((other, "other"), (Path(sys.executable), "this")):
+        out = tmp_path / f"{name}-out"
+        sub = subprocess.run([str(python), "-m", "memsweep", "submit", str(tmp_path / "ops.toml"),
+                              "--profile", profile, "--out", str(out)], cwd=REPO, env=env,
+                             capture_output=True, text=True, timeout=120)
+        assert sub.returncode == 0, sub.stdout + sub.stderr
+        assert "#SBATCH --mem=4G" in (out / "slurm-array.sh").read_text()
+        subprocess.run([str(python), "-m", "memsweep", "status", str(out), "--watch",
+                        "--interval", "3"], cwd=REPO, env=env, capture_output=True, text=True,
+                       timeout=900)
+        [record], bad = load_records(out)
+        assert not bad, bad
+        if name == "other":
+            assert record.status == "failed" and ops.not_built(record.reason), record.reason
+        else:
+            assert record.status == "ok", record.reason
