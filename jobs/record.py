@@ -14,6 +14,7 @@ from results.schema import Measurements, OomInfo, PhasePeak, PredictedMemory, Ra
 from suite.device_flops import PEAK_ENV, parse_override, peak_tflops
 from suite.memory_model import predict
 from suite.models import flops_per_token, model_spec
+from suite.peak_model import PHASES, PeakPrediction, predict_peak
 from suite.scenario import Scenario
 
 if TYPE_CHECKING:  # jobs.train imports torch; a run that fails before training need not
@@ -82,10 +83,31 @@ def predicted(scenario: Scenario, m: RankMetrics) -> PredictedMemory | None:
     pairs = {**{k: (getattr(m, k), v) for k, v in p.ledger().items()},
              "activation_bytes": (getattr(m, "activation_bytes", None), p.activation_bytes),
              "activation_peak_bytes": (m.activation_peak_bytes, p.activation_bytes)}
+    peak = _peak(scenario, m.rank)
+    if peak is not None:
+        pairs["tensor_peak_bytes"] = (m.tensor_peak_bytes, peak.peak_bytes)
+        pairs["ops_activation_bytes"] = (m.activation_bytes, peak.breakdown("forward").get(
+            "activations", 0))
     return PredictedMemory(model=p.mode, **p.ledger(), activation_bytes=p.activation_bytes,
                            buffer_bytes=p.buffer_bytes, host_bytes=p.host_bytes,
                            device_bytes=p.device_bytes,
-                           ratios={k: _ratio(*pair) for k, pair in pairs.items()})
+                           ratios={k: _ratio(*pair) for k, pair in pairs.items()},
+                           **(_peak_fields(peak) if peak is not None else {}))
+
+
+def _peak(scenario: Scenario, rank: int) -> PeakPrediction | None:
+    try:
+        return predict_peak(scenario.values, rank=rank)
+    except Exception as e:  # as above: the record matters more than its prediction
+        print(f"worker: no peak prediction for rank {rank}: {e}", file=sys.stderr)
+        return None
+
+
+def _peak_fields(peak: PeakPrediction) -> dict:
+    return {"peak_bytes": peak.peak_bytes, "peak_phase": peak.peak_phase,
+            "phase_peak_bytes": {ph: peak.phase_bytes(ph) for ph in PHASES},
+            "peak_breakdown": peak.breakdown(),
+            "ops_activation_bytes": peak.breakdown("forward").get("activations", 0)}
 
 
 def _ratio(measured: int | None, expected: int) -> float | None:

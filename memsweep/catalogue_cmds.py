@@ -16,11 +16,9 @@ def _cmd_plan(args) -> int:
     if args.explain:
         print(explain(sweep, args.explain, as_json=args.format == "json"))
         return 0
-    capacity = None
-    if args.predict or args.capacity:
-        capacity = parse_bytes(args.capacity or "80GiB", key="--capacity")
+    capacity = parse_bytes(args.capacity, key="--capacity") if args.capacity else None
     render = plan_json if args.format == "json" else plan_text
-    print(render(sweep, capacity=capacity))
+    print(render(sweep, capacity=capacity, predict=args.predict))
     return 0
 
 
@@ -47,10 +45,12 @@ def register(sub: argparse._SubParsersAction, epilog: str) -> None:
     s.add_argument("sweep", help="sweep file (TOML), e.g. suite/sweeps/smoke.toml")
     s.add_argument("--format", choices=("text", "json"), default="text")
     s.add_argument("--predict", action="store_true",
-                   help="add the analytical model's predicted bytes per rank (model states, "
-                        "activations, what stays on the device) and whether each scenario fits")
+                   help="add the analytical model's predicted bytes per rank (model states at "
+                        "rest, the step's peak and its phase, peak + runtime baseline) and "
+                        "whether each scenario fits its capacity")
     s.add_argument("--capacity", metavar="SIZE",
-                   help="device memory per rank for --predict, e.g. 80GiB (default 80GiB)")
+                   help="memory per rank for --predict, e.g. 80GiB (default: the scenario's "
+                        "device's: host_mem_cap or RAM / ranks on cpu, 80GiB on cuda)")
     s.add_argument("--explain", metavar="RUN_ID",
                    help="print one scenario's full resolved configuration instead: its axis "
                         "values, the strategies on, the model transforms, the DeepSpeed JSON "

@@ -63,6 +63,14 @@ class PredictedMemory:
     # activation_peak_bytes (both against activation_bytes here); 1.0 where both are 0, None
     # where only the prediction is 0 or nothing was measured.
     ratios: dict = field(default_factory=dict)
+    # The analytical peak (suite/peak_model.py): the step's peak of tensor bytes on the compute
+    # device, its phase, the peak per phase, the breakdown at the peak, the activations as
+    # derived from the model's operations; ratios["tensor_peak_bytes"] is measured/predicted.
+    peak_bytes: int | None = None
+    peak_phase: str | None = None
+    phase_peak_bytes: dict | None = None
+    peak_breakdown: dict | None = None
+    ops_activation_bytes: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 
+from suite.capacity import default_capacity
 from suite.memory_model import predict
 from suite.models import human_count, model_spec
+from suite.peak_model import predict_peak
 from suite.sweep import Sweep
 from suite.units import format_bytes
 
@@ -16,15 +18,27 @@ def varying_axes(sweep: Sweep) -> list[str]:
     return [name for name, values in sweep.axes.items() if len(values) > 1] or ["model"]
 
 
-def plan_json(sweep: Sweep, *, capacity: int | None = None) -> str:
+def fit(scenario, capacity: int | None) -> dict:
+    """The prediction `plan --predict` shows for one scenario against its capacity (None:
+    the scenario's device's, suite/capacity.py): at rest, the peak, the budget, fits."""
+    p = predict(scenario.values)
+    cap, source = (capacity, "--capacity") if capacity is not None else \
+        default_capacity(scenario)
+    out = {"model_state_bytes": p.model_state_bytes, "activation_bytes": p.activation_bytes,
+           "device_bytes": p.device_bytes, "capacity_bytes": cap, "capacity_source": source}
+    if scenario["kind"] != "train":  # the peak model is training's
+        return {**out, "budget_bytes": p.budget_bytes, "fits": p.budget_bytes <= cap}
+    peak = predict_peak(scenario.values)
+    return {**out, "peak_bytes": peak.peak_bytes, "peak_phase": peak.peak_phase,
+            "runtime_bytes": peak.runtime_bytes, "budget_bytes": peak.budget_bytes,
+            "fits": peak.budget_bytes <= cap}
+
+
+def plan_json(sweep: Sweep, *, capacity: int | None = None, predict: bool = False) -> str:
     scenarios = [s.to_json() for s in sweep.scenarios]
-    if capacity is not None:
+    if predict or capacity is not None:
         for entry, s in zip(scenarios, sweep.scenarios, strict=True):
-            p = predict(s.values)
-            entry["predicted"] = {"model_state_bytes": p.model_state_bytes,
-                                  "activation_bytes": p.activation_bytes,
-                                  "device_bytes": p.device_bytes,
-                                  "fits": p.device_bytes <= capacity}
+            entry["predicted"] = fit(s, capacity)
     search = {"search": asdict(sweep.search)} if sweep.search else {}
     return json.dumps({
         "sweep": sweep.name, "source": sweep.source, "description": sweep.description,
@@ -33,27 +47,34 @@ def plan_json(sweep: Sweep, *, capacity: int | None = None) -> str:
     }, indent=1)
 
 
-def plan_text(sweep: Sweep, *, capacity: int | None = None) -> str:
-    """The scenario table; with `capacity`, the predicted bytes per rank and whether they fit."""
+def plan_text(sweep: Sweep, *, capacity: int | None = None, predict: bool = False) -> str:
+    """The scenario table; with `predict` (or a `capacity`), the predicted bytes per rank --
+    at rest, the step's peak (suite/peak_model.py) and its phase, the peak plus the runtime
+    baseline against the capacity (given, or the scenario's device's) -- and whether it fits."""
     cols = varying_axes(sweep)
     header = ["run_id", *cols, "n_params"] + (["rep"] if sweep.repetitions > 1 else [])
-    if capacity is not None:
-        header += ["model states", "activations", "on device", "fits"]
+    predict = predict or capacity is not None
+    if predict:
+        header += ["model states", "peak (phase)", "+ runtime", "capacity", "fits"]
     rows = []
     for s in sweep.scenarios:
         row = [s.run_id, *(str(s[c]) for c in cols), human_count(model_spec(s["model"]).n_params)]
         row += [str(s.repetition)] if sweep.repetitions > 1 else []
-        if capacity is not None:
-            p = predict(s.values)
-            row += [format_bytes(p.model_state_bytes), format_bytes(p.activation_bytes),
-                    format_bytes(p.device_bytes), "yes" if p.device_bytes <= capacity else "NO"]
+        if predict:
+            f = fit(s, capacity)
+            peak = f"{format_bytes(f['peak_bytes'])} ({f['peak_phase']})" if "peak_bytes" in f \
+                else format_bytes(f["device_bytes"])
+            row += [format_bytes(f["model_state_bytes"]), peak, format_bytes(f["budget_bytes"]),
+                    format_bytes(f["capacity_bytes"]), "yes" if f["fits"] else "NO"]
         rows.append(row)
     fixed = ", ".join(f"{k}={v[0]}" for k, v in sweep.axes.items() if k not in cols)
     lines = [f"sweep {sweep.name} ({sweep.source}): {len(sweep.scenarios)} scenarios, "
              f"{len(sweep.excluded)} excluded", f"fixed: {fixed}" if fixed else ""]
-    if capacity is not None:
-        lines.append(f"predicted bytes per rank (suite/memory_model.py) against a capacity of "
-                     f"{format_bytes(capacity)}")
+    if predict:
+        against = format_bytes(capacity) if capacity is not None else \
+            "the scenario's device (host_mem_cap or RAM / ranks on cpu, GPU memory on cuda)"
+        lines.append(f"predicted bytes per rank (suite/memory_model.py at rest, "
+                     f"suite/peak_model.py's peak + the runtime baseline) against {against}")
     lines.append("")
     lines += _table(header, rows)
     if sweep.excluded:

@@ -1,0 +1,270 @@
+"""The analytical peak: per rank and phase, the bytes a training step reaches, term by term.
+
+suite/memory_model.py predicts what a rank holds at rest (the ledger's categories and
+DeepSpeed's scratch buffers). A run fits or not by its peak, which adds what exists only
+for part of a step. Here each term names the phases it exists in and where it lives
+("device", "host", "nvme"); a phase's peak is the sum of its terms, the step's peak the
+largest phase. What jobs/peak_probe.py measures (live tensor bytes on the compute device;
+on the CPU device and host are one memory) is what this predicts.
+
+Terms beyond the state at rest, each measured on DeepSpeed 0.19.8 (tests/jobs/test_peak.py):
+
+* activations (forward end, start of backward): from the model's own operations
+  (suite/gpt.py, SDPA, no dropout): per block b·s·((16h + 4)·w + 4a) bytes -- ln1, qkv,
+  q/k/v, attention output, proj input, ln2, fc, 4h gelu input and 4h out input, the two
+  layer norms' mean and rstd, SDPA's fp32 log-sum-exp per head; a checkpointed block keeps
+  its input b·s·h·w, and ceil(L/k) blocks are checkpointed. Then ln_f's and the head's
+  inputs, the token ids, and log_softmax's fp32 output b·s·V·4. `activations="paper"`
+  uses Korthikanti et al.'s s·b·h·(34 + 5as/h) instead (stored scores, dropout masks).
+* logits: b·s·V·w in the forward (and their fp32 copy at 16-bit).
+* gradients until the end of backward: ZeRO-0's torch gradients and the flat copy its
+  all-reduce makes; ZeRO-1/2 copy each gradient into the reduce bucket
+  (reduce_bucket_size elements, allocated whole) and reduce it there; the bucket exists
+  in backward (all phases when accumulation keeps it).
+* ZeRO-3: the bucket from the engine's start; the parameters gathered for a module
+  (up to the prefetch bucket ahead) and their full gradients before partitioning.
+* offload_param: the parameter partitions on the host; NVMe: on disk, not in RAM.
+
+`runtime_bytes` (memory_model.RUNTIME_BYTES) is the runtime baseline, a named term the
+budget adds; the tensor peak does not contain it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+from suite.memory_model import _DTYPE_BYTES, predict, runtime_bytes, zero_config
+from suite.memory_model import activation_bytes as paper_activation_bytes
+from suite.models import ModelSpec, model_spec
+
+PHASES = ("forward", "backward", "step")
+# The moments a phase's peak can fall on: the forward's end; backward's start (activations and
+# the loss's gradients), early in backward (the reduce bucket allocated, activations not yet
+# freed) and its end (every gradient, the bucket full); the optimizer's step.
+POINTS = {"forward": ("forward",), "backward": ("bwd_start", "bwd_early", "bwd_end"),
+          "step": ("step",)}
+ALL = ("forward", "bwd_start", "bwd_early", "bwd_end", "step")
+PLACES = ("device", "host", "nvme")
+ACTIVATION_MODES = ("ops", "paper")
+
+
+@dataclass(frozen=True, kw_only=True)
+class PeakTerm:
+    name: str
+    nbytes: int
+    points: tuple[str, ...] = ALL
+    place: str = "device"
+    category: str = "other"  # the measured breakdown's category it corresponds to
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        if self.place not in PLACES:
+            raise ValueError(f"place {self.place!r} is not one of {PLACES}")
+        if bad := set(self.points) - set(ALL):
+            raise ValueError(f"points {sorted(bad)} are not among {ALL}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class PeakPrediction:
+    rank: int
+    device: str
+    terms: tuple[PeakTerm, ...]
+    runtime_bytes: int  # the runtime baseline (Python, torch, DeepSpeed, gloo) per rank
+
+    def phase_bytes(self, phase: str, place: str = "device") -> int:
+        """A phase's peak in `place`; on the CPU "device" means all of RAM (host included)."""
+        return max(self.point_bytes(p, place) for p in POINTS[phase])
+
+    def point_bytes(self, point: str, place: str = "device") -> int:
+        return sum(t.nbytes for t in self._at(point, place))
+
+    def _at(self, point: str, place: str = "device") -> list[PeakTerm]:
+        places = ("device", "host") if self.device == "cpu" and place == "device" else (place,)
+        return [t for t in self.terms if point in t.points and t.place in places]
+
+    @property
+    def peak_phase(self) -> str:
+        return max(PHASES, key=self.phase_bytes)
+
+    @property
+    def peak_bytes(self) -> int:
+        """The step's peak of tensor bytes on the compute device (what jobs/peak_probe.py
+        measures, max_memory_allocated on a GPU)."""
+        return self.phase_bytes(self.peak_phase)
+
+    @property
+    def host_peak_bytes(self) -> int:
+        return max(self.phase_bytes(p, "host") for p in PHASES)
+
+    @property
+    def nvme_bytes(self) -> int:
+        return max(self.phase_bytes(p, "nvme") for p in PHASES)
+
+    @property
+    def budget_bytes(self) -> int:
+        """Against a rank's memory budget: the peak plus the runtime baseline."""
+        return self.peak_bytes + self.runtime_bytes
+
+    def breakdown(self, phase: str | None = None) -> dict[str, int]:
+        """Bytes per category at a phase's peak (default: the step's peak phase)."""
+        phase = phase or self.peak_phase
+        point = max(POINTS[phase], key=self.point_bytes)
+        out: dict[str, int] = {}
+        for t in self._at(point):
+            out[t.category] = out.get(t.category, 0) + t.nbytes
+        return out
+
+
+def predict_peak(values: dict, *, rank: int | None = None,
+                 activations: str = "ops") -> PeakPrediction:
+    """The peak per phase for a training scenario's axis values on `rank` (None: the rank
+    memory_model.predict says holds most)."""
+    if activations not in ACTIVATION_MODES:
+        raise ValueError(f"activations {activations!r} is not one of {ACTIVATION_MODES}")
+    rest = predict(values, rank=rank)
+    spec = model_spec(values["model"])
+    terms = _rest_terms(values, rest.terms)
+    terms += _activation_terms(values, spec, activations)
+    terms += _transient_terms(values, spec)
+    return PeakPrediction(rank=rest.rank, device=str(values["device"]), terms=tuple(terms),
+                          runtime_bytes=runtime_bytes(values))
+
+
+def _rest_terms(values: dict, rest_terms) -> list[PeakTerm]:
+    """The state at rest, placed where DeepSpeed keeps it, in the phases it exists."""
+    stage, accum = values["zero_stage"], int(values["grad_accum"])
+    offload_param = values.get("offload_param", "none")
+    out = []
+    for t in rest_terms:
+        place = t.place
+        if t.category == "params" and stage == 3 and offload_param != "none" \
+                and t.name == "fp16_partitioned_groups_flat":
+            place = "host" if offload_param == "cpu" else "nvme"
+        if t.category in ("master_params", "optimizer_state") and place == "host" \
+                and values["offload_optimizer"] == "nvme":
+            place = "nvme"
+        points = ALL
+        if t.category == "grads" and accum == 1 and stage in (0, 1, 2) and place == "device":
+            points = ("bwd_end", "step")  # set to None / reduced into a fresh partition
+        if t.category == "buffers" and "reduce bucket" in t.name and stage in (1, 2) \
+                and (accum == 1 or stage == 2):
+            # allocated at backward's first gradient, freed at its end (ZeRO-1 with
+            # accumulation keeps it between micro-steps)
+            points = ("bwd_early", "bwd_end")
+        out.append(PeakTerm(name=t.name, nbytes=t.nbytes, points=points, place=place,
+                            category="buffers" if t.category == "buffers" else t.category,
+                            note=t.note))
+    return out
+
+
+def block_activation_bytes(spec: ModelSpec, *, micro_batch: int, seq_len: int,
+                           width: int) -> int:
+    """What one transformer block saves for backward (suite/gpt.py's Block, SDPA)."""
+    b, s, h, a = micro_batch, seq_len, spec.d_model, spec.n_head
+    return b * s * ((16 * h + 4) * width + 4 * a)
+
+
+def activation_bytes(spec: ModelSpec, *, micro_batch: int, seq_len: int, width: int,
+                     checkpoint_every: int = 0) -> int:
+    """Everything the forward saves for backward, derived from the model's operations."""
+    b, s, h, L = micro_batch, seq_len, spec.d_model, spec.n_layer
+    block = block_activation_bytes(spec, micro_batch=b, seq_len=s, width=width)
+    kept = math.ceil(L / checkpoint_every) if checkpoint_every else 0  # i % k == 0
+    blocks = kept * b * s * h * width + (L - kept) * block
+    ids = 8 * (2 * b * s + s)  # token ids, targets, positions (int64)
+    head = b * s * (2 * h + 2) * width + b * s * spec.vocab_size * 4  # ln_f, head, log_softmax
+    return blocks + ids + head
+
+
+def _activation_terms(values: dict, spec: ModelSpec, mode: str) -> list[PeakTerm]:
+    b, s = int(values["micro_batch"]), int(values["seq_len"])
+    w = _DTYPE_BYTES[values["precision"]]
+    k = int(values.get("checkpoint_every", 0))
+    if mode == "paper":  # Korthikanti's formula
+        saved = paper_activation_bytes(spec, micro_batch=b, seq_len=s, width=w,
+                                       checkpoint_every=k)
+    else:
+        saved = activation_bytes(spec, micro_batch=b, seq_len=s, width=w, checkpoint_every=k)
+    logits = b * s * spec.vocab_size * (w + (4 if w != 4 else 0))
+    dlogits = b * s * spec.vocab_size * (8 + (w if w != 4 else 0))
+    return [PeakTerm(name=f"activations ({mode})", nbytes=saved, category="activations",
+                     points=("forward", "bwd_start", "bwd_early")),
+            PeakTerm(name="logits", nbytes=logits, points=("forward",), category="temporaries",
+                     note="the head's output (and its fp32 copy at 16-bit) until the loss"),
+            PeakTerm(name="loss gradients", nbytes=dlogits, points=("bwd_start",),
+                     category="temporaries",
+                     note="the gradients of log_softmax's output and of the logits (fp32)")]
+
+
+def _transient_terms(values: dict, spec: ModelSpec) -> list[PeakTerm]:
+    n, w = int(values["world_size"]), _DTYPE_BYTES[values["precision"]]
+    sizes = spec.parameter_sizes()
+    zero = zero_config(values)
+    return (_step_terms(values, sizes, n) + _master_grad_terms(values, sizes, n)
+            + _reduce_terms(values, sizes, zero, w))
+
+
+def _step_terms(values: dict, sizes: list[int], n: int) -> list[PeakTerm]:
+    """torch's AdamW (DeepSpeed's torch_adam on the CPU without offload) steps one tensor at a
+    time with two fp32 temporaries of its size: at ZeRO-0 the largest parameter, at ZeRO-1-3
+    this rank's flat fp32 partition. DeepSpeedCPUAdam (offload) works in place."""
+    if values["optimizer"] != "adamw" or values["offload_optimizer"] != "none" \
+            or values["device"] != "cpu":
+        return []
+    stage, psi = values["zero_stage"], sum(sizes)
+    if stage == 0:
+        largest = max(sizes)
+    elif stage in (1, 2):
+        largest = math.ceil(psi / (2 * n)) * 2  # the aligned partition (memory_model._ALIGN)
+    else:
+        largest = sum(math.ceil(x / n) for x in sizes)
+    return [PeakTerm(name="AdamW step temporaries", nbytes=2 * 4 * largest, points=("step",),
+                     category="temporaries", note="two fp32 temporaries of the tensor stepped")]
+
+
+def _master_grad_terms(values: dict, sizes: list[int], n: int) -> list[PeakTerm]:
+    """At 16-bit the step works on fp32 gradients of the fp32 master copy: ZeRO-0's
+    FP16_UnfusedOptimizer converts every gradient (4Ψ), ZeRO-1/2 this rank's partition
+    (4Ψ/N, single_partition_of_fp32_groups[i].grad, in place of the 16-bit partition;
+    offload keeps it for the whole run, memory_model's term)."""
+    if _DTYPE_BYTES[values["precision"]] == 4 or values["offload_optimizer"] != "none":
+        return []
+    stage, psi = values["zero_stage"], sum(sizes)
+    if stage == 0:
+        nbytes = 4 * psi
+    elif stage in (1, 2):  # it replaces the 16-bit partition, freed when it is made
+        nbytes = (4 - _DTYPE_BYTES[values["precision"]]) * (math.ceil(psi / (2 * n)) * 2)
+    else:
+        return []
+    return [PeakTerm(name="fp32 gradients of the master copy", nbytes=nbytes, points=("step",),
+                     category="grads")]
+
+
+def _reduce_terms(values: dict, sizes: list[int], zero: dict, w: int) -> list[PeakTerm]:
+    stage, psi = values["zero_stage"], sum(sizes)
+    if stage == 0:
+        return [PeakTerm(name="all-reduce flat gradients", points=("bwd_end",),
+                         nbytes=w * min(psi, int(5e8)), category="temporaries",
+                         note="the engine flattens the gradients (allreduce_bucket_size 5e8 "
+                              "elements) to all-reduce them")]
+    if stage in (1, 2):
+        return [PeakTerm(name="reduced gradient copy", points=("bwd_end",),
+                         nbytes=w * min(psi, int(zero["reduce_bucket_size"])),
+                         category="temporaries",
+                         note="the filled bucket's average before it is scattered")]
+    prefetch = int(zero.get("stage3_prefetch_bucket_size", int(5e7)))
+    gathered = min(psi, max(sizes) + prefetch)
+    return [PeakTerm(name="ZeRO-3 gathered parameters", nbytes=w * gathered,
+                     points=("forward", "bwd_start", "bwd_early", "bwd_end"), category="params",
+                     note="the module's parameters gathered, and the prefetch bucket ahead"),
+            PeakTerm(name="ZeRO-3 full gradients", nbytes=w * min(psi, gathered),
+                     points=("bwd_end",), category="grads",
+                     note="a module's full gradients before reduce-scatter")]
+
+
+def with_activations(prediction: PeakPrediction, nbytes: int) -> PeakPrediction:
+    """The same prediction with another activation figure (a strategy's own)."""
+    terms = tuple(replace(t, nbytes=nbytes) if t.category == "activations" else t
+                  for t in prediction.terms)
+    return replace(prediction, terms=terms)

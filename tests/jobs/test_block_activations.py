@@ -1,0 +1,40 @@
+"""One transformer block's saved activations, measured by autograd, against suite/peak_model.py."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from jobs.ledger import count
+from suite.gpt import Block
+from suite.models import model_spec
+from suite.peak_model import block_activation_bytes
+
+DEVICES = ["cpu", pytest.param("cuda", marks=[pytest.mark.gpu, pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="no GPU here")])]
+
+
+def saved_bytes(block: torch.nn.Module, x: torch.Tensor) -> int:
+    params = {p.untyped_storage().data_ptr() for p in block.parameters()}
+    saved = []
+
+    def pack(t):
+        if t.untyped_storage().data_ptr() not in params:
+            saved.append(t)
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        block(x)
+    return count({"params": saved}).params_bytes
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype,width", [(torch.float32, 4), (torch.bfloat16, 2)])
+def test_one_block_within_5_percent_at_two_sequence_lengths(device, dtype, width):
+    spec = model_spec("125m")  # h = 768, 12 heads: GPT-2 small's block
+    block = Block(spec.d_model, spec.n_head).to(device=device, dtype=dtype)
+    for seq in (256, 1024):
+        x = torch.randn(2, seq, spec.d_model, device=device, dtype=dtype, requires_grad=True)
+        measured = saved_bytes(block, x)
+        predicted = block_activation_bytes(spec, micro_batch=2, seq_len=seq, width=width)
+        assert abs(measured / predicted - 1) < 0.05, (seq, measured, predicted)
