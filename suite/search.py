@@ -23,8 +23,9 @@ from dataclasses import dataclass, field
 
 from suite.axes import AXES as ALL_AXES
 from suite.errors import UserInputError
-from suite.memory_model import predict, runtime_bytes
+from suite.memory_model import runtime_bytes
 from suite.models import FAMILIES, MODELS, ModelSpec, encode, model_spec
+from suite.peak_model import predict_peak
 from suite.scenario import RunSettings
 from suite.scenario_name import scenario_name
 from suite.units import format_bytes, parse_bytes
@@ -297,8 +298,9 @@ def budget_bytes(search: SearchSpec, values: dict, settings: RunSettings) -> int
 
 
 def predicted_need(values: dict) -> int:
-    """What the analytical model says a rank needs of the budget (suite/memory_model.py)."""
-    return predict(values).budget_bytes
+    """What the analytical model says a rank needs of the budget: its predicted peak plus the
+    runtime baseline (suite/peak_model.py)."""
+    return predict_peak(values).budget_bytes
 
 
 def predicted_index(search: SearchSpec, ladder: list, values: dict, budget: int | None) -> int:

@@ -67,7 +67,7 @@ def test_each_boundary_is_an_ok_probe_whose_next_step_up_is_oom(tmp_path):
     text, _ = proc.communicate(timeout=1500)
     print(text)
     outcomes = load_outcomes(tmp_path / "out")
-    records = {r.run_id: r for r in load_records(tmp_path / "out")}
+    records = {r.run_id: r for r in load_records(tmp_path / "out")[0]}
     search = load_sweep(sweep).search
     assert len(outcomes) == 2
     for o in outcomes:
@@ -96,7 +96,7 @@ def test_an_interrupted_search_resumes_from_its_probes(tmp_path):
     first.send_signal(signal.SIGINT)  # Ctrl-C: the launcher records the probe going cancelled
     head, _ = first.communicate(timeout=120)
     assert first.returncode == 130, head
-    done = {r.run_id: r for r in load_records(out) if r.status in ("ok", "oom")}
+    done = {r.run_id: r for r in load_records(out)[0] if r.status in ("ok", "oom")}
     assert len(done) >= 2
     second = memsweep_run(sweep, out)
     tail, _ = second.communicate(timeout=1500)
@@ -106,7 +106,7 @@ def test_an_interrupted_search_resumes_from_its_probes(tmp_path):
     assert o.status in ("found", "all_fit", "none_fit")
     reused = [p for p in o.probes if p.reused]
     assert {p.run_id for p in reused} >= set(done)  # every recorded probe reused ...
-    for r in load_records(out):  # ... and none run twice
+    for r in load_records(out)[0]:  # ... and none run twice
         if r.run_id in done:
             assert r.attempt == done[r.run_id].attempt == 1
     assert "(recorded before: reused)" in tail

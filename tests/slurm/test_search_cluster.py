@@ -64,7 +64,7 @@ def test_a_submitted_search_killed_and_resumed_ends_with_one_outcome_per_combina
         subprocess.run(["scancel", first["array_job_id"], first["report_job_id"]],
                        check=True, timeout=60)
         time.sleep(5)
-        kept = {r.run_id: r.attempt for r in load_records(out) if r.status in ("ok", "oom")}
+        kept = {r.run_id: r.attempt for r in load_records(out)[0] if r.status in ("ok", "oom")}
         assert kept
         resumed = memsweep("submit", "--resume", str(out))
         assert resumed.returncode == 0, resumed.stderr
@@ -77,7 +77,7 @@ def test_a_submitted_search_killed_and_resumed_ends_with_one_outcome_per_combina
     outcomes = load_outcomes(out)
     assert len(outcomes) == 2
     assert all(o.status in ("found", "all_fit", "none_fit") for o in outcomes)
-    records = {r.run_id: r for r in load_records(out)}
+    records = {r.run_id: r for r in load_records(out)[0]}
     for run_id, attempt in kept.items():  # recorded probes were reused, not run again
         assert records[run_id].attempt == attempt
     for o in outcomes:
