@@ -113,7 +113,8 @@ def test_a_search_sweep_has_one_scenario_per_combination_at_the_lower_end():
     ({"sweep": {"name": "s"}}, "sweep.host_mem_cap"),  # no budget on the CPU
     ({"sweep": {"name": "s", "host_mem_cap": "100MiB"}}, "sweep.host_mem_cap"),  # < runtime
     ({"axes": {"world_size": 2, "model": ["tiny", "small"]}}, "axes.model"),  # searched
-    ({"sweep": {"name": "s", "host_mem_cap": "300MiB"}}, "search.from"),  # from won't fit
+    ({"sweep": {"name": "s", "host_mem_cap": "400MiB"},  # from is predicted not to fit
+      "search": {"axis": "model", "from": "base", "to": "125m"}}, "search.from"),
 ])
 def test_searches_that_cannot_answer_exit_2_before_anything_runs(tmp_path, capsys, change,
                                                                   key):
