@@ -4,12 +4,15 @@ A folder given may be a sweep folder (it holds runs/) or hold sweep folders at
 any depth, e.g. a history of nightly runs `HISTORY/<night>/<partition>/runs/`:
 every sweep folder found is read, and `source_dir` names it on each row.
 Records are not kept, only their frame rows and a count of fingerprint values,
-so memory grows with the rows, not with the records' JSON.
+so memory grows with the rows, not with the records' JSON. Each sweep folder is
+read through its frame cache (results/cache.py): only new or changed records are
+decoded.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -17,15 +20,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from results.frame import row_from_json, rows_frame
-from results.load import Quarantined, iter_valid_json
+from results.cache import FolderFrame, cache_path, combined_frame, folder_frame
+from results.frame import rows_frame
+from results.load import Quarantined
 from results.search_outcome import SearchOutcome, load_outcomes
 from results.store import runs_dir
 from suite.errors import UserInputError
 
 MAX_DEPTH = 6  # folder levels searched below a folder given for sweep folders
 MAX_VALUES = 50  # distinct values counted per fingerprint entry
-PARALLEL_FROM = 20_000  # records: from here the folders are read by one process per core
+PARALLEL_FROM = 20_000  # records to decode: from here the folders are read by a process per core
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,12 +65,16 @@ def load_sources(dirs: list[Path]) -> Sources:
     found = [s for d in map(Path, dirs) for s in sweep_dirs(d)]
     found = list(dict.fromkeys(found))  # a folder given twice is read once
     parts = _read_all(found)
-    frames = [p[0] for p in parts if not p[0].empty]
-    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else (
-        frames[0] if frames else _with_source(rows_frame([]), ""))
+    frame = combined_frame([p[0] for p in parts], [str(f) for f in found]) if parts else \
+        _with_source(rows_frame([]), "")
     prints = Fingerprints()
     for p in parts:
         prints = prints.merged(p[2])
+    if unwritable := [(folder, p[3]) for folder, p in zip(found, parts, strict=True) if p[3]]:
+        folder, why = unwritable[0]
+        print(f"memsweep: the frame cache could not be written in {len(unwritable)} sweep "
+              f"folder(s) (first: {folder}: {why}); they load from their records each time",
+              file=sys.stderr)
     return Sources(dirs=tuple(map(Path, dirs)), sweep_dirs=tuple(found),
                    quarantined=tuple(q for p in parts for q in p[1]), fingerprints=prints,
                    frame=frame, searches=tuple(o for d in found for o in load_outcomes(d)))
@@ -98,8 +106,9 @@ def _search(folder: Path, depth: int) -> list[Path]:
 
 
 def _read_all(folders: list[Path]) -> list[tuple]:
-    """`_read` of every folder; in a process per core when there are many records."""
-    sizes = [_count(f) for f in folders]
+    """`_read` of every folder; in a process per core when there are many records to decode
+    (folders without a frame cache: with one, reading is mostly the cache, quick in one)."""
+    sizes = [0 if cache_path(f).is_file() else _count(f) for f in folders]
     workers = min(os.cpu_count() or 1, len(folders))
     if sum(sizes) < PARALLEL_FROM or workers < 2:
         return [_read(f) for f in folders]
@@ -114,27 +123,16 @@ def _count(folder: Path) -> int:
         return 0
 
 
-def _read(folder: Path) -> tuple[pd.DataFrame, list[Quarantined], Fingerprints]:
-    """The frame rows, quarantined files and fingerprint counts of one sweep folder."""
-    rows, bad, values, overflow = [], [], {}, set()
-    for data, problem in iter_valid_json(folder):
-        if data is None:
-            bad.append(problem)
-            continue
-        rows.append(row_from_json(data))
-        for key, value in (data.get("fingerprint") or {}).items():
-            if value is None or value == "" or not isinstance(value, str | int | float | bool):
-                continue
-            counts = values.get(key)
-            if counts is None:
-                counts = values[key] = Counter()
-            text = value if type(value) is str else str(value)
-            if text in counts or len(counts) < MAX_VALUES:
-                counts[text] += 1
-            else:
-                overflow.add(key)
-    return (_with_source(rows_frame(rows), str(folder)), bad,
-            _capped(len(rows), values, frozenset(overflow)))
+def _read(folder: Path) -> tuple[FolderFrame, list[Quarantined], Fingerprints, str | None]:
+    """The rows, quarantined files and fingerprint counts of one sweep folder, and why its
+    frame cache could not be written (None if it was, or needed no writing)."""
+    read = folder_frame(folder)
+    values = {key: Counter(counts) if len(counts) <= MAX_VALUES
+              else Counter(dict(Counter(counts).most_common(MAX_VALUES)))
+              for key, counts in read.fingerprints.items()}
+    overflow = frozenset(k for k, counts in read.fingerprints.items() if len(counts) > MAX_VALUES)
+    rows = read.table.num_rows if read.table is not None else len(read.uncached)
+    return read, list(read.quarantined), _capped(rows, values, overflow), read.unwritable
 
 
 def _with_source(frame: pd.DataFrame, folder: str) -> pd.DataFrame:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import socket
-from dataclasses import asdict
 
 from jobs import hooks as catalogue
 from jobs import measure, probes
@@ -75,5 +74,5 @@ def infer(scenario: Scenario, ranks, ctx: RankContext):
                           step_time_s=probes.median_iqr(times)[0],
                           phases=tuple(phases.peaks.values()),
                           activation_peak_bytes=phases.activation_peak, **extra)
-    return RankOutcome(metrics=asdict(metrics), step_times_s=times, final_loss=loss,
+    return RankOutcome(metrics=metrics.to_json(), step_times_s=times, final_loss=loss,
                        optimizer_impl="none (inference)", stable=stable)

@@ -10,7 +10,15 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from jobs import probes
-from results.schema import Measurements, OomInfo, PhasePeak, PredictedMemory, RankMetrics, RunRecord
+from results.schema import (
+    Measurements,
+    OomInfo,
+    PhasePeak,
+    PredictedMemory,
+    RankMetrics,
+    RunRecord,
+    replace,
+)
 from suite.device_flops import PEAK_ENV, parse_override, peak_tflops
 from suite.memory_model import predict
 from suite.models import flops_per_token, model_spec
@@ -67,7 +75,7 @@ def rank_metrics(scenario: Scenario, metrics: dict) -> RankMetrics:
     """A rank's metrics (as sent: a dict) with the model's prediction for it beside them."""
     m = RankMetrics(**{**metrics, "phases": tuple(PhasePeak(**p) if isinstance(p, dict) else p
                                                   for p in metrics.get("phases", ()))})
-    return RankMetrics(**{**vars(m), "predicted": predicted(scenario, m)})
+    return replace(m, predicted=predicted(scenario, m))
 
 
 def predicted(scenario: Scenario, m: RankMetrics) -> PredictedMemory | None:

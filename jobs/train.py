@@ -146,5 +146,5 @@ def train(scenario: Scenario, ranks: Ranks) -> RankOutcome:
                           tensor_peak_phase=at_peak and at_peak.phase,
                           tensor_breakdown=at_peak and at_peak.tensor_breakdown, **extra)
     impl = "/".join(type(o).__name__ for o in (engine.optimizer, inner) if o is not None)
-    return RankOutcome(metrics=asdict(metrics), step_times_s=times, final_loss=loss,
+    return RankOutcome(metrics=metrics.to_json(), step_times_s=times, final_loss=loss,
                        optimizer_impl=impl, stable=stable)

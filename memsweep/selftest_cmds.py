@@ -12,7 +12,10 @@ def _cmd_bench_report(args) -> int:
     # pandas/matplotlib/torch load late: `plan` and `run` need not pay for them
     from bench.report_scale import run
 
-    return run(args.records, args.keep)
+    if min(args.records) < 1 or args.repeat < 1:
+        raise UserInputError("must be 1 or more", key="--records" if min(args.records) < 1
+                             else "--repeat")
+    return run(tuple(args.records), args.keep, args.repeat)
 
 
 def _cmd_bench_harness(args) -> int:
@@ -69,14 +72,18 @@ def register(sub: argparse._SubParsersAction, epilog: str) -> None:
 
     s = sub.add_parser(
         "bench-report", help="time the frame and the full report over a synthetic history",
-        description="Write a synthetic nightly history of real run records (several nights x "
-                    "partitions x scenarios x repetitions), then time loading it into the "
-                    "frame, the comparisons and the full PDF report, at a quarter of the "
-                    "nights and at all of them; print seconds, peak RSS and RSS per record.")
-    s.add_argument("--records", type=int, default=100_000, metavar="N",
-                   help="about how many records to generate (default 100000)")
+        description="For each size, write a synthetic nightly history of real run records "
+                    "(nights x partitions x scenarios x repetitions), then time loading it "
+                    "into the frame and making the full PDF report, cold (no frame cache) "
+                    "and warm (all cached but the last night); print wall and CPU seconds, "
+                    "peak RSS and the ratios to the targets.")
+    s.add_argument("--records", type=int, nargs="+", default=[25_000, 100_000, 1_000_000],
+                   metavar="N", help="about how many records per history (default 25000 "
+                                     "100000 1000000)")
+    s.add_argument("--repeat", type=int, default=1, metavar="K",
+                   help="measurements per size and kind; medians are printed (default 1)")
     s.add_argument("--keep", type=Path, metavar="DIR",
-                   help="write the history here and keep it; a later run reuses it")
+                   help="write the histories here and keep them; a later run reuses them")
     s.set_defaults(func=_cmd_bench_report)
 
     s = sub.add_parser(

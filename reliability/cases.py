@@ -11,12 +11,12 @@ from __future__ import annotations
 import shutil
 import signal
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import timedelta
 
 from reliability import inject
 from reliability.case import Case
-from results.schema import RunRecord
+from results.schema import RunRecord, replace
 
 LONG = {"steps": 600}  # the faulted run of a stand-in sweep: ~30 s unless a fault ends it
 

@@ -91,35 +91,30 @@ COLUMNS: tuple[str, ...] = (
 
 
 def record_row(r: RunRecord) -> dict:
-    """The frame row of a record (see `row_from_json`, which does the work)."""
-    return row_from_json({**vars(r), "measurements": r.measurements and vars(r.measurements),
-                          "ranks": [vars(k) for k in r.ranks]})
-
-
-def row_from_json(d: dict) -> dict:
-    """The frame row of a record's JSON object (as `results.load.iter_valid_json` yields it)."""
-    scenario = d["scenario"]
+    """The frame row of a record: its columns in `COLUMNS` order (`night` aside, which
+    `rows_frame` derives), then any scenario parameter the catalogue does not know."""
+    scenario = r.scenario
     params = scenario.get("params", {})
     spec = MODELS.get(params.get("model"))
-    fp = d.get("fingerprint") or {}
+    fp = r.fingerprint
     row = {
-        "run_id": d["run_id"], "scenario_id": scenario_id(d["sweep"], scenario),
-        "attempt": d.get("attempt", 1), "status": d["status"], "sweep": d["sweep"],
+        "run_id": r.run_id, "scenario_id": scenario_id(r.sweep, scenario),
+        "attempt": r.attempt, "status": r.status, "sweep": r.sweep,
         "repetition": scenario.get("repetition"), **params,
         "n_params": spec.n_params if spec else None,
-        "started_at": d["started_at"], "finished_at": d["finished_at"],
-        "duration_s": d["duration_s"], "reason": d.get("reason"), "log_tail": d.get("log_tail"),
-        "log_path": d.get("log_path"),
+        "started_at": r.started_at, "finished_at": r.finished_at,
+        "duration_s": r.duration_s, "reason": r.reason, "log_tail": r.log_tail,
+        "log_path": r.log_path,
         **{col: fp.get(key) for col, key in _FINGERPRINT.items()},
     }
-    ranks = d.get("ranks") or ()
+    ranks = r.ranks
     row["n_ranks"] = len(ranks)
-    m = d.get("measurements")
+    m = r.measurements
     for col in _MEASURED:
-        row[col] = m[col] if m else None
-    row["timed_steps"] = len(m["step_times_s"]) if m else None
+        row[col] = getattr(m, col) if m else None
+    row["timed_steps"] = len(m.step_times_s) if m else None
     for col in _MAX_OVER_RANKS:
-        vals = [v for k in ranks if (v := k.get(col)) is not None]
+        vals = [v for k in ranks if (v := getattr(k, col)) is not None]
         row[col] = max(vals) if vals else None
     row["peak_device_bytes"] = row["peak_device_allocated_bytes"]
     return row
@@ -158,7 +153,7 @@ def records_frame(records: list[RunRecord]) -> pd.DataFrame:
 
 
 def rows_frame(rows: list[dict]) -> pd.DataFrame:
-    """The frame of rows made by `record_row` / `row_from_json`, typed as documented.
+    """The frame of rows made by `record_row`, typed as documented.
 
     Built column by column (a list per column, then one typed array each): several times
     faster than a frame of dicts when there are many rows. Text columns are Python objects.
@@ -175,6 +170,11 @@ def rows_frame(rows: list[dict]) -> pd.DataFrame:
     else:  # rows of different catalogues: look each column up
         columns = {c: [row.get(c) for row in rows] for c in names}
     frame = pd.DataFrame({c: _typed(c, columns[c]) for c in names}, index=pd.RangeIndex(len(rows)))
+    return with_night(frame)
+
+
+def with_night(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` (rows_frame's columns but `night`) with its `night` column, in place."""
     night = frame["started_at"].dt.strftime("%Y-%m-%d").astype("object")
     frame.insert(COLUMNS.index("night"), "night", night)
     return frame
@@ -189,3 +189,19 @@ def _typed(name: str, values: list):
         return pd.to_datetime(pd.Series(values, dtype="object"), utc=True, errors="coerce",
                               format="ISO8601")
     return values  # inferred: text as str, int64 for counts and int axes, float64 with gaps
+
+
+def concat_frames(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """The rows of frames made by `rows_frame`, in order, in one frame typed as `rows_frame`
+    types all their rows: a column inferred differently in two parts (an int axis with a gap
+    in one of them) is inferred again over all of its values."""
+    parts = [f for f in frames if len(f)] or frames[:1]
+    if len(parts) == 1:
+        return parts[0].reset_index(drop=True)
+    out = pd.concat(parts, ignore_index=True)
+    for name in out.columns:
+        if len({f[name].dtype if name in f else None for f in parts}) > 1:
+            values = [v for f in parts for v in (f[name].astype(object).tolist() if name in f
+                                                 else [None] * len(f))]
+            out[name] = pd.Series(_typed(name, values), index=out.index)
+    return out

@@ -1,26 +1,53 @@
-"""Schema v1 of the result record: one JSON file per run.
+"""Schema v1 of the result record: one JSON file per run, and its one definition.
 
-`RunRecord.from_json` is strict (types checked field by field) so the loader
-can quarantine a hand-edited or foreign file instead of feeding it to a plot.
+The classes below are msgspec Structs: the same definition builds a record in a
+run, writes it (`to_json`) and decodes a file strictly (`decode`: types checked
+field by field, no unknown field, no missing required one), so the loader can
+quarantine a hand-edited or foreign file instead of feeding it to a plot.
+Adding an optional field is one line in its class (`name: type | None = None`).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import types
-import typing
-from dataclasses import dataclass, field
+import json
+
+import msgspec
+from msgspec import field
 
 SCHEMA_VERSION = 1
 STATUSES = ("ok", "oom", "failed", "timeout", "cancelled", "node_fail", "missing", "skipped")
+
+
+# A copy of a record or part with some fields changed (as dataclasses.replace).
+replace = msgspec.structs.replace
 
 
 class SchemaError(ValueError):
     """A record file does not match the schema; the message says which field."""
 
 
-@dataclass(frozen=True, kw_only=True)
-class PhasePeak:
+class _Part(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, gc=False):
+    """A part of a record: immutable, strict about unknown fields, not tracked by the cycle
+    collector (a record holds no cycles; many thousands of parts load faster without it).
+    Each subclass says kw_only=True itself (msgspec does not inherit it): fields are named."""
+
+    def to_json(self) -> dict:
+        """This part as JSON values (nested parts as objects, tuples as lists)."""
+        return msgspec.to_builtins(self)
+
+
+class _Record(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True,
+              tag_field="schema_version"):
+    """A record of some schema version (the tag): msgspec requires the tag when it decodes a
+    union of tagged classes, so a file without `schema_version` is refused."""
+
+
+class _Unversioned(_Record, tag=0):
+    """Schema version 0 was never written: this class only completes the union `decode` reads
+    (a lone tagged class would take a missing tag as its own)."""
+
+
+class PhasePeak(_Part, kw_only=True):
     """Memory of one phase of a rank's run: its peak, and what was in use when it began.
 
     Phases: init (model and engine), warmup, timed, then forward / backward / step of one
@@ -44,8 +71,7 @@ class PhasePeak:
     host_tensor_peak_bytes: int | None = None  # GPU runs: the peak of host (CPU) tensors
 
 
-@dataclass(frozen=True, kw_only=True)
-class PredictedMemory:
+class PredictedMemory(_Part, kw_only=True):
     """The analytical model's bytes for this rank (suite/memory_model.py) and measured/predicted."""
 
     model: str  # "deepspeed" (DeepSpeed 0.19.8's layout, padding included) or "paper"
@@ -73,8 +99,7 @@ class PredictedMemory:
     ops_activation_bytes: int | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
-class OomInfo:
+class OomInfo(_Part, kw_only=True):
     """Where a run ran out of memory (status `oom`)."""
 
     rank: int
@@ -86,8 +111,7 @@ class OomInfo:
     peak_host_rss_bytes: int | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
-class RankMetrics:
+class RankMetrics(_Part, kw_only=True):
     """What one rank measured. Ledger bytes are the tensors the rank holds after the last step."""
 
     rank: int
@@ -119,8 +143,7 @@ class RankMetrics:
     tensor_breakdown: dict | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
-class Measurements:
+class Measurements(_Part, kw_only=True):
     step_times_s: tuple[float, ...]  # slowest rank per timed step
     step_time_s: float  # median of step_times_s
     step_time_iqr_s: float
@@ -136,9 +159,9 @@ class Measurements:
     mfu: float | None = None  # tflops_per_rank / peak_tflops; None where the peak is unknown
 
 
-@dataclass(frozen=True, kw_only=True)
-class RunRecord:
-    schema_version: int = SCHEMA_VERSION
+class RunRecord(_Record, tag=SCHEMA_VERSION, kw_only=True):
+    """One run's record. `schema_version` is the tag msgspec writes first and requires."""
+
     run_id: str
     attempt: int = 1
     status: str
@@ -162,46 +185,77 @@ class RunRecord:
             raise SchemaError("an ok record must hold measurements")
 
     def to_json(self) -> dict:
-        return dataclasses.asdict(self)
+        """The record as JSON values (schema_version first); `from_json` reads it back."""
+        return msgspec.to_builtins(self)
 
     @classmethod
     def from_json(cls, data: object) -> RunRecord:
-        if not isinstance(data, dict):
-            raise SchemaError("record is not a JSON object")
-        if data.get("schema_version") != SCHEMA_VERSION:
-            raise SchemaError(f"schema_version {data.get('schema_version')!r}, "
-                              f"this memsweep reads {SCHEMA_VERSION}")
-        return _build(cls, data, "record")
+        """The record of a JSON object, checked as `decode` checks a file's bytes."""
+        try:
+            return _checked(msgspec.convert(data, _Unversioned | RunRecord,
+                                            strict=True))
+        except msgspec.ValidationError as e:
+            raise SchemaError(_message(e)) from None
 
 
-def _build(cls, data: object, where: str):
-    if not isinstance(data, dict):
-        raise SchemaError(f"{where}: expected an object")
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    if unknown := set(data) - names:
-        raise SchemaError(f"{where}: unknown fields {sorted(unknown)}")
-    kwargs = {k: _convert(hints[k], v, f"{where}.{k}") for k, v in data.items()}
+_DECODER = msgspec.json.Decoder(_Unversioned | RunRecord, strict=True)
+
+
+def decode(raw: bytes) -> RunRecord:
+    """The record in a file's bytes, or SchemaError saying what is wrong and where: not JSON,
+    nested too deeply, a wrong or missing schema_version, a field of the wrong type, unknown
+    or missing, or a scenario or fingerprint the frame could not read (`check_free_form`)."""
     try:
-        return cls(**kwargs)
-    except TypeError as e:  # a required field is missing
-        raise SchemaError(f"{where}: {e}") from None
+        return _checked(_DECODER.decode(raw))
+    except msgspec.ValidationError as e:
+        raise SchemaError(_message(e)) from None
+    except msgspec.DecodeError as e:  # bytes that are not JSON (or not UTF-8) ...
+        problem = e
+    except RecursionError:
+        raise SchemaError("not a record: JSON nested too deeply to read") from None
+    try:  # ... or JSON with NaN or Infinity, which json.dump writes and json reads
+        data = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise SchemaError(f"not a record: {problem}") from None
+    return RunRecord.from_json(data)
 
 
-def _convert(hint, value, where: str):
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        return _convert(next(a for a in args if a is not type(None)), value, where)
-    if dataclasses.is_dataclass(hint):
-        return _build(hint, value, where)
-    if origin is tuple:
-        if not isinstance(value, (list, tuple)):
-            raise SchemaError(f"{where}: expected a list")
-        return tuple(_convert(args[0], v, f"{where}[{i}]") for i, v in enumerate(value))
-    if hint is float and type(value) is int:
-        return float(value)
-    if not isinstance(value, hint) or (hint is int and type(value) is bool):
-        raise SchemaError(f"{where}: expected {hint.__name__}, got {type(value).__name__}")
-    return value
+def _checked(record: object) -> RunRecord:
+    if type(record) is not RunRecord:
+        raise SchemaError(f"schema_version 0, this memsweep reads {SCHEMA_VERSION}")
+    check_free_form(record.scenario, record.fingerprint)
+    return record
+
+
+def _message(e: msgspec.ValidationError) -> str:
+    """msgspec's message with its path first, named from `record` (`$.ranks[0].x` ->
+    `record.ranks[0].x`)."""
+    text, _, where = str(e).partition(" - at `$")
+    where = "record" + where.rstrip("`")
+    if where == "record.schema_version":
+        text += f"; this memsweep reads schema_version {SCHEMA_VERSION}"
+    return f"{where}: {text[:1].lower()}{text[1:]}"
+
+
+# The schema leaves `scenario` and `fingerprint` free-form (dict), but the frame and the
+# report read these parts blind: a hand-edited value of the wrong type there is refused.
+_SCALAR = (str, int, float, bool, type(None))
+_FRAME_FINGERPRINT = ("hostname", "partition", "torch", "deepspeed", "cpu", "gpu", "git_commit")
+
+
+def check_free_form(scenario: dict, fingerprint: dict) -> None:
+    """Raise SchemaError unless `scenario` has Scenario.to_json's shape (params with the model's
+    name, settings, repetition; values JSON scalars) and the fingerprint entries that become
+    frame columns are text or null."""
+    params, settings = scenario.get("params"), scenario.get("settings", {})
+    if type(params) is not dict or type(params.get("model")) is not str:
+        raise SchemaError("record.scenario.params: expected an object naming the model")
+    for where, values in (("params", params), ("settings", settings)):
+        if type(values) is not dict or any(type(v) not in _SCALAR for v in values.values()):
+            raise SchemaError(f"record.scenario.{where}: expected an object of numbers, text, "
+                              "true/false or null")
+    if type(scenario.get("repetition", 0)) is not int:
+        raise SchemaError("record.scenario.repetition: expected int")
+    for key in _FRAME_FINGERPRINT:
+        if type(fingerprint.get(key)) not in (str, type(None)):
+            raise SchemaError(f"record.fingerprint.{key}: expected text or null")

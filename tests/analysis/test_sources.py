@@ -9,8 +9,9 @@ from sweepdata import make_record
 import analysis.sources
 from analysis.sources import load_sources
 from analysis.tidy import enrich
-from results.frame import records_frame, row_from_json, rows_frame
-from results.load import iter_valid_json, load_records
+from results.cache import folder_frame
+from results.frame import records_frame
+from results.load import load_records
 from results.store import runs_dir, write_record
 from suite.errors import UserInputError
 
@@ -79,17 +80,16 @@ def test_repetitions_share_a_scenario_id_and_nothing_else_does():
     lambda d: d.update(duration_s=30),  # an int where a float is due: accepted, as from_json
     lambda d: d["ranks"][1].pop("peak_device_reserved_bytes"),  # a default: accepted
 ])
-def test_the_fast_path_accepts_exactly_what_the_schema_accepts(tmp_path, mutate):
+def test_the_cached_path_accepts_exactly_what_the_schema_accepts(tmp_path, mutate):
     record = make_record(model="tiny", stage=1, offload="cpu")
     data = record.to_json()
     mutate(data)
     (runs_dir(tmp_path)).mkdir(parents=True)
     (runs_dir(tmp_path) / f"{record.run_id}.json").write_text(json.dumps(data))
     records, bad = load_records(tmp_path)
-    fast = list(iter_valid_json(tmp_path))
-    assert [q.problem for _, q in fast if q] == [q.problem for q in bad]
-    valid = [d for d, _ in fast if d]
-    assert len(valid) == len(records)
-    if records:
-        pd.testing.assert_frame_equal(rows_frame([row_from_json(d) for d in valid]),
-                                      records_frame(records))
+    for _ in range(2):  # without the frame cache, then with it
+        read = folder_frame(tmp_path)
+        assert [q.problem for q in read.quarantined] == [q.problem for q in bad]
+        assert len(read.frame) == len(records)
+        if records:
+            pd.testing.assert_frame_equal(read.frame, records_frame(records))

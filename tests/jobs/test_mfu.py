@@ -55,7 +55,7 @@ def test_every_row_has_bf16_or_fp16_and_fp32():
 def outcome(rank: int, times: list[float]) -> RankOutcome:
     metrics = RankMetrics(rank=rank, hostname="h", params_bytes=1, grads_bytes=1,
                           master_params_bytes=0, optimizer_state_bytes=0, peak_host_rss_bytes=1)
-    return RankOutcome(metrics=vars(metrics), step_times_s=times, final_loss=2.0,
+    return RankOutcome(metrics=metrics.to_json(), step_times_s=times, final_loss=2.0,
                        optimizer_impl="x", stable=True)
 
 

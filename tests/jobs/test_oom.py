@@ -35,7 +35,7 @@ except RuntimeError as e:
     held = torch.ones(2**28, dtype=torch.uint8)  # lifted: 256 MiB is fine again
     info = oom.oom_info(e, rank=0, phase="init", device="cpu", host_cap=cap,
                         host_reached=reached)
-    print(json.dumps({{"message": str(e), "info": vars(info)}}))
+    print(json.dumps({{"message": str(e), "info": info.to_json()}}))
 """
 
 

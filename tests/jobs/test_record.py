@@ -23,7 +23,7 @@ def outcome(rank: int, times: list[float], loss: float) -> RankOutcome:
     metrics = RankMetrics(rank=rank, hostname="h", params_bytes=1, grads_bytes=2,
                           master_params_bytes=3, optimizer_state_bytes=4, peak_host_rss_bytes=5,
                           step_time_s=sorted(times)[1])
-    return RankOutcome(metrics=vars(metrics), step_times_s=times, final_loss=loss,
+    return RankOutcome(metrics=metrics.to_json(), step_times_s=times, final_loss=loss,
                        optimizer_impl="AdamW")
 
 

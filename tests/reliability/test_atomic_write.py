@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from results.load import iter_valid_json, load_records
+from results.load import iter_records, load_records
 
 pytestmark = pytest.mark.slow
 
@@ -51,7 +51,7 @@ def test_sigkill_at_random_points_never_leaves_a_partial_record(tmp_path):
         inside += temp_files(tmp_path) > before  # this kill came in the middle of a write
         records, bad = load_records(tmp_path)
         assert bad == []  # nothing half-written is there to quarantine either
-        assert [q for _, q in iter_valid_json(tmp_path) if q] == []
+        assert [q for _, q in iter_records(tmp_path) if q] == []
         for record in records:  # one whole version, never a mix of two
             assert record.log_tail == chr(97 + record.attempt % 26) * PAD
             assert record.reason == f"version {record.attempt}"

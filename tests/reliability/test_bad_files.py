@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from results.load import iter_valid_json, load_records
+from results.cache import folder_frame
+from results.load import load_records
 from results.schema import Measurements, RankMetrics, RunRecord
 from results.store import record_path, write_record
 from slurm.outcome import previous_record
@@ -109,9 +110,10 @@ def test_a_bad_file_is_quarantined_and_the_good_ones_load(tmp_path, name):
     records, bad = within(30, lambda: load_records(tmp_path))
     assert records == [good]
     assert [q.path for q in bad] == [str(bad_path)] and bad[0].problem
-    fast = within(30, lambda: list(iter_valid_json(tmp_path)))  # the report's fast path
-    assert [d["run_id"] for d, _ in fast if d] == [good.run_id]
-    assert [q for _, q in fast if q] == bad
+    for _ in range(2):  # the report's path: without its frame cache, then with it
+        read = within(30, lambda: folder_frame(tmp_path))
+        assert list(read.frame["run_id"]) == [good.run_id]
+        assert list(read.quarantined) == bad
     # What the loader quarantines is no record to resume from either (`memsweep run
     # --resume`, `submit --resume` and `status` ask this): the run is launched again.
     assert within(30, lambda: previous_record(tmp_path, bad_path.name[:-5])) is None

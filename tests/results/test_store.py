@@ -24,7 +24,7 @@ def test_failed_record_round_trips(make_record):
     (lambda d: d.update(status="great"), "status"),
     (lambda d: d["ranks"][0].update(params_bytes="100"), r"record\.ranks\[0\]\.params_bytes"),
     (lambda d: d["measurements"].update(final_loss=None), "final_loss"),
-    (lambda d: d.update(extra=1), "unknown fields"),
+    (lambda d: d.update(extra=1), "unknown field `extra`"),
     (lambda d: d.pop("status"), "status"),
     (lambda d: d.update(measurements=None), "ok record must hold"),
     (lambda d: d.update(attempt=True), "record.attempt"),
@@ -77,3 +77,14 @@ def test_loader_quarantines_bad_files_and_keeps_good_ones(tmp_path, make_record)
 
 def test_loader_of_missing_folder_is_empty(tmp_path):
     assert load_records(tmp_path / "nothing") == ([], [])
+
+
+def test_a_record_with_nan_written_by_json_is_read(tmp_path, make_record):
+    """json.dump writes NaN for a float that is not a number; such a record stays valid."""
+    record = make_record()
+    data = record.to_json()
+    data["ranks"][0]["step_time_s"] = float("nan")
+    path = record_path(tmp_path, record.run_id)
+    write_json_atomic(path, data)
+    (loaded,), bad = load_records(tmp_path)
+    assert bad == [] and loaded.ranks[0].step_time_s != loaded.ranks[0].step_time_s

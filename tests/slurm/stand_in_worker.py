@@ -24,13 +24,12 @@ import signal
 import sys
 import time
 import traceback
-from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from mpi4py import MPI
 
-from results.schema import Measurements, RunRecord
+from results.schema import Measurements, RunRecord, replace
 from results.store import write_record
 
 HOUR = timedelta(hours=1)

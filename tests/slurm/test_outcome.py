@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import signal
 import socket
-from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
 from executor_support import make_sweep
 
-from results.schema import Measurements, RunRecord
+from results.schema import Measurements, RunRecord, replace
 from results.store import record_path, write_record
 from slurm import outcome
 from slurm.outcome import Ending

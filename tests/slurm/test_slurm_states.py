@@ -14,6 +14,7 @@ import pytest
 from executor_support import make_sweep
 from test_outcome import worker_record
 
+from results import schema
 from results.store import log_path, write_json_atomic, write_record
 from slurm import scheduler, status, submissions
 from slurm.mpi_plugin import mpi_for_library
@@ -153,7 +154,7 @@ def test_only_a_record_of_the_submitted_attempt_speaks_for_the_run(tmp_path):
 def test_a_folder_never_submitted_costs_no_scheduler_call(tmp_path):
     sweep = sweep_folder(tmp_path)
     record = worker_record()  # make_sweep's first scenario, ok
-    write_record(tmp_path, replace(record, run_id=sweep.scenarios[0].run_id))
+    write_record(tmp_path, schema.replace(record, run_id=sweep.scenarios[0].run_id))
     before = sum(scheduler.CALLS.values())
     snap = status.poll(tmp_path, reconcile=True)
     assert sum(scheduler.CALLS.values()) == before

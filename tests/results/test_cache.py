@@ -1,0 +1,142 @@
+"""The frame cache: whatever happens to it, the frame is exactly the records' frame."""
+
+import json
+import os
+import time
+from collections import Counter
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from analysis.sources import load_sources
+from results.cache import _META, cache_path, folder_frame
+from results.frame import records_frame
+from results.load import load_records
+from results.store import record_path, runs_dir, write_record
+
+
+def age(folder, seconds=60, paths=None):
+    """Date record files (all of them by default) `seconds` back: older than the cache's
+    racy window."""
+    past = time.time() - seconds
+    for path in paths or runs_dir(folder).glob("*.json"):
+        os.utime(path, (past, past))
+
+
+def truth(folder) -> pd.DataFrame:
+    records, _ = load_records(folder)
+    return records_frame(records)
+
+
+def counted(folder) -> dict:
+    counts: dict = {}
+    for record in load_records(folder)[0]:
+        for key, value in record.fingerprint.items():
+            counts.setdefault(key, Counter())[value] += 1
+    return {k: dict(v) for k, v in counts.items()}
+
+
+@pytest.fixture
+def folder(tmp_path, make_record):
+    for status, params in (("ok", {"micro_batch": 1}), ("ok", {"micro_batch": 2}),
+                           ("failed", {"micro_batch": 3}), ("oom", {"world_size": 2}),
+                           ("ok", {"seq_len": 32})):
+        write_record(tmp_path, make_record(status=status, **params))
+    (runs_dir(tmp_path) / "broken.json").write_bytes(b"{")  # never cached, always quarantined
+    age(tmp_path)
+    return tmp_path
+
+
+def check(folder, decoded: int) -> None:
+    read = folder_frame(folder)
+    pd.testing.assert_frame_equal(read.frame, truth(folder))
+    assert read.fingerprints == counted(folder)
+    assert [os.path.basename(q.path) for q in read.quarantined] == ["broken.json"]
+    assert read.decoded == decoded and read.unwritable is None
+
+
+def test_a_second_load_decodes_only_the_bad_file_and_gives_the_same_frame(folder):
+    check(folder, decoded=6)
+    assert cache_path(folder).is_file()
+    check(folder, decoded=1)
+    assert folder_frame(folder).fingerprints == {"hostname": {"h": 5}, "torch": {"2.13.0": 5}}
+
+
+def flip(data: bytes) -> bytes:
+    """Bytes changed in the first column's first data page (after the 4-byte magic)."""
+    return data[:40] + bytes(b ^ 0xFF for b in data[40:104]) + data[104:]
+
+
+@pytest.mark.parametrize("damage", [
+    lambda b: b[: len(b) // 2],  # truncated
+    lambda b: b[:-10],  # footer cut
+    flip,  # bytes changed inside a data page (its checksum fails)
+    lambda b: b"",
+    lambda b: b"PAR1 not a parquet file PAR1",
+    lambda b: os.urandom(len(b)),
+])
+def test_a_damaged_cache_is_rebuilt(folder, damage):
+    check(folder, decoded=6)
+    path = cache_path(folder)
+    path.write_bytes(damage(path.read_bytes()))
+    check(folder, decoded=6)  # rebuilt from the records
+    check(folder, decoded=1)  # and whole again
+
+
+def test_a_cache_made_by_other_code_is_rebuilt(folder):
+    check(folder, decoded=6)
+    table = pq.read_table(cache_path(folder))
+    meta = json.loads(table.schema.metadata[_META])
+    table = table.replace_schema_metadata({**table.schema.metadata,
+                                           _META: json.dumps({**meta, "stamp": "old"})})
+    pq.write_table(table, cache_path(folder))
+    check(folder, decoded=6)
+
+
+def test_a_stale_cache_is_not_trusted(folder, make_record):
+    check(folder, decoded=6)
+    changed = [write_record(folder, make_record(status="timeout", micro_batch=1)),  # rewritten
+               write_record(folder, make_record(micro_batch=7, zero_stage=2))]  # new
+    record_path(folder, make_record(micro_batch=2).run_id).unlink()  # gone
+    age(folder, seconds=30, paths=changed)
+    check(folder, decoded=3)
+    assert sorted(truth(folder)["status"]) == ["failed", "ok", "ok", "oom", "timeout"]
+    check(folder, decoded=1)
+
+
+def test_a_record_replaced_within_the_same_mtime_is_read_again(tmp_path, make_record):
+    """A file system with coarse mtimes: a record rewritten, same size, same mtime, right
+    after the cache was made. Rows that recent are never trusted."""
+    write_record(tmp_path, make_record(micro_batch=1))
+    path = record_path(tmp_path, make_record(micro_batch=1).run_id)
+    folder_frame(tmp_path)
+    before = os.stat(path)
+    text = path.read_text()
+    path.write_text(text.replace('"duration_s": 10.0', '"duration_s": 99.0'))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert os.stat(path).st_size == before.st_size
+    read = folder_frame(tmp_path)
+    assert list(read.frame["duration_s"]) == [99.0]
+    pd.testing.assert_frame_equal(read.frame, truth(tmp_path))
+
+
+def test_deleting_the_cache_changes_nothing(folder):
+    first = folder_frame(folder).frame
+    cache_path(folder).unlink()
+    pd.testing.assert_frame_equal(folder_frame(folder).frame, first)
+
+
+def test_a_folder_where_the_cache_cannot_be_written_still_loads_and_says_so_once(
+        tmp_path, make_record, capsys):
+    for night in ("a", "b"):
+        write_record(tmp_path / night, make_record(micro_batch=1))
+        cache_path(tmp_path / night).mkdir()  # nothing can replace it: as a read-only folder
+    read = folder_frame(tmp_path / "a")
+    assert read.unwritable and len(read.frame) == 1
+    pd.testing.assert_frame_equal(read.frame, truth(tmp_path / "a"))
+    sources = load_sources([tmp_path])
+    assert len(sources.frame) == 2
+    err = capsys.readouterr().err
+    assert err.count("frame cache could not be written") == 1 and "2 sweep folder" in err
+    assert not list((tmp_path / "a").glob("*.tmp"))  # no temporary file left behind
