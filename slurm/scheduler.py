@@ -25,7 +25,7 @@ KEEP = ("SLURM_CONF",)  # where the site's slurm.conf is: the tools need it
 _STRIP = ("SLURM_", "SBATCH_", "SALLOC_", "SRUN_", "SQUEUE_")
 _JOB_ID = re.compile(r"\d+")
 FIELDS = ("JobID", "ArrayJobID", "ArrayTaskID", "State", "exit_code", "StartTime", "EndTime",
-          "Reason")  # parsed by slurm.states.parse_squeue, in this order
+          "NodeList", "Reason")  # parsed by slurm.states.parse_squeue, in this order
 UP_FIX = "on this machine bring the test cluster up with `sudo bash slurm/cluster/up.sh` " \
          "(make test does); on a cluster, run on a login node or load the Slurm module"
 

@@ -50,6 +50,7 @@ class JobRow:
     start: datetime | None
     end: datetime | None
     reason: str
+    nodes: str = ""  # the job's node list ("n[1-2]"), "" while pending
 
     @property
     def terminal(self) -> bool:
@@ -71,20 +72,21 @@ class JobRow:
 
 def parse_squeue(text: str) -> list[JobRow]:
     """Lines of `squeue --Format=JobID:|,ArrayJobID:|,ArrayTaskID:|,State:|,exit_code:|,
-    StartTime:|,EndTime:|,Reason:|` (see slurm/scheduler.py)."""
+    StartTime:|,EndTime:|,NodeList:|,Reason:|` (see slurm/scheduler.py)."""
     rows = []
     for line in text.splitlines():
         if not line.strip():
             continue
-        parts = line.rstrip("|").split("|", 7)
-        if len(parts) != 8:
+        parts = line.rstrip("|").split("|", 8)
+        if len(parts) != 9:
             raise ValueError(f"unexpected squeue line {line!r}")
-        job_id, array_id, task, state, status, start, end, reason = (p.strip() for p in parts)
+        job_id, array_id, task, state, status, start, end, nodes, reason = \
+            (p.strip() for p in parts)
         rows.append(JobRow(job_id=job_id, array_job_id=array_id or job_id,
                            array_task_id=int(task) if task.isdigit() else None,
                            state=state.split()[0] if state else "UNKNOWN",
                            exit_status=int(status) if status.isdigit() else None,
-                           start=_time(start), end=_time(end), reason=reason))
+                           start=_time(start), end=_time(end), reason=reason, nodes=nodes))
     return rows
 
 

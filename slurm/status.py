@@ -19,9 +19,11 @@ from results.schema import RunRecord
 from results.search_outcome import FINISHED, SearchOutcome, load_outcomes
 from results.store import log_path, logs_dir, write_record
 from slurm import outcome, scheduler, submissions
+from slurm.nodes import node_failure
 from slurm.searching import search_id, summary_line
 from slurm.states import JobRow, ending_for, vanished_ending
 from slurm.submissions import Submission
+from suite.errors import EnvironmentProblem
 from suite.scenario import Scenario
 from suite.scenario_name import scenario_name
 from suite.search import SearchSpec
@@ -118,9 +120,13 @@ def settle_from_slurm(folder: Path, *, scenario: Scenario, sub: Submission, inde
                       job: JobRow | None) -> RunRecord:
     """The record of a run whose job ended, or vanished, without one."""
     ending = ending_for(job) if job else vanished_ending(sub.task(index))
+    if job and job.state in ("NODE_FAIL", "BOOT_FAIL") and job.nodes:
+        ending = which_node(ending, job.nodes)
     attempt = sub.attempt_of(index)
     where = {"recorded_by": "reconcile", "slurm_array_job_id": sub.array_job_id,
              "slurm_array_task_id": str(index), "slurm_job_id": job.job_id if job else None}
+    if job and job.nodes:
+        where["nodelist"] = job.nodes
     if partition := sub.settings.get("profile", {}).get("partition"):
         where["partition"] = partition
     record = outcome.launcher_record(
@@ -131,6 +137,18 @@ def settle_from_slurm(folder: Path, *, scenario: Scenario, sub: Submission, inde
         fingerprint=where)
     write_record(folder, record)
     return record
+
+
+def which_node(ending: outcome.Ending, nodelist: str) -> outcome.Ending:
+    """A node failure's ending led by the failed node(s) of `nodelist`, where Slurm still has
+    them down (one sinfo call; a node already back is not named)."""
+    try:
+        failure = node_failure(scheduler.nodes(nodelist))
+    except (EnvironmentProblem, ValueError):  # no answer: the job's state still says NODE_FAIL
+        return ending
+    if failure is None:
+        return ending
+    return outcome.Ending(status=ending.status, reason=f"{failure}; {ending.reason}")
 
 
 def _log_of(folder: Path, run_id: str, *, attempt: int, task: str) -> Path | None:

@@ -50,10 +50,16 @@ def require_two_nodes() -> dict[str, str]:
     sinfo = shutil.which("sinfo")
     if sinfo is None or not Path(TWO_NODE_CONF).exists():
         pytest.fail(f"the two-node Slurm cluster is not set up here: {UP_TWO}", pytrace=False)
-    done = subprocess.run([sinfo, "-h", "-N", "-o", "%N %T"], capture_output=True, text=True,
-                          env=env, timeout=60, check=False)
-    states = dict(line.split() for line in done.stdout.splitlines() if line.strip())
-    usable = {n for n, s in states.items() if s in ("idle", "mixed", "allocated", "completing")}
+    end = time.monotonic() + 30  # a node just resumed is "idle*" until slurmctld pings it
+    while True:
+        done = subprocess.run([sinfo, "-h", "-N", "-o", "%N %T"], capture_output=True,
+                              text=True, env=env, timeout=60, check=False)
+        states = dict(line.split() for line in done.stdout.splitlines() if line.strip())
+        usable = {n for n, s in states.items() if s in ("idle", "mixed", "allocated",
+                                                         "completing")}
+        if (done.returncode == 0 and {"n1", "n2"} <= usable) or time.monotonic() > end:
+            break
+        time.sleep(1)
     if done.returncode != 0 or not {"n1", "n2"} <= usable:
         said = done.stdout.strip() or done.stderr.strip()
         pytest.fail(f"the two-node Slurm cluster is not up (sinfo: {said}): {UP_TWO}",

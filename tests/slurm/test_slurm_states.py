@@ -24,14 +24,14 @@ from slurm.submissions import Submission
 from suite.plan_table import plan_json
 
 SQUEUE = """\
-45|45|3|PENDING|0|N/A|N/A|JobArrayTaskLimit|
-46|46|N/A|PENDING|0|N/A|N/A|Dependency|
-47|45|1|RUNNING|0|2026-11-25T20:00:00|2026-11-25T20:02:00|None|
-24|23|0|COMPLETED|0|2026-11-25T19:34:01|2026-11-25T19:34:05|None|
-1|1|N/A|OUT_OF_MEMORY|253|2026-11-25T19:27:50|2026-11-25T19:27:57|OutOfMemory|
-4|4|N/A|TIMEOUT|36608|2026-11-25T19:28:13|2026-11-25T19:29:19|TimeLimit|
-5|5|N/A|CANCELLED|15|2026-11-25T19:28:10|2026-11-25T19:28:16|None|
-25|23|1|FAILED|256|2026-11-25T19:34:01|2026-11-25T19:34:05|NonZeroExitCode|
+45|45|3|PENDING|0|N/A|N/A||JobArrayTaskLimit|
+46|46|N/A|PENDING|0|N/A|N/A||Dependency|
+47|45|1|RUNNING|0|2026-11-25T20:00:00|2026-11-25T20:02:00|vm|None|
+24|23|0|COMPLETED|0|2026-11-25T19:34:01|2026-11-25T19:34:05|vm|None|
+1|1|N/A|OUT_OF_MEMORY|253|2026-11-25T19:27:50|2026-11-25T19:27:57|vm|OutOfMemory|
+4|4|N/A|TIMEOUT|36608|2026-11-25T19:28:13|2026-11-25T19:29:19|vm|TimeLimit|
+5|5|N/A|CANCELLED|15|2026-11-25T19:28:10|2026-11-25T19:28:16|vm|None|
+25|23|1|FAILED|256|2026-11-25T19:34:01|2026-11-25T19:34:05|vm|NonZeroExitCode|
 """
 OOM_STEP = """stand-in: rank 1 of 2, pid 1394: hog
 slurmstepd-vm: error: Detected 1 oom-kill event(s) in StepId=62.0. Some of your processes may \
@@ -52,6 +52,7 @@ def test_squeue_lines_become_rows():
     assert pending.name == "45_3" and pending.start is None and not pending.terminal
     assert (report.array_task_id, report.name, report.reason) == (None, "46", "Dependency")
     assert running.name == "45_1" and running.start.tzinfo is not None
+    assert (running.nodes, pending.nodes) == ("vm", "")
     assert [r.exit_code for r in rows[3:]] == ["0:0", "0:125", "143:0", "0:15", "1:0"]
     assert all(r.terminal for r in rows[3:])
 

@@ -27,6 +27,9 @@ from cluster_support import (
 from executor_support import REPO, records, to_toml
 
 from results.store import log_path
+from slurm import status
+from slurm.states import parse_squeue
+from slurm.submissions import Submission
 from suite.sweep import Sweep, parse_sweep
 
 pytestmark = pytest.mark.slurm
@@ -205,3 +208,27 @@ def task_line(status_text: str, index: int) -> str:
     """The line of `memsweep status` for plan index `index` ("" if none)."""
     return next((line for line in status_text.splitlines()
                  if line.split(" ", 1)[0] == str(index)), "")
+
+
+def test_a_job_that_died_with_its_node_is_reconciled_naming_the_node(tmp_path, monkeypatch):
+    """The task died with the node (no record of its own): `status --reconcile` names the node
+    Slurm still has down. The squeue line is one this cluster gave for such a job."""
+    env = require_two_nodes()
+    monkeypatch.setenv("SLURM_CONF", env["SLURM_CONF"])
+    [job] = parse_squeue("4|4|0|NODE_FAIL|256|2026-12-02T23:43:19|2026-12-02T23:44:13|n[1-2]|"
+                         "NodeDown|\n")
+    sub = Submission(array_job_id="4", indices=(0,), attempts=(1,),
+                     submitted_at="2026-12-02T23:43:00+00:00")
+    scenario = parse_sweep(zero3("two-node-gone", timed_steps=2)).scenarios[0]
+    scontrol = ["scontrol", "update", "nodename=n2"]
+    subprocess.run([*scontrol, "state=down", "reason=memsweep test: gone"], check=True,
+                   timeout=60)
+    try:
+        rec = status.settle_from_slurm(tmp_path, scenario=scenario, sub=sub, index=0, job=job)
+    finally:
+        subprocess.run([*scontrol, "state=resume"], check=False, timeout=60)
+    assert rec.status == "node_fail"
+    assert rec.reason.startswith("node n2 is down (Slurm: memsweep test: gone); Slurm job 4_0 "
+                                 "ended in NODE_FAIL"), rec.reason
+    assert rec.fingerprint["nodelist"] == "n[1-2]"
+    require_two_nodes()  # and the node is back
