@@ -25,7 +25,7 @@ class ActivationMeter:
         self._hooks = None
 
     def start(self) -> None:
-        import torch
+        import torch  # heavy: loaded late, in the rank only
 
         self._saved, self._parameter = [], torch.nn.Parameter
         self._hooks = torch.autograd.graph.saved_tensors_hooks(self._pack, lambda t: t)

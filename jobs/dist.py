@@ -17,7 +17,7 @@ from jobs.ranks import Ranks
 
 def mpi_comm():
     """COMM_WORLD (importing mpi4py initialises MPI, so only when an MPI launcher started us)."""
-    from mpi4py import MPI
+    from mpi4py import MPI  # late: importing mpi4py starts MPI
 
     return MPI.COMM_WORLD
 
@@ -52,8 +52,8 @@ def init(ranks: Ranks, *, device: str, addr: str, port: int, timeout_s: int) -> 
                       LOCAL_RANK=str(ranks.local_rank), MASTER_ADDR=addr, MASTER_PORT=str(port))
     if ranks.local_size:  # DeepSpeed's CPU shared-memory all-reduce needs to know who is local
         os.environ["LOCAL_SIZE"] = str(ranks.local_size)
-    import deepspeed
-    import torch
+    import deepspeed  # heavy: loaded late, after DS_ACCELERATOR is set
+    import torch  # heavy: loaded late, after DS_ACCELERATOR is set
 
     if device == "cuda":
         torch.cuda.set_device(ranks.local_rank)
@@ -73,7 +73,7 @@ def _unlink_shm_buffer(ranks: Ranks, *, addr: str, port: int) -> None:
     # DeepSpeed never unlinks these (~66 MiB of RAM per rank per run, kept until reboot: a
     # nightly sweep would fill the machine). Once every rank has mapped its peers' buffers
     # (init returned everywhere: the barrier), unlinking is safe and survives a later SIGKILL.
-    import torch.distributed as dist
+    import torch.distributed as dist  # heavy: loaded late, in the rank only
 
     dist.barrier()
     shm_buffer_path(rank=ranks.rank, addr=addr, port=port).unlink(missing_ok=True)
@@ -83,7 +83,7 @@ def gather(obj, ranks: Ranks, comm) -> list | None:
     """Every rank's `obj` on rank 0 (None elsewhere): over MPI if we have it, else torch's."""
     if comm is not None and ranks.source == "mpi":
         return comm.gather(obj, root=0)
-    import torch.distributed as dist
+    import torch.distributed as dist  # heavy: loaded late, in the rank only
 
     out = [None] * ranks.world_size if ranks.rank == 0 else None
     dist.gather_object(obj, out, dst=0)
@@ -91,7 +91,7 @@ def gather(obj, ranks: Ranks, comm) -> list | None:
 
 
 def teardown() -> None:
-    import torch.distributed as dist
+    import torch.distributed as dist  # heavy: loaded late, in the rank only
 
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()

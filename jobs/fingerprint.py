@@ -9,6 +9,7 @@ import os
 import platform
 import socket
 import subprocess
+import sys
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -48,7 +49,7 @@ def cpu_model() -> str | None:
 def gpu(device: str) -> dict[str, str | None]:
     if device != "cuda":
         return {"gpu": None, "gpu_driver": None, "cuda": None}
-    import torch
+    import torch  # heavy: loaded late, in the rank only
 
     driver = None
     try:
@@ -71,8 +72,6 @@ def _gpu_or_none(device: str) -> dict[str, str | None]:
 
 def mpi_library() -> str | None:
     """The MPI library's own version line, only if MPI is already up (importing starts it)."""
-    import sys
-
     if "mpi4py.MPI" not in sys.modules:
         return None
     return sys.modules["mpi4py.MPI"].Get_library_version().splitlines()[0].strip()

@@ -1,15 +1,16 @@
 """Applying the strategy catalogue in a rank: generic, by iterating suite.strategies.
 
-No strategy is named here: each catalogue entry's hooks (suite/strategy.py) say
+No strategy is named here: each catalogue entry's hooks (suite/strategy_spec.py) say
 what it does to the model, the optimizer, the loss, and what it reports.
 """
 
 from __future__ import annotations
 
+from jobs.ledger import count
 from suite.models import build_model, model_spec
 from suite.scenario import Scenario
 from suite.strategies import STRATEGIES, active, effective
-from suite.strategy import RankContext
+from suite.strategy_spec import RankContext
 
 
 def context(scenario: Scenario, ranks) -> RankContext:
@@ -39,14 +40,14 @@ def build(scenario: Scenario, config: dict | None, ctx: RankContext):
     transforms = [s for s in active(scenario.values) if s.model_transform is not None]
     zero3 = bool(config) and config.get("zero_optimization", {}).get("stage") == 3
     if zero3 and not any(s.transform_whole for s in transforms):
-        import deepspeed
+        import deepspeed  # heavy: loaded late, in the rank only
 
         with deepspeed.zero.Init(config_dict_or_path=config):
             model = build_model(spec)
         return _apply(model, transforms, values)
     model = _apply(build_model(spec, device=ctx.torch_device), transforms, values)
     if zero3:
-        import deepspeed
+        import deepspeed  # heavy: loaded late, in the rank only
 
         deepspeed.zero.Init(module=model, config_dict_or_path=config)
     return model
@@ -88,15 +89,14 @@ def observe(scenario: Scenario, config: dict | None, ctx: RankContext, model,
             loss=None) -> dict:
     """RankMetrics fields the strategies report: model buffers (pruning masks), what the
     objective holds (a teacher), each strategy's own observations (NVMe bytes, snapshots)."""
-    import torch
-
-    from jobs.ledger import count
+    import torch  # heavy: loaded late, in the rank only
 
     values = effective(scenario.values)
     buffers = [b for b in model.buffers() if isinstance(b, torch.Tensor)]
     found: dict = {"buffer_bytes": count({"params": buffers}).params_bytes}
     if loss is not None:
-        found.update(loss.held_bytes())
+        found.update({field: count({"params": tensors}).params_bytes
+                      for field, tensors in loss.held().items()})
     for s in STRATEGIES:
         if s.observe is not None:
             found.update(s.observe(values, config or {}, ctx))
@@ -105,7 +105,7 @@ def observe(scenario: Scenario, config: dict | None, ctx: RankContext, model,
 
 def cleanup(scenario: Scenario, config: dict | None, ctx: RankContext) -> None:
     """Each strategy's cleanup (files it left), by one rank per node after all are done."""
-    import torch.distributed as dist
+    import torch.distributed as dist  # heavy: loaded late, in the rank only
 
     if dist.is_available() and dist.is_initialized():
         dist.barrier()

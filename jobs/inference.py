@@ -15,17 +15,18 @@ from jobs import hooks as catalogue
 from jobs import measure, probes
 from jobs.ledger import count
 from jobs.placement import node_name
+from jobs.rank_outcome import RankOutcome
+from jobs.ranks import Ranks
 from results.schema import RankMetrics
 from suite.models import model_spec
 from suite.scenario import Scenario
-from suite.strategy import TORCH_DTYPES, RankContext
+from suite.strategy_spec import TORCH_DTYPES, RankContext
 
 
-def infer(scenario: Scenario, ranks, ctx: RankContext):
-    import torch
-    import torch.nn.functional as F
-
-    from jobs.train import RankOutcome
+def infer(scenario: Scenario, ranks: Ranks, ctx: RankContext) -> RankOutcome:
+    """kind inference (a RankRun, jobs/rank_outcome.py)."""
+    import torch  # heavy: loaded late, in the rank only
+    import torch.nn.functional as F  # heavy: loaded late, in the rank only
 
     say = print if ranks.rank == 0 else (lambda *a, **k: None)
     settings, device = scenario.settings, ctx.device

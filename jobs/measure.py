@@ -136,8 +136,8 @@ def settled(times: list[float], *, window: int, tol: float = STABLE_TOL) -> bool
 
 def agree_max(device: str) -> Callable[[float], float]:
     """A collective: every rank gets the largest of the ranks' values."""
-    import torch
-    import torch.distributed as dist
+    import torch  # heavy: loaded late, in the rank only
+    import torch.distributed as dist  # heavy: loaded late, in the rank only
 
     def agree(seconds: float) -> float:
         if not (dist.is_available() and dist.is_initialized()):

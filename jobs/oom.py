@@ -58,7 +58,7 @@ def oom_info(error: BaseException, *, rank: int, phase: str | None, device: str,
     text = str(error)
     rss = _or_none(probes.peak_rss_bytes)
     if device == "cuda" and is_device_oom(error):
-        import torch
+        import torch  # heavy: loaded late, in the rank only
 
         match = _CUDA_REQUEST.search(text)
         return OomInfo(rank=rank, phase=phase, kind="device",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import re
 import statistics
 import time
@@ -38,14 +39,14 @@ def reset_peak_rss() -> bool:
 
 def synchronize(device: str) -> None:
     if device == "cuda":
-        import torch
+        import torch  # heavy: loaded late, in the rank only
 
         torch.cuda.synchronize()
 
 
 def reset_device_peaks(device: str) -> None:
     if device == "cuda":
-        import torch
+        import torch  # heavy: loaded late, in the rank only
 
         torch.cuda.reset_peak_memory_stats()
 
@@ -54,7 +55,7 @@ def device_peaks(device: str) -> tuple[int | None, int | None]:
     """(max allocated, max reserved) bytes on this rank's GPU since the reset; None on CPU."""
     if device != "cuda":
         return None, None
-    import torch
+    import torch  # heavy: loaded late, in the rank only
 
     return torch.cuda.max_memory_allocated(), torch.cuda.max_memory_reserved()
 
@@ -97,7 +98,7 @@ def data_bytes() -> int:
 def device_allocated(device: str) -> int | None:
     if device != "cuda":
         return None
-    import torch
+    import torch  # heavy: loaded late, in the rank only
 
     return torch.cuda.memory_allocated()
 
@@ -106,8 +107,6 @@ def trim_host_heap() -> bool:
     """Hand the allocator's free memory back to the kernel (glibc malloc_trim), so that RSS
     counts live bytes at a phase's start; False where there is no glibc."""
     try:
-        import ctypes
-
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):
         return False

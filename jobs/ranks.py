@@ -75,7 +75,7 @@ def _from_mpi(env: Mapping[str, str], comm) -> Ranks:
                  "PALS_LOCAL_RANKID")
     local_size = _int(env, "MPI_LOCALNRANKS", "OMPI_COMM_WORLD_LOCAL_SIZE")
     if local is None:  # an MPI whose launcher does not say: ask MPI which ranks share the node
-        from mpi4py import MPI
+        from mpi4py import MPI  # late: importing mpi4py starts MPI
 
         node = comm.Split_type(MPI.COMM_TYPE_SHARED)
         local, local_size = node.Get_rank(), node.Get_size()

@@ -7,9 +7,9 @@ import os
 import statistics
 import sys
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
 
 from jobs import probes
+from jobs.rank_outcome import RankOutcome, classify
 from results.schema import (
     Measurements,
     OomInfo,
@@ -25,24 +25,11 @@ from suite.models import flops_per_token, model_spec
 from suite.peak_model import PHASES, PeakPrediction, predict_peak
 from suite.scenario import Scenario
 
-if TYPE_CHECKING:  # jobs.train imports torch; a run that fails before training need not
-    from jobs.train import RankOutcome
-
 LOG_TAIL_CHARS = 4000
-# Messages of out-of-memory errors that are not MemoryError / torch.cuda.OutOfMemoryError.
-OOM_TEXT = ("DefaultCPUAllocator: can't allocate memory", "CUDA out of memory",
-            "out of memory")
 
 
 def now() -> datetime:
     return datetime.now(timezone.utc)
-
-
-def classify(error: BaseException) -> str:
-    """`oom` for running out of memory (the valid result of a too-big scenario), else `failed`."""
-    if isinstance(error, MemoryError) or type(error).__name__ == "OutOfMemoryError":
-        return "oom"  # torch.cuda.OutOfMemoryError, without importing torch here
-    return "oom" if any(text in str(error) for text in OOM_TEXT) else "failed"
 
 
 def measurements(scenario: Scenario, outcomes: list[RankOutcome], *,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 from jobs import hooks as catalogue
 from jobs import measure, probes
@@ -17,41 +17,23 @@ from jobs.held import held_tensors
 from jobs.ledger import Ledger, count
 from jobs.peak_probe import PeakProbe
 from jobs.placement import node_name
+from jobs.rank_outcome import RankOutcome
 from jobs.ranks import Ranks
 from results.schema import RankMetrics
 from suite.ds_config import deepspeed_config
 from suite.models import model_spec
 from suite.scenario import Scenario
+from suite.strategy_spec import RankContext
 
 
-@dataclass(frozen=True, kw_only=True)
-class RankOutcome:
-    """What one rank sends to rank 0: its metrics, its step times, its last loss."""
-
-    metrics: dict  # RankMetrics as a dict (mpi4py and gather_object pickle it)
-    step_times_s: list[float]
-    final_loss: float
-    optimizer_impl: str  # e.g. DeepSpeedZeroOptimizer/DeepSpeedCPUAdam, for the fingerprint
-    stable: bool | None = None  # the step times settled (None: a fixed count, jobs/measure.py)
-
-
-def train(scenario: Scenario, ranks: Ranks) -> RankOutcome:
-    import deepspeed
-    import torch
+def train(scenario: Scenario, ranks: Ranks, ctx: RankContext) -> RankOutcome:
+    """kind train or distill (a RankRun, jobs/rank_outcome.py)."""
+    import deepspeed  # heavy: loaded late, in the rank only
+    import torch  # heavy: loaded late, in the rank only
 
     say = print if ranks.rank == 0 else (lambda *a, **k: None)
-    device, settings = str(scenario["device"]), scenario.settings
+    device, settings = ctx.device, scenario.settings
     spec = model_spec(str(scenario["model"]))
-    if device == "cpu" and "OMP_NUM_THREADS" not in os.environ:  # else the user's or Slurm's
-        # Each rank its share of the cores it may run on, as torchrun does: torch would start a
-        # thread per core in every rank, and ranks sharing a node would fight over them.
-        torch.set_num_threads(max(1, len(os.sched_getaffinity(0)) // (ranks.local_size or 1)))
-    ctx = catalogue.context(scenario, ranks)
-    catalogue.prepare(scenario, ctx)  # strategies' process set-up (allocator settings)
-    if scenario["kind"] == "inference":  # no engine, no backward: jobs/inference.py
-        from jobs.inference import infer
-
-        return infer(scenario, ranks, ctx)
     torch.manual_seed(settings.seed)  # the same initial weights on every rank
     on = ctx.torch_device
     config = deepspeed_config(scenario)

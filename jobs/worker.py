@@ -25,12 +25,14 @@ import traceback
 from pathlib import Path
 
 from jobs import dist, measure, oom, ops
+from jobs import hooks as catalogue
 from jobs.fingerprint import fingerprint
 from jobs.nodelist import scontrol_hostnames
 from jobs.placement import placement
 from jobs.plan import load_scenario
+from jobs.rank_outcome import RankRun, classify
 from jobs.ranks import Ranks, discover, launched_by_mpi
-from jobs.record import classify, failed_record, now, ok_record
+from jobs.record import failed_record, now, ok_record
 from results.schema import RunRecord
 from results.store import record_path, write_record
 from suite.errors import MemsweepError, UserInputError
@@ -83,10 +85,12 @@ def run(scenario: Scenario, comm, *, out: Path, attempt: int, started) -> int:
                     f"{ranks.world_size} rank(s) via {ranks.source}, store {addr}:{port}")
         dist.init(ranks, device=str(scenario["device"]), addr=addr, port=port,
                   timeout_s=scenario.settings.timeout_s)
-        from jobs.train import train  # imports deepspeed: after init set DS_ACCELERATOR
-
+        run_kind = _rank_run(str(scenario["kind"]))
         cap = oom.apply_host_cap(scenario.settings.host_mem_cap)  # before the model is built
-        outcomes = dist.gather(train(scenario, ranks), ranks, comm)
+        _share_cores(ranks, device=str(scenario["device"]))
+        ctx = catalogue.context(scenario, ranks)
+        catalogue.prepare(scenario, ctx)  # strategies' process set-up (allocator settings)
+        outcomes = dist.gather(run_kind(scenario, ranks, ctx), ranks, comm)
         if ranks.rank == 0:
             info = {**fingerprint(device=str(scenario["device"])), "launcher": ranks.source,
                     "optimizer_impl": outcomes[0].optimizer_impl, "torch_threads": _threads(),
@@ -105,6 +109,24 @@ def run(scenario: Scenario, comm, *, out: Path, attempt: int, started) -> int:
     except Exception:  # the record is written; a teardown hiccup does not undo it
         traceback.print_exc()
     return 0
+
+
+def _rank_run(kind: str) -> RankRun:
+    """Training (train, distill: a DeepSpeed engine) or inference (no_grad forward passes)."""
+    # heavy: both import torch; loaded late, after dist.init has set DS_ACCELERATOR
+    from jobs.inference import infer
+    from jobs.train import train
+
+    return {"train": train, "distill": train, "inference": infer}[kind]
+
+
+def _share_cores(ranks: Ranks, *, device: str) -> None:
+    """Each rank its share of the cores it may run on, as torchrun does: torch would start a
+    thread per core in every rank, and ranks sharing a node would fight over them."""
+    import torch  # heavy: loaded late, in the rank only
+
+    if device == "cpu" and "OMP_NUM_THREADS" not in os.environ:  # else the user's or Slurm's
+        torch.set_num_threads(max(1, len(os.sched_getaffinity(0)) // (ranks.local_size or 1)))
 
 
 def _fail(error: BaseException, scenario: Scenario, ranks: Ranks | None, comm, *, out: Path,
@@ -157,7 +179,7 @@ def _recorded(out: Path, scenario: Scenario, attempt: int) -> bool:
 
 
 def _threads() -> str | None:
-    import torch
+    import torch  # heavy: loaded late, in the rank only
 
     return str(torch.get_num_threads())
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from suite.explain import catalogue_text, explain
 from suite.models import MODELS, human_count
 from suite.plan_table import plan_json, plan_text
-from suite.strategy_view import catalogue_text, explain
 from suite.sweep import load_sweep
 from suite.units import parse_bytes
 

@@ -12,7 +12,7 @@ import json
 
 from suite.models import MODELS, decode
 from suite.strategies import strategy_axes
-from suite.strategy import KINDS, Axis
+from suite.strategy_spec import SCENARIO_KINDS, Axis
 
 __all__ = ["AXES", "Axis", "STRATEGY_AXES", "WORKLOAD_AXES", "SWEEP_SET"]
 
@@ -49,7 +49,7 @@ WORKLOAD: tuple[Axis, ...] = (
          help="micro-steps accumulated per optimizer step"),
     Axis(name="device", type=str, default="cpu", choices=("cpu", "cuda"),
          help="where the ranks compute: cpu (gloo) or cuda (nccl)"),
-    Axis(name="kind", type=str, default="train", choices=KINDS,
+    Axis(name="kind", type=str, default="train", choices=SCENARIO_KINDS,
          help="train (DeepSpeed), inference (no_grad forward passes) or distill (a student "
               "trained on a frozen teacher's logits)"),
     Axis(name="deepspeed_base", type=str, default="", check=_check_json,

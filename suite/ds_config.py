@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 
 from suite.strategies import STRATEGIES, effective
-from suite.strategy import merge
+from suite.strategy_spec import merge
 
 # DeepSpeed logs every `steps_per_print` steps; a sweep never reaches this many.
 QUIET_STEPS = 10**9

@@ -20,12 +20,15 @@ Activations follow Korthikanti et al. 2022: s·b·h·(34 + 5·a·s/h) bytes per 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import replace
 
+from suite.ds_config import deepspeed_config
 from suite.models import ModelSpec, model_spec
+from suite.prediction import CATEGORIES, Prediction, Term
+from suite.scenario import Scenario
+from suite.strategies import effective, memory_terms
 
 MODES = ("deepspeed", "paper")
-CATEGORIES = ("params", "grads", "master_params", "optimizer_state", "buffers")
 _DTYPE_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2}
 # fp32 optimizer states per parameter (K without the master copy): Adam's m and v; plain SGD
 # (momentum 0) none. Other optimizers: their strategy's term (suite/strategies/optimizer.py).
@@ -34,82 +37,6 @@ _STATE_BYTES = {"adamw": 8, "sgd": 0}
 ZERO_DEFAULTS = {"reduce_bucket_size": int(5e8), "contiguous_gradients": True,
                  "stage3_param_persistence_threshold": int(1e5)}
 _ALIGN = 2  # ZeRO-1/2's nccl_start_alignment_factor: flat groups pad to 2·N elements
-
-
-@dataclass(frozen=True, kw_only=True)
-class Term:
-    """One named contribution: `nbytes` of `category` that DeepSpeed keeps in `place`."""
-
-    category: str  # one of CATEGORIES
-    name: str  # DeepSpeed's attribute (or the paper's symbol)
-    nbytes: int
-    place: str = "device"  # "device", or "host" where offload keeps it
-    note: str = ""
-
-
-@dataclass(frozen=True, kw_only=True)
-class Prediction:
-    params_bytes: int
-    grads_bytes: int
-    master_params_bytes: int
-    optimizer_state_bytes: int
-    activation_bytes: int
-    offloaded_bytes: int  # what offload keeps in host memory instead of the GPU (0 on the CPU)
-    buffer_bytes: int = 0  # scratch DeepSpeed allocates that the ledger does not count
-    device: str = "cuda"  # the scenario's compute device
-    host_bytes: int = 0  # what DeepSpeed places in host memory (offload), on any device
-    mode: str = "deepspeed"
-    rank: int = 0
-    terms: tuple[Term, ...] = ()
-
-    @property
-    def model_state_bytes(self) -> int:
-        return (self.params_bytes + self.grads_bytes + self.master_params_bytes
-                + self.optimizer_state_bytes)
-
-    @property
-    def total_bytes(self) -> int:
-        return self.model_state_bytes + self.activation_bytes + self.buffer_bytes
-
-    @property
-    def device_bytes(self) -> int:
-        """What must fit in the compute device's memory. On the CPU (one memory) DeepSpeed's
-        scratch buffers are allocated address space (host_mem_cap counts them) but stay
-        untouched beyond what a bucket fills: not counted."""
-        if self.device == "cpu":
-            return self.model_state_bytes + self.activation_bytes
-        return self.total_bytes - self.offloaded_bytes
-
-    @property
-    def runtime_bytes(self) -> int:
-        return runtime_bytes({"device": self.device})
-
-    @property
-    def budget_bytes(self) -> int:
-        """What counts against a rank's memory budget: on the CPU the cap (RLIMIT_DATA) counts
-        allocated address space, so DeepSpeed's scratch buffers count whole, and the runtime's
-        own; on a GPU what stays on the device."""
-        if self.device == "cpu":
-            return self.device_bytes + self.buffer_bytes + self.runtime_bytes
-        return self.device_bytes + self.runtime_bytes
-
-    def ledger(self) -> dict[str, int]:
-        """The four ledger categories, named as RankMetrics names them."""
-        return {"params_bytes": self.params_bytes, "grads_bytes": self.grads_bytes,
-                "master_params_bytes": self.master_params_bytes,
-                "optimizer_state_bytes": self.optimizer_state_bytes}
-
-
-# What a rank's runtime takes before any model: Python, torch, DeepSpeed, MPI and gloo, as
-# VmData (what host_mem_cap counts) after DeepSpeed initialised its engine on the CPU.
-# Measured on this project's 2-core CI machine (torch 2.13 CPU, DeepSpeed 0.19.8); a GPU's
-# CUDA context is outside the caching allocator's figures and not counted (none measured).
-RUNTIME_BYTES = {"cpu": 285 * 2**20, "cuda": 0}
-
-
-def runtime_bytes(values: dict) -> int:
-    """The runtime baseline of a rank on the scenario's device (a named, measured term)."""
-    return RUNTIME_BYTES.get(str(values["device"]), 0)
 
 
 def predict(values: dict, *, mode: str = "deepspeed", rank: int | None = None,
@@ -132,9 +59,21 @@ def predict(values: dict, *, mode: str = "deepspeed", rank: int | None = None,
     sizes = parameter_sizes(spec) if sizes is None else list(sizes)
     terms = _paper_terms(values, sum(sizes)) if mode == "paper" else \
         _zero_terms(values, sizes, rank)
-    from suite.strategies import memory_terms  # each strategy's own term (suite/strategies/)
+    prediction = _prediction(values, spec, terms, mode=mode, rank=rank)
+    if values.get("kind") == "inference":
+        prediction = _inference(effective(values), prediction)
+    return memory_terms(values, prediction)  # each strategy's own term (suite/strategies/)
 
-    return memory_terms(values, _prediction(values, spec, terms, mode=mode, rank=rank))
+
+def _inference(values: dict, prediction: Prediction) -> Prediction:
+    """No gradients, no optimizer, nothing kept for backward: about one block's activations."""
+    spec = model_spec(values["model"])
+    one = activation_bytes(replace(spec, n_layer=1), micro_batch=values["micro_batch"],
+                           seq_len=values["seq_len"],
+                           width=4 if values["precision"] == "fp32" else 2)
+    return replace(prediction, grads_bytes=0, master_params_bytes=0, optimizer_state_bytes=0,
+                   buffer_bytes=0, activation_bytes=one,
+                   terms=tuple(t for t in prediction.terms if t.category == "params"))
 
 
 def _prediction(values: dict, spec: ModelSpec, terms: list[Term], *, mode: str,
@@ -182,9 +121,6 @@ def parameter_sizes(spec: ModelSpec) -> list[int]:
 
 def zero_config(values: dict) -> dict:
     """The scenario's zero_optimization section over DeepSpeed's defaults for it."""
-    from suite.ds_config import deepspeed_config
-    from suite.scenario import Scenario
-
     scenario = Scenario.from_values(sweep="predict", values=values)
     zero = deepspeed_config(scenario).get("zero_optimization", {})
     overlap = zero.get("overlap_comm", values["zero_stage"] == 3)  # DeepSpeed: on for stage 3

@@ -214,7 +214,7 @@ def decode(value: str) -> ModelSpec | None:
 
 def build_model(spec: ModelSpec, *, checkpoint_every: int = 0, device: str | None = None):
     """Build the torch module for `spec`, of its family."""
-    # torch loads late: the catalogue stays light (`memsweep plan` imports no torch).
+    # heavy: torch loads late (`memsweep plan` imports no torch)
     from suite.gpt import GPT
     from suite.llama import Llama
 

@@ -10,7 +10,7 @@ valid but does not fit in memory is not excluded here: it runs and is recorded
 from __future__ import annotations
 
 from suite.strategies import rules as catalogue_rules
-from suite.strategy import Rule
+from suite.strategy_spec import Rule
 
 __all__ = ["RULES", "Rule", "violated_rule"]
 

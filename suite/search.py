@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 
 from suite.axes import AXES as ALL_AXES
 from suite.errors import UserInputError
-from suite.memory_model import runtime_bytes
 from suite.models import FAMILIES, MODELS, ModelSpec, encode, model_spec
 from suite.peak_model import predict_peak
+from suite.prediction import runtime_bytes
 from suite.scenario import RunSettings
 from suite.scenario_name import scenario_name
 from suite.units import format_bytes, parse_bytes

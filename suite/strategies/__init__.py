@@ -8,8 +8,7 @@ Everything else iterates STRATEGIES; no module outside this folder names one.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
+from suite.prediction import Prediction
 from suite.strategies import (
     allocator,
     async_compute,
@@ -26,7 +25,7 @@ from suite.strategies import (
     quantization,
     zero,
 )
-from suite.strategy import KINDS, Axis, Rule, Strategy
+from suite.strategy_spec import SCENARIO_KINDS, Axis, Rule, Strategy
 
 STRATEGIES: tuple[Strategy, ...] = tuple(m.STRATEGY for m in (
     data_parallel, zero, offload, checkpointing, precision, optimizer, batching, async_compute,
@@ -83,25 +82,15 @@ def rules() -> tuple[Rule, ...]:
     presets = [s for s in STRATEGIES if s.implies is not None]  # their reasons come first:
     first = [_conflict_rule(s) for s in presets]  # a preset explains what it implies
     first += [_on_effective(r) for s in presets for r in s.rules]
-    kinds = [_kind_rule(s) for s in STRATEGIES if set(s.kinds) != set(KINDS)]
+    kinds = [_kind_rule(s) for s in STRATEGIES if set(s.kinds) != set(SCENARIO_KINDS)]
     rest = [_on_effective(r) for s in STRATEGIES if s.implies is None for r in s.rules]
     return (*first, *kinds, *rest)
 
 
-def memory_terms(values: dict, prediction):
-    """Each strategy's term applied to the core model's prediction (suite/memory_model.py)."""
+def memory_terms(values: dict, prediction: Prediction) -> Prediction:
+    """Each active strategy's term applied to the core model's prediction
+    (suite/memory_model.py)."""
     values = effective(values)
-    if values.get("kind") == "inference":  # no gradients, no optimizer, nothing kept for
-        from suite.memory_model import activation_bytes  # backward: about one block's worth
-        from suite.models import model_spec
-
-        spec = model_spec(values["model"])
-        one = activation_bytes(replace(spec, n_layer=1), micro_batch=values["micro_batch"],
-                               seq_len=values["seq_len"],
-                               width=4 if values["precision"] == "fp32" else 2)
-        prediction = replace(prediction, grads_bytes=0, master_params_bytes=0,
-                             optimizer_state_bytes=0, buffer_bytes=0, activation_bytes=one,
-                             terms=tuple(t for t in prediction.terms if t.category == "params"))
     for s in STRATEGIES:
         if s.memory_term is not None and s.active(values):
             prediction = s.memory_term(values, prediction)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils import prune
 
 INT4_GROUP = 32
 
@@ -72,8 +73,6 @@ def prune_structured(model: nn.Module, sparsity: float) -> nn.Module:
 
 def prune_unstructured(model: nn.Module, sparsity: float) -> nn.Module:
     """Magnitude (L1) pruning of every block's linear weights: a dense weight and a mask."""
-    from torch.nn.utils import prune
-
     for block in model.blocks:
         for module in block.modules():
             if isinstance(module, nn.Linear):

@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 
 from suite.strategies.hardware import supports
-from suite.strategy import Axis, Rule, Strategy
+from suite.strategy_spec import Axis, Rule, Strategy
 
 SNAPSHOT_ENV = "MEMSWEEP_MEMORY_SNAPSHOT"
 KEYS = {"expandable_segments": r"True|False", "max_split_size_mb": r"[1-9][0-9]*",
@@ -36,7 +36,7 @@ def _check(value: object) -> str | None:
 def prepare(values: dict, ctx) -> None:
     if ctx.device != "cuda":
         return
-    import torch
+    import torch  # heavy: torch loads late, in the rank only
 
     if values["cuda_alloc_conf"]:
         torch.cuda.memory._set_allocator_settings(values["cuda_alloc_conf"])
@@ -48,7 +48,7 @@ def observe(values: dict, config: dict, ctx) -> dict:
     folder = os.environ.get(SNAPSHOT_ENV)
     if ctx.device != "cuda" or not folder:
         return {}
-    import torch
+    import torch  # heavy: torch loads late, in the rank only
 
     path = Path(folder) / f"{ctx.run_id}-rank{ctx.rank}.pickle"
     path.parent.mkdir(parents=True, exist_ok=True)

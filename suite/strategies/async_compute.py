@@ -8,7 +8,7 @@ copies between host and GPU.
 from __future__ import annotations
 
 from suite.strategies.hardware import supports
-from suite.strategy import Axis, Rule, Strategy
+from suite.strategy_spec import Axis, Rule, Strategy
 
 SWITCH = ("default", "on", "off")
 

@@ -7,7 +7,7 @@ global batch with smaller micro-batches.
 from __future__ import annotations
 
 from suite.models import model_spec
-from suite.strategy import Rule, Strategy
+from suite.strategy_spec import Rule, Strategy
 
 STRATEGY = Strategy(
     name="batching",

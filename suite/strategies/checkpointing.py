@@ -8,7 +8,7 @@ in the core of suite/memory_model.py (Korthikanti et al.'s activations).
 from __future__ import annotations
 
 from suite.models import model_spec
-from suite.strategy import Axis, Rule, Strategy
+from suite.strategy_spec import Axis, Rule, Strategy
 
 
 def transform(model, values: dict):

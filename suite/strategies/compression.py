@@ -7,7 +7,7 @@ A sweep that also sets one of those axes to something else is refused (rule).
 
 from __future__ import annotations
 
-from suite.strategy import Axis, Rule, Strategy
+from suite.strategy_spec import Axis, Rule, Strategy
 
 PRESETS: dict[str, tuple[str, dict]] = {  # name -> (kind, the axes it sets)
     "pruned-int8": ("inference", {"pruning": "structured-50", "quantize": "int8"}),

@@ -6,7 +6,7 @@ the ranks, slurm/). ZeRO (zero.py) is what shards state across these ranks.
 
 from __future__ import annotations
 
-from suite.strategy import Strategy
+from suite.strategy_spec import Strategy
 
 STRATEGY = Strategy(
     name="data-parallel",

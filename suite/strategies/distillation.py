@@ -14,9 +14,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from suite.models import MODELS, ModelSpec, model_spec
+from suite.models import MODELS, ModelSpec, build_model, model_spec
+from suite.prediction import add_term
+from suite.strategies import quantization
 from suite.strategies.hardware import supports
-from suite.strategy import Axis, Rule, Strategy, add_term
+from suite.strategy_spec import Axis, Rule, Strategy
 
 TEMPERATURE = 2.0
 
@@ -36,22 +38,18 @@ class Objective:
     """The distillation loss for the student's engine, with the teacher it holds."""
 
     def __init__(self, values: dict, ctx) -> None:
-        import torch
-
-        from suite.models import build_model
+        import torch  # heavy: torch loads late, in the rank only
 
         torch.manual_seed(ctx.seed)  # `self`: the very weights the student was pruned from
         teacher = build_model(teacher_spec(values), device=ctx.torch_device)
         if values["quantize"] != "none":
-            from suite.strategies.quantization import quantize_model
-
-            teacher = quantize_model(teacher, values, teacher_dtype(values))
+            teacher = quantization.quantize_model(teacher, values, teacher_dtype(values))
         self.teacher = teacher.to(getattr(torch, teacher_dtype(values))).eval()
         self.teacher.requires_grad_(False)
 
     def loss(self, engine, x, y):
-        import torch
-        import torch.nn.functional as F
+        import torch  # heavy: torch loads late, in the rank only
+        import torch.nn.functional as F  # heavy: torch loads late, in the rank only
 
         with torch.no_grad():
             target = self.teacher(x).float() / TEMPERATURE
@@ -61,11 +59,9 @@ class Objective:
         return F.kl_div(student, teacher, log_target=True, reduction="batchmean") \
             * TEMPERATURE ** 2
 
-    def held_bytes(self) -> dict:
-        from jobs.ledger import count
-
-        tensors = [*self.teacher.parameters(), *self.teacher.buffers()]
-        return {"teacher_params_bytes": count({"params": tensors}).params_bytes}
+    def held(self) -> dict:
+        """{RankMetrics field: the tensors it counts}: the rank counts their bytes."""
+        return {"teacher_params_bytes": [*self.teacher.parameters(), *self.teacher.buffers()]}
 
 
 def objective(values: dict, ctx):
@@ -74,10 +70,8 @@ def objective(values: dict, ctx):
 
 def memory_term(values: dict, p):
     if values["quantize"] != "none":
-        from suite.strategies.quantization import quantized_bytes
-
         teacher = values["model"] if values["teacher"] == "self" else values["teacher"]
-        held = quantized_bytes({**values, "model": teacher}, 2)
+        held = quantization.quantized_bytes({**values, "model": teacher}, 2)
     else:
         held = 2 * teacher_spec(values).n_params
     return add_term(p, values, category="params", name="teacher (frozen, 16-bit)", nbytes=held,

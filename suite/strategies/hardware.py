@@ -9,7 +9,7 @@ each device supports is this table; the other strategies' rules ask it
 
 from __future__ import annotations
 
-from suite.strategy import Strategy
+from suite.strategy_spec import Strategy
 
 # feature -> devices that have it. fp16: DeepSpeed's CPU accelerator has no fp16 kernels.
 # 8bit-optimizer: bitsandbytes (0.50 runs its 8-bit optimizers on the CPU too).

@@ -11,10 +11,11 @@ of the same memory; NVMe moves them to disk.
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 from suite.models import model_spec
-from suite.strategy import Axis, Rule, Strategy
+from suite.strategy_spec import Axis, Rule, Strategy
 
 DEVICES = ("none", "cpu", "nvme")
 # DeepSpeed's aio settings (docs: config-json "aio"): 1 MiB blocks, 8 requests in flight.
@@ -80,16 +81,12 @@ def observe(values: dict, config: dict, ctx) -> dict:
 def prepare(values: dict, ctx) -> None:
     """Remove what a failed earlier attempt of this run left (its folder is the run's own)."""
     if _nvme(values) and ctx.local_rank == 0:
-        import shutil
-
         shutil.rmtree(f"{values['nvme_path'].rstrip('/')}/{ctx.run_id}", ignore_errors=True)
 
 
 def cleanup(values: dict, config: dict, ctx) -> None:
     """Remove the run's swap folder (called once per node, after every rank is done)."""
     if _nvme(values):
-        import shutil
-
         shutil.rmtree(_folder(config), ignore_errors=True)
 
 

@@ -13,8 +13,9 @@
 from __future__ import annotations
 
 from suite.models import model_spec
+from suite.prediction import add_term
 from suite.strategies.hardware import supports
-from suite.strategy import Axis, Rule, Strategy, add_term
+from suite.strategy_spec import Axis, Rule, Strategy
 
 LEARNING_RATE = 1e-4
 ADAMW = {"lr": LEARNING_RATE, "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 0.01}
@@ -59,7 +60,7 @@ def client_optimizer(values: dict):
 
     def build(params):
         try:
-            import bitsandbytes as bnb
+            import bitsandbytes as bnb  # heavy: loaded late, when the optimizer is built
         except ImportError as e:
             raise RuntimeError("optimizer adamw8bit needs bitsandbytes: pip install "
                                "'bitsandbytes>=0.50'") from e

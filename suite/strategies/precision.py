@@ -7,8 +7,8 @@ training precision. Its memory term is the core of suite/memory_model.py.
 from __future__ import annotations
 
 from suite.strategies.hardware import supports
-from suite.strategy import TORCH_DTYPES as DTYPES
-from suite.strategy import Axis, Rule, Strategy
+from suite.strategy_spec import TORCH_DTYPES as DTYPES
+from suite.strategy_spec import Axis, Rule, Strategy
 
 
 def configure(values: dict, config: dict) -> dict:

@@ -15,7 +15,8 @@ from __future__ import annotations
 import re
 
 from suite.models import model_spec
-from suite.strategy import Axis, Rule, Strategy, add_term
+from suite.prediction import add_term
+from suite.strategy_spec import Axis, Rule, Strategy
 
 _VALUE = re.compile(r"(unstructured|structured)-([1-9][0-9]?)")
 
@@ -37,7 +38,7 @@ def kept(n: int, sparsity: float) -> int:
 
 
 def transform(model, values: dict):
-    from suite.strategies import _torch_modules as tm
+    from suite.strategies import _torch_modules as tm  # heavy: torch loads late, in the rank only
 
     how, sparsity = parse(values["pruning"])
     prune = tm.prune_structured if how == "structured" else tm.prune_unstructured

@@ -11,7 +11,10 @@ Compare with the same model's bf16 / fp32 inference (kind = inference, quantize
 from __future__ import annotations
 
 from suite.models import model_spec
-from suite.strategy import Axis, Rule, Strategy, add_term
+from suite.prediction import add_term
+from suite.strategies import pruning
+from suite.strategies.precision import DTYPES
+from suite.strategy_spec import Axis, Rule, Strategy
 
 BITS = {"int8": 8, "int4": 4}
 INT4_GROUP = 32  # = _torch_modules.INT4_GROUP (that module imports torch)
@@ -19,9 +22,9 @@ INT4_GROUP = 32  # = _torch_modules.INT4_GROUP (that module imports torch)
 
 def quantize_model(model, values: dict, dtype_name: str):
     """`model` with quantized linear weights and everything else in `dtype_name`."""
-    import torch
+    import torch  # heavy: torch loads late, in the rank only
 
-    from suite.strategies import _torch_modules as tm
+    from suite.strategies import _torch_modules as tm  # heavy: torch loads late, in the rank only
 
     return tm.quantize(model, BITS[values["quantize"]], getattr(torch, dtype_name))
 
@@ -29,18 +32,14 @@ def quantize_model(model, values: dict, dtype_name: str):
 def transform(model, values: dict):
     if values["kind"] != "inference":
         return model  # in distillation the teacher is quantized (distillation.py), not the student
-    from suite.strategies.precision import DTYPES
-
     return quantize_model(model, values, DTYPES[values["precision"]])
 
 
 def quantized_bytes(values: dict, width: int) -> int:
     """Parameter bytes of the model with its block linears quantized, the rest at `width`
     (after structured pruning, if the scenario prunes)."""
-    from suite.strategies.pruning import block_linear_params
-
     spec = model_spec(values["model"])
-    dense, kept = block_linear_params(values)  # one block's linear weights and biases
+    dense, kept = pruning.block_linear_params(values)  # one block's linear weights and biases
     linear = spec.n_layer * kept
     if values["quantize"] == "int4":  # a scale and a zero per group of inputs
         scales = 2 * linear // INT4_GROUP * width
@@ -62,12 +61,12 @@ def memory_term(values: dict, p):
 def _group_fits(v: dict) -> bool:
     if v["quantize"] != "int4":
         return True
-    from suite.strategies.pruning import kept, parse  # structured pruning narrows the layers
-
-    spec, (how, s) = model_spec(v["model"]), parse(v["pruning"]) or ("none", 0.0)
+    spec = model_spec(v["model"])  # structured pruning narrows the layers
+    how, s = pruning.parse(v["pruning"]) or ("none", 0.0)
     widths = [spec.d_model, 4 * spec.d_model]
     if how == "structured":
-        widths = [kept(spec.n_head, s) * spec.d_model // spec.n_head, kept(4 * spec.d_model, s)]
+        widths = [pruning.kept(spec.n_head, s) * spec.d_model // spec.n_head,
+                  pruning.kept(4 * spec.d_model, s)]
     return all(w % INT4_GROUP == 0 for w in [spec.d_model, *widths])
 
 

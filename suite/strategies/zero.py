@@ -5,7 +5,7 @@ Its memory term is the core of suite/memory_model.py (the ZeRO paper's model sta
 
 from __future__ import annotations
 
-from suite.strategy import Axis, Strategy
+from suite.strategy_spec import Axis, Strategy
 
 
 def configure(values: dict, config: dict) -> dict:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from jobs.rank_outcome import RankOutcome
 from jobs.record import measurements
-from jobs.train import RankOutcome
 from results.schema import RankMetrics
 from suite.device_flops import PEAKS, parse_override, peak_tflops
 from suite.errors import UserInputError

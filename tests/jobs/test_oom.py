@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from jobs.oom import oom_info
-from jobs.record import classify, failed_record, now
+from jobs.rank_outcome import classify
+from jobs.record import failed_record, now
 from results.load import load_records
 from results.schema import RunRecord
 from slurm import outcome

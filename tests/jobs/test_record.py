@@ -7,8 +7,8 @@ import math
 import pytest
 
 from jobs.plan import load_scenario
-from jobs.record import classify, failed_record, measurements, now, ok_record
-from jobs.train import RankOutcome
+from jobs.rank_outcome import RankOutcome, classify
+from jobs.record import failed_record, measurements, now, ok_record
 from results.schema import RankMetrics, RunRecord
 from suite.errors import UserInputError
 from suite.plan_table import plan_json

@@ -11,7 +11,7 @@ from memsweep.cli import main
 from suite.axes import AXES, STRATEGY_AXES, WORKLOAD_AXES
 from suite.rules import RULES
 from suite.strategies import STRATEGIES, active, effective, strategy_axes
-from suite.strategy import Axis, merge
+from suite.strategy_spec import Axis, merge
 
 REPO = Path(__file__).resolve().parents[2]
 TABLE_ROWS = {"data-parallel", "zero", "offload", "checkpointing", "precision", "optimizer",
@@ -72,7 +72,7 @@ def test_the_catalogue_imports_without_torch():
     import subprocess
     import sys
 
-    code = ("import sys, suite.axes, suite.rules, suite.ds_config, suite.strategy_view; "
+    code = ("import sys, suite.axes, suite.rules, suite.ds_config, suite.explain; "
             "assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True)
 

@@ -1,10 +1,11 @@
-"""The parts every catalogue entry is made of: axes, rules, and the Strategy that holds them.
+"""The types every catalogue entry is made of: Axis, Rule, RankContext and the Strategy spec.
 
 A strategy is one module in `suite/strategies/`: its axes (what a sweep varies),
 its rules (combinations that cannot run), its DeepSpeed config fragment, its model
-or optimizer transform, and its term in the analytical memory model. Nothing
-outside that module knows its name: `suite/axes.py`, `suite/rules.py`,
-`suite/ds_config.py`, `suite/memory_model.py` and `jobs/` iterate the catalogue.
+or optimizer transform, and its term in the analytical memory model (written with
+`suite.prediction.add_term`). Nothing outside that module knows its name:
+`suite/axes.py`, `suite/rules.py`, `suite/ds_config.py`, `suite/memory_model.py` and
+`jobs/` iterate the catalogue (`suite/strategies/__init__.py`).
 
 Hooks that run inside a rank (transforms, optimizers, objectives) import torch
 themselves, so the catalogue imports in milliseconds (`memsweep plan` has no torch).
@@ -15,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-KINDS = ("train", "inference", "distill")
+SCENARIO_KINDS = ("train", "inference", "distill")  # the workload axis `kind`
 TORCH_DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}  # precision -> torch
 
 
@@ -86,7 +87,7 @@ class Strategy:
     optimizer(values) -> factory | None      a client optimizer, params -> torch optimizer,
                                              for optimizers DeepSpeed's config cannot name
     objective(values, ctx) -> obj | None     replaces the loss: obj.loss(engine, x, y) and
-                                             obj.held_bytes() -> {RankMetrics field: bytes}
+                                             obj.held() -> {RankMetrics field: tensors}
     prepare(values, ctx)                     process set-up before the model is built
     observe(values, config, ctx) -> {RankMetrics field: value}   after the timed steps
     cleanup(values, config, ctx)             once per node after the run (files it left)
@@ -101,7 +102,7 @@ class Strategy:
     axes: tuple[Axis, ...] = ()
     uses: tuple[str, ...] = ()  # workload axes (suite/axes.py) the strategy is swept on
     rules: tuple[Rule, ...] = ()
-    kinds: tuple[str, ...] = KINDS  # scenario kinds it applies to; elsewhere its axes stay off
+    kinds: tuple[str, ...] = SCENARIO_KINDS  # the kinds it applies to; elsewhere its axes are off
     configure: Callable[[dict, dict], dict] | None = None
     implies: Callable[[dict], dict] | None = None
     model_transform: Callable | None = None
@@ -116,7 +117,7 @@ class Strategy:
     def __post_init__(self) -> None:
         if not self.description or "\n" in self.description:
             raise ValueError(f"strategy {self.name}: description must be one line")
-        if unknown := set(self.kinds) - set(KINDS):
+        if unknown := set(self.kinds) - set(SCENARIO_KINDS):
             raise ValueError(f"strategy {self.name}: unknown kinds {sorted(unknown)}")
 
     def active(self, values: dict) -> bool:
@@ -143,25 +144,3 @@ def merge(base: dict, fragment: dict) -> dict:
         else:
             out[key] = value
     return out
-
-
-_FIELDS = {"params": "params_bytes", "grads": "grads_bytes",
-           "master_params": "master_params_bytes", "optimizer_state": "optimizer_state_bytes"}
-
-
-def add_term(prediction, values: dict, *, category: str, name: str, nbytes: int,
-             place: str = "device", note: str = ""):
-    """`prediction` (suite.memory_model.Prediction) with one more named term (may be < 0)."""
-    from dataclasses import replace
-
-    from suite.memory_model import Term
-
-    field = _FIELDS[category]
-    term = Term(category=category, name=name, nbytes=int(nbytes), place=place, note=note)
-    changes = {field: getattr(prediction, field) + int(nbytes),
-               "terms": (*prediction.terms, term)}
-    if place == "host":
-        changes["host_bytes"] = prediction.host_bytes + int(nbytes)
-        if values["device"] != "cpu":  # on the CPU host memory is the device's
-            changes["offloaded_bytes"] = prediction.offloaded_bytes + int(nbytes)
-    return replace(prediction, **changes)

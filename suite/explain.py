@@ -5,17 +5,18 @@ from __future__ import annotations
 import json
 
 from suite.axes import AXES, WORKLOAD_AXES
+from suite.ds_config import deepspeed_config
 from suite.errors import UserInputError
+from suite.memory_model import predict
+from suite.rules import RULES
 from suite.scenario import Scenario
 from suite.strategies import STRATEGIES, active, effective
-from suite.strategy import KINDS
+from suite.strategy_spec import SCENARIO_KINDS
 from suite.sweep import Sweep
 
 
 def catalogue_text() -> str:
     """Every strategy: its one line, its axes and values (default first), kinds and rules."""
-    from suite.rules import RULES
-
     lines = [f"{len(STRATEGIES)} strategies (suite/strategies/); workload axes: "
              f"{', '.join(WORKLOAD_AXES)}", ""]
     for s in STRATEGIES:
@@ -24,7 +25,7 @@ def catalogue_text() -> str:
             lines.append(f"  axis {a.name} = {a.describe()}  (default {a.default!r})")
         if s.uses:
             lines.append(f"  swept on the workload axes {', '.join(s.uses)}")
-        if set(s.kinds) != set(KINDS):
+        if set(s.kinds) != set(SCENARIO_KINDS):
             lines.append(f"  kinds: {', '.join(s.kinds)}")
         own = [r.name for r in s.rules] + [r.name for r in RULES if r.name.startswith(
             f"{s.name}-needs-kind") or r.name == f"{s.name}-sets-its-axes"]
@@ -38,9 +39,6 @@ def catalogue_text() -> str:
 
 def explain(sweep: Sweep, run_id: str, *, as_json: bool = False) -> str:
     """The full resolved configuration of one scenario of `sweep`."""
-    from suite.ds_config import deepspeed_config
-    from suite.memory_model import predict
-
     scenario = next((s for s in sweep.scenarios if s.run_id == run_id), None)
     if scenario is None:
         for e in sweep.excluded:

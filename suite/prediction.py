@@ -1,0 +1,106 @@
+"""What the analytical memory model predicts: a Prediction made of named Terms.
+
+The core model (suite/memory_model.py) builds a Prediction from the scenario's axis
+values; each strategy's `memory_term` (suite/strategies/) adds its own terms with
+`add_term`. This module sits below both, so that neither imports the other to share it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+CATEGORIES = ("params", "grads", "master_params", "optimizer_state", "buffers")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Term:
+    """One named contribution: `nbytes` of `category` that DeepSpeed keeps in `place`."""
+
+    category: str  # one of CATEGORIES
+    name: str  # DeepSpeed's attribute (or the paper's symbol)
+    nbytes: int
+    place: str = "device"  # "device", or "host" where offload keeps it
+    note: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Prediction:
+    params_bytes: int
+    grads_bytes: int
+    master_params_bytes: int
+    optimizer_state_bytes: int
+    activation_bytes: int
+    offloaded_bytes: int  # what offload keeps in host memory instead of the GPU (0 on the CPU)
+    buffer_bytes: int = 0  # scratch DeepSpeed allocates that the ledger does not count
+    device: str = "cuda"  # the scenario's compute device
+    host_bytes: int = 0  # what DeepSpeed places in host memory (offload), on any device
+    mode: str = "deepspeed"
+    rank: int = 0
+    terms: tuple[Term, ...] = ()
+
+    @property
+    def model_state_bytes(self) -> int:
+        return (self.params_bytes + self.grads_bytes + self.master_params_bytes
+                + self.optimizer_state_bytes)
+
+    @property
+    def total_bytes(self) -> int:
+        return self.model_state_bytes + self.activation_bytes + self.buffer_bytes
+
+    @property
+    def device_bytes(self) -> int:
+        """What must fit in the compute device's memory. On the CPU (one memory) DeepSpeed's
+        scratch buffers are allocated address space (host_mem_cap counts them) but stay
+        untouched beyond what a bucket fills: not counted."""
+        if self.device == "cpu":
+            return self.model_state_bytes + self.activation_bytes
+        return self.total_bytes - self.offloaded_bytes
+
+    @property
+    def runtime_bytes(self) -> int:
+        return runtime_bytes({"device": self.device})
+
+    @property
+    def budget_bytes(self) -> int:
+        """What counts against a rank's memory budget: on the CPU the cap (RLIMIT_DATA) counts
+        allocated address space, so DeepSpeed's scratch buffers count whole, and the runtime's
+        own; on a GPU what stays on the device."""
+        if self.device == "cpu":
+            return self.device_bytes + self.buffer_bytes + self.runtime_bytes
+        return self.device_bytes + self.runtime_bytes
+
+    def ledger(self) -> dict[str, int]:
+        """The four ledger categories, named as RankMetrics names them."""
+        return {"params_bytes": self.params_bytes, "grads_bytes": self.grads_bytes,
+                "master_params_bytes": self.master_params_bytes,
+                "optimizer_state_bytes": self.optimizer_state_bytes}
+
+
+# What a rank's runtime takes before any model: Python, torch, DeepSpeed, MPI and gloo, as
+# VmData (what host_mem_cap counts) after DeepSpeed initialised its engine on the CPU.
+# Measured on this project's 2-core CI machine (torch 2.13 CPU, DeepSpeed 0.19.8); a GPU's
+# CUDA context is outside the caching allocator's figures and not counted (none measured).
+RUNTIME_BYTES = {"cpu": 285 * 2**20, "cuda": 0}
+
+
+def runtime_bytes(values: dict) -> int:
+    """The runtime baseline of a rank on the scenario's device (a named, measured term)."""
+    return RUNTIME_BYTES.get(str(values["device"]), 0)
+
+
+_FIELDS = {"params": "params_bytes", "grads": "grads_bytes",
+           "master_params": "master_params_bytes", "optimizer_state": "optimizer_state_bytes"}
+
+
+def add_term(prediction: Prediction, values: dict, *, category: str, name: str, nbytes: int,
+             place: str = "device", note: str = "") -> Prediction:
+    """`prediction` with one more named term (may be < 0)."""
+    field = _FIELDS[category]
+    term = Term(category=category, name=name, nbytes=int(nbytes), place=place, note=note)
+    changes = {field: getattr(prediction, field) + int(nbytes),
+               "terms": (*prediction.terms, term)}
+    if place == "host":
+        changes["host_bytes"] = prediction.host_bytes + int(nbytes)
+        if values["device"] != "cpu":  # on the CPU host memory is the device's
+            changes["offloaded_bytes"] = prediction.offloaded_bytes + int(nbytes)
+    return replace(prediction, **changes)
