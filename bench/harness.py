@@ -126,7 +126,7 @@ def bare(plan: Path) -> None:
     from mpi4py import MPI
 
     from jobs.dist import shm_buffer_path, use_installation
-    from jobs.plan import load_scenario
+    from suite.plan import read_scenario
 
     comm = MPI.COMM_WORLD
     rank, size = comm.Get_rank(), comm.Get_size()
@@ -140,7 +140,7 @@ def bare(plan: Path) -> None:
     from suite.ds_config import deepspeed_config
     from suite.models import build_model, model_spec
 
-    scenario = load_scenario(plan, index=0)
+    scenario = read_scenario(plan, index=0)
     deepspeed.init_distributed(dist_backend="gloo", auto_mpi_discovery=False)
     spec, config = model_spec(str(scenario["model"])), deepspeed_config(scenario)
     torch.manual_seed(scenario.settings.seed)

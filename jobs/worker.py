@@ -29,13 +29,13 @@ from jobs import hooks as catalogue
 from jobs.fingerprint import fingerprint
 from jobs.nodelist import scontrol_hostnames
 from jobs.placement import placement
-from jobs.plan import load_scenario
 from jobs.rank_outcome import RankRun, classify
 from jobs.ranks import Ranks, discover, launched_by_mpi
 from jobs.record import failed_record, now, ok_record
 from results.schema import RunRecord
 from results.store import record_path, write_record
 from suite.errors import MemsweepError, UserInputError
+from suite.plan import read_scenario
 from suite.scenario import Scenario
 
 ABORT_GRACE_S = 5.0  # a failing rank > 0 waits this long for rank 0's record before aborting
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.attempt < 1:
             raise UserInputError(f"must be 1 or more, got {args.attempt}", key="--attempt")
-        scenario = load_scenario(args.plan, run_id=args.run_id, index=args.index)
+        scenario = read_scenario(args.plan, run_id=args.run_id, index=args.index)
     except MemsweepError as e:
         print(f"worker: error: {e}", file=sys.stderr)
         return 2

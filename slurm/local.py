@@ -6,7 +6,6 @@ from how the launch ended (failed / timeout / cancelled / skipped, see slurm/out
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -23,13 +22,14 @@ import psutil
 
 from jobs import ops
 from results.schema import RunRecord
-from results.store import log_path, logs_dir, runs_dir, write_json_atomic, write_record
+from results.store import log_path, logs_dir, runs_dir, write_record
 from slurm import outcome, progress, searching
 from slurm.attempt import run_attempt
 from slurm.caught import Caught
 from slurm.launch import WORKER, build_launch
 from suite.errors import EnvironmentProblem, UserInputError
-from suite.plan_table import plan_json, plan_text
+from suite.plan import Plan, plan_path
+from suite.plan_table import plan_text
 from suite.scenario import Scenario
 from suite.scenario_name import scenario_name
 from suite.search import combination_name
@@ -52,8 +52,8 @@ def run_sweep(sweep: Sweep, *, out: Path, max_ranks: int | None = None, dry_run:
         return _dry_run(sweep, out=out, max_ranks=max_ranks, resume=resume, worker=worker)
     mpiexec = find_mpiexec()
     prepare_output(out)
-    plan = out / "plan.json"
-    write_json_atomic(plan, json.loads(plan_json(sweep)))
+    plan = plan_path(out)
+    Plan.of(sweep).write(plan)
     if sweep.search:
         return _run_searches(sweep, out=out, mpiexec=mpiexec, max_ranks=max_ranks,
                              resume=resume, worker=worker, grace_s=grace_s)
@@ -287,7 +287,7 @@ def _dry_run(sweep: Sweep, *, out: Path, max_ranks: int | None, resume: bool,
         else:
             launch = build_launch(mpiexec=mpiexec, python=sys.executable,
                                   world_size=int(scenario["world_size"]),
-                                  device=str(scenario["device"]), plan=out / "plan.json",
+                                  device=str(scenario["device"]), plan=plan_path(out),
                                   run_id=scenario.run_id, out=out,
                                   attempt=outcome.next_attempt(previous),
                                   cores=_cores(), environ=os.environ, worker=worker)

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from suite.errors import UserInputError
 from suite.names import check_name
+from suite.plan import PLAN_FILE
 
 _TIME = re.compile(r"(\d+-)?\d{1,3}(:\d{2}){0,2}|\d+")  # Slurm's time formats
 _MEM = re.compile(r"\d+[KMGT]?")
@@ -105,7 +106,7 @@ def render_array_script(*, sweep: str, n_tasks: int, max_parallel: int | None, n
              "set -euo pipefail",
              f"export MEMSWEEP_MPI={shlex.quote(mpi)}",
              "exec " + shlex.join([check_path(python, key="python"), "-m", task,
-                                   "--plan", f"{out_dir}/plan.json", "--out", out_dir])
+                                   "--plan", f"{out_dir}/{PLAN_FILE}", "--out", out_dir])
              + ' --index "$SLURM_ARRAY_TASK_ID"',
              ""]
     return "\n".join(lines)

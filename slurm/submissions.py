@@ -17,6 +17,7 @@ from pathlib import Path
 
 from results.store import write_json_atomic
 from suite.errors import UserInputError
+from suite.plan import PLAN_FILE, Plan, plan_path
 from suite.scenario import Scenario
 
 FILE = "slurm.json"
@@ -83,15 +84,11 @@ def owners(submissions: list[Submission]) -> dict[int, Submission]:
     return owner
 
 
-def load_plan(folder: Path) -> tuple[str, list[Scenario], dict]:
+def load_plan(folder: Path) -> tuple[str, list[Scenario], Plan]:
     """The sweep name, the scenarios (array task i runs scenario i) and the plan of `folder`."""
-    src = Path(folder) / "plan.json"
-    try:
-        plan = json.loads(src.read_text(encoding="utf-8"))
-        return plan["sweep"], [Scenario.from_json(s) for s in plan["scenarios"]], plan
-    except FileNotFoundError:
-        raise UserInputError("no plan.json here: not a sweep output folder", source=str(folder),
-                             fix="give the --out folder of `memsweep submit` (or `run`)"
-                             ) from None
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise UserInputError(f"not a readable plan: {e}", source=str(src)) from None
+    if not plan_path(folder).exists():
+        raise UserInputError(f"no {PLAN_FILE} here: not a sweep output folder",
+                             source=str(folder),
+                             fix="give the --out folder of `memsweep submit` (or `run`)")
+    plan = Plan.read(plan_path(folder))
+    return plan.sweep, list(plan.scenarios), plan

@@ -12,7 +12,6 @@ run_id, attempt + 1.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import string
@@ -22,7 +21,6 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 from results.search_outcome import FINISHED, load_outcomes
-from results.store import write_json_atomic
 from slurm import outcome, scheduler, submissions
 from slurm.local import prepare_output
 from slurm.mpi_plugin import detect_mpi
@@ -39,7 +37,7 @@ from slurm.states import TERMINAL
 from slurm.submissions import Submission
 from suite.errors import EnvironmentProblem, UserInputError
 from suite.names import check_name
-from suite.plan_table import plan_json
+from suite.plan import Plan, plan_path
 from suite.scenario import Scenario
 from suite.search import SearchSpec
 from suite.sweep import load_sweep
@@ -57,7 +55,7 @@ class Request:
 
     name: str
     scenarios: tuple[Scenario, ...]
-    plan: dict | None  # plan.json to write; None on --resume (DIR's stays)
+    plan: Plan | None  # the plan file to write; None on --resume (DIR's stays)
     folder: Path
     profile: Profile
     mpi: str
@@ -119,7 +117,7 @@ def request(*, sweep: str | None, resume: str | None, out: str | None, profile: 
         plan, mpi = None, mpi or settings.get("mpi")
     else:
         loaded = load_sweep(sweep)
-        name, scenarios, plan = loaded.name, loaded.scenarios, json.loads(plan_json(loaded))
+        name, scenarios, plan = loaded.name, loaded.scenarios, Plan.of(loaded)
         search = loaded.search
         base = Profile()
     chosen = (load_profile(profile) if profile else base).merged(**check_options(overrides))
@@ -143,7 +141,7 @@ def send(req: Request, *, array: str, report: str, indices: list[int],
     earlier = submissions.load(folder)
     refuse_if_active(folder, earlier)
     if req.plan is not None:
-        write_json_atomic(folder / "plan.json", req.plan)
+        req.plan.write(plan_path(folder))
     for file, text in ((ARRAY_SCRIPT, array), (REPORT_SCRIPT, report)):
         (folder / file).write_text(text, encoding="utf-8")
         (folder / file).chmod(0o755)

@@ -26,7 +26,6 @@ import sys
 import time
 from pathlib import Path
 
-from jobs.plan import load_scenario
 from results.schema import RunRecord
 from results.store import logs_dir, write_record
 from slurm import nodes, outcome, scheduler
@@ -36,6 +35,7 @@ from slurm.launch import Launch
 from slurm.mpi_plugin import detect_mpi
 from slurm.step import build_step, out_of_memory, srun_error
 from suite.errors import EnvironmentProblem, MemsweepError
+from suite.plan import read_scenario
 from suite.scenario import Scenario
 
 CAUGHT = (signal.SIGUSR1, signal.SIGTERM, signal.SIGINT)  # time limit, scancel, Ctrl-C
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     with Caught(CAUGHT) as signals:  # first: a scancel during start-up still ends in a record
         args = build_parser().parse_args(argv)
         try:
-            scenario = load_scenario(args.plan, index=args.index)
+            scenario = read_scenario(args.plan, index=args.index)
             launch, attempt = step(scenario, plan=args.plan, out=args.out)
         except (MemsweepError, ValueError) as e:
             print(f"memsweep task: error: {e}", file=sys.stderr)

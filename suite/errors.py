@@ -25,7 +25,7 @@ class UserInputError(MemsweepError):
 
     def __init__(self, message: str, *, source: str | None = None, key: str | None = None,
                  fix: str | None = None) -> None:
-        self.source, self.key, self.fix = source, key, fix
+        self.message, self.source, self.key, self.fix = message, source, key, fix
         where = ": ".join(p for p in (source, f"key '{key}'" if key else None) if p)
         text = f"{where}: {message}" if where else message
         if fix:

@@ -1,4 +1,7 @@
-"""Rendering a sweep's scenario list as a text table or JSON (what `memsweep plan` prints)."""
+"""Rendering a sweep's scenario list as a text table or JSON (what `memsweep plan` prints).
+
+Display only: the plan file itself is suite/plan.py's.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,11 @@ from dataclasses import asdict
 from suite.capacity import default_capacity
 from suite.memory_model import predict
 from suite.models import human_count, model_spec
+<<<<<<< HEAD
 from suite.peak_model import predict_peak
+=======
+from suite.plan import Plan
+>>>>>>> 5e688ab (plan file: one owner, suite/plan.py — Plan.of/write/read/scenario, validated on every read (structure, each scenario, each run_id); PLAN_FILE spelled once; plan_table only displays; jobs/plan.py replaced by suite.plan.read_scenario; the atomic JSON writer moves down to suite/files.py (results.store re-exports it))
 from suite.sweep import Sweep
 from suite.units import format_bytes
 
@@ -18,6 +25,7 @@ def varying_axes(sweep: Sweep) -> list[str]:
     return [name for name, values in sweep.axes.items() if len(values) > 1] or ["model"]
 
 
+<<<<<<< HEAD
 def fit(scenario, capacity: int | None) -> dict:
     """The prediction `plan --predict` shows for one scenario against its capacity (None:
     the scenario's device's, suite/capacity.py): at rest, the peak, the budget, fits."""
@@ -45,6 +53,19 @@ def plan_json(sweep: Sweep, *, capacity: int | None = None, predict: bool = Fals
         **search, "scenarios": scenarios,
         "excluded": [{"params": e.values, "reason": e.reason} for e in sweep.excluded],
     }, indent=1)
+=======
+def plan_json(sweep: Sweep, *, capacity: int | None = None) -> str:
+    """The plan (suite/plan.py) as JSON; with `capacity`, each scenario's predicted bytes."""
+    plan = Plan.of(sweep).to_json()
+    if capacity is not None:
+        for entry, s in zip(plan["scenarios"], sweep.scenarios, strict=True):
+            p = predict(s.values)
+            entry["predicted"] = {"model_state_bytes": p.model_state_bytes,
+                                  "activation_bytes": p.activation_bytes,
+                                  "device_bytes": p.device_bytes,
+                                  "fits": p.device_bytes <= capacity}
+    return json.dumps(plan, indent=1)
+>>>>>>> 5e688ab (plan file: one owner, suite/plan.py — Plan.of/write/read/scenario, validated on every read (structure, each scenario, each run_id); PLAN_FILE spelled once; plan_table only displays; jobs/plan.py replaced by suite.plan.read_scenario; the atomic JSON writer moves down to suite/files.py (results.store re-exports it))
 
 
 def plan_text(sweep: Sweep, *, capacity: int | None = None, predict: bool = False) -> str:

@@ -6,11 +6,11 @@ import math
 
 import pytest
 
-from jobs.plan import load_scenario
 from jobs.rank_outcome import RankOutcome, classify
 from jobs.record import failed_record, measurements, now, ok_record
 from results.schema import RankMetrics, RunRecord
 from suite.errors import UserInputError
+from suite.plan import read_scenario
 from suite.plan_table import plan_json
 from suite.scenario import Scenario
 from suite.sweep import parse_sweep
@@ -79,8 +79,8 @@ def plan(tmp_path):
 
 def test_load_scenario_by_index_and_by_run_id(plan):
     path, sweep = plan
-    assert load_scenario(path, index=1) == sweep.scenarios[1]
-    assert load_scenario(path, run_id=sweep.scenarios[0].run_id) == sweep.scenarios[0]
+    assert read_scenario(path, index=1) == sweep.scenarios[1]
+    assert read_scenario(path, run_id=sweep.scenarios[0].run_id) == sweep.scenarios[0]
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
@@ -91,12 +91,12 @@ def test_load_scenario_by_index_and_by_run_id(plan):
 ])
 def test_load_scenario_names_what_is_wrong(plan, kwargs, message):
     with pytest.raises(UserInputError, match=message):
-        load_scenario(plan[0], **kwargs)
+        read_scenario(plan[0], **kwargs)
 
 
 def test_load_scenario_from_a_missing_or_broken_file(tmp_path):
     with pytest.raises(UserInputError, match="no such plan file"):
-        load_scenario(tmp_path / "none.json", index=0)
+        read_scenario(tmp_path / "none.json", index=0)
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(UserInputError, match="not a readable JSON plan"):
-        load_scenario(tmp_path / "bad.json", index=0)
+        read_scenario(tmp_path / "bad.json", index=0)
