@@ -11,39 +11,36 @@ from __future__ import annotations
 import os
 import socket
 
-from jobs import hooks as catalogue
-from jobs import measure, probes
+from jobs import hooks, measure, probes
 from jobs.ledger import count
 from jobs.placement import node_name
 from jobs.rank_outcome import RankOutcome
 from jobs.ranks import Ranks
 from results.schema import RankMetrics
-from suite.models import model_spec
-from suite.scenario import Scenario
+from suite.resolved import Resolved
 from suite.strategy_spec import TORCH_DTYPES, RankContext
 
 
-def infer(scenario: Scenario, ranks: Ranks, ctx: RankContext) -> RankOutcome:
+def infer(run: Resolved, ranks: Ranks, ctx: RankContext) -> RankOutcome:
     """kind inference (a RankRun, jobs/rank_outcome.py)."""
     import torch  # heavy: loaded late, in the rank only
     import torch.nn.functional as F  # heavy: loaded late, in the rank only
 
     say = print if ranks.rank == 0 else (lambda *a, **k: None)
-    settings, device = scenario.settings, ctx.device
-    spec = model_spec(str(scenario["model"]))
+    settings, device, work = run.settings, ctx.device, run.workload
     phases = measure.Phases(device)
     phases.begin("init")
     torch.manual_seed(settings.seed)
-    model = catalogue.build(scenario, None, ctx)
-    model = model.to(getattr(torch, TORCH_DTYPES[str(scenario["precision"])])).eval()
+    model = hooks.build(run, None, ctx)
+    model = model.to(getattr(torch, TORCH_DTYPES[run["precision"]])).eval()
     model.requires_grad_(False)
     phases.end()
     say(f"worker: inference model ready ({sum(p.numel() for p in model.parameters()):,} "
         f"parameters)", flush=True)
 
     gen = torch.Generator().manual_seed(settings.seed + ranks.rank)
-    tokens = torch.randint(0, spec.vocab_size, (int(scenario["micro_batch"]),
-                                                int(scenario["seq_len"]) + 1), generator=gen)
+    tokens = torch.randint(0, run.model.vocab_size, (work.micro_batch, work.seq_len + 1),
+                           generator=gen)
     x, y = tokens[:, :-1].contiguous().to(ctx.torch_device), tokens[:, 1:].contiguous().to(
         ctx.torch_device)
 
@@ -65,7 +62,7 @@ def infer(scenario: Scenario, ranks: Ranks, ctx: RankContext) -> RankOutcome:
     step(phases.mark)  # the probe: the forward's own peak
     timed = phases.peaks["timed"]
     held = count({"params": list(model.parameters())}).params_bytes
-    extra = catalogue.observe(scenario, None, ctx, model)
+    extra = hooks.observe(run, None, ctx, model)
     metrics = RankMetrics(rank=ranks.rank, hostname=socket.gethostname(),
                           node=node_name(os.environ), params_bytes=held,
                           grads_bytes=0, master_params_bytes=0, optimizer_state_bytes=0,

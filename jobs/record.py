@@ -41,16 +41,17 @@ def measurements(scenario: Scenario, outcomes: list[RankOutcome], *,
     """
     steps = probes.slowest_per_step([o.step_times_s for o in outcomes])
     median, iqr = probes.median_iqr(steps)
-    world = int(scenario["world_size"])
-    samples = world * int(scenario["micro_batch"]) * int(scenario["grad_accum"]) / median
-    tokens = samples * int(scenario["seq_len"])
+    work = scenario.workload
+    world = work.world_size
+    samples = world * work.micro_batch * work.grad_accum / median
+    tokens = samples * work.seq_len
     loss = statistics.fmean(o.final_loss for o in outcomes)
     if not math.isfinite(loss):
         raise FloatingPointError(f"final loss is {loss}: the run diverged")
-    flops = flops_per_token(model_spec(str(scenario["model"])), int(scenario["seq_len"]))
+    flops = flops_per_token(model_spec(work.model), work.seq_len)
     tflops = tokens * flops / world / 1e12
-    peak, source = peak_tflops(device_name if scenario["device"] == "cuda" else None,
-                               str(scenario["precision"]), parse_override(environ.get(PEAK_ENV)))
+    peak, source = peak_tflops(device_name if work.device == "cuda" else None,
+                               scenario["precision"], parse_override(environ.get(PEAK_ENV)))
     return Measurements(step_times_s=tuple(steps), step_time_s=median, step_time_iqr_s=iqr,
                         samples_per_s=samples, tokens_per_s=tokens, final_loss=loss,
                         step_time_cv=probes.cv(steps), stable=outcomes[0].stable,
@@ -66,7 +67,7 @@ def rank_metrics(scenario: Scenario, metrics: dict) -> RankMetrics:
 
 
 def predicted(scenario: Scenario, m: RankMetrics) -> PredictedMemory | None:
-    if scenario.values.get("kind", "train") != "train":
+    if scenario.workload.kind != "train":
         return None  # the model predicts training's model states
     try:
         p = predict(scenario.values, rank=m.rank)

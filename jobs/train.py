@@ -10,8 +10,7 @@ import os
 import socket
 from dataclasses import asdict
 
-from jobs import hooks as catalogue
-from jobs import measure, probes
+from jobs import hooks, measure, probes
 from jobs.activations import ActivationMeter
 from jobs.held import held_tensors
 from jobs.ledger import Ledger, count
@@ -21,22 +20,20 @@ from jobs.rank_outcome import RankOutcome
 from jobs.ranks import Ranks
 from results.schema import RankMetrics
 from suite.ds_config import deepspeed_config
-from suite.models import model_spec
-from suite.scenario import Scenario
+from suite.resolved import Resolved
 from suite.strategy_spec import RankContext
 
 
-def train(scenario: Scenario, ranks: Ranks, ctx: RankContext) -> RankOutcome:
+def train(run: Resolved, ranks: Ranks, ctx: RankContext) -> RankOutcome:
     """kind train or distill (a RankRun, jobs/rank_outcome.py)."""
     import deepspeed  # heavy: loaded late, in the rank only
     import torch  # heavy: loaded late, in the rank only
 
     say = print if ranks.rank == 0 else (lambda *a, **k: None)
-    device, settings = ctx.device, scenario.settings
-    spec = model_spec(str(scenario["model"]))
+    device, settings, work = ctx.device, run.settings, run.workload
     torch.manual_seed(settings.seed)  # the same initial weights on every rank
     on = ctx.torch_device
-    config = deepspeed_config(scenario)
+    config = deepspeed_config(run.scenario)
     # Live tensor bytes from before the model exists (jobs/peak_probe.py), out of the timed steps.
     tensors = PeakProbe(device)
     tensors.start()
@@ -44,11 +41,11 @@ def train(scenario: Scenario, ranks: Ranks, ctx: RankContext) -> RankOutcome:
     phases.begin("init")
     # The model with the strategies' transforms; under ZeRO-3 partitioned as it is created
     # (no rank ever holds the whole model) unless a transform needs it whole first.
-    model = catalogue.build(scenario, config, ctx)
-    objective = catalogue.objective(scenario, ctx)  # e.g. distillation's teacher and KL loss
+    model = hooks.build(run, config, ctx)
+    objective = hooks.objective(run, ctx)  # e.g. distillation's teacher and KL loss
     engine, *_ = deepspeed.initialize(model=model, model_parameters=model.parameters(),
                                       config=config,
-                                      optimizer=catalogue.client_optimizer(scenario))
+                                      optimizer=hooks.client_optimizer(run))
     tensors.attach(engine.module, engine.optimizer)
     phases.end()
     say(f"worker: deepspeed engine ready ({type(engine.optimizer).__name__})", flush=True)
@@ -56,8 +53,8 @@ def train(scenario: Scenario, ranks: Ranks, ctx: RankContext) -> RankOutcome:
     # Synthetic tokens, different on every rank, the same on every step: data loading is not
     # what is measured. Targets are the inputs shifted by one.
     gen = torch.Generator().manual_seed(settings.seed + ranks.rank)
-    mb, seq, accum = (int(scenario[k]) for k in ("micro_batch", "seq_len", "grad_accum"))
-    tokens = torch.randint(0, spec.vocab_size, (mb, seq + 1), generator=gen)
+    mb, seq, accum = work.micro_batch, work.seq_len, work.grad_accum
+    tokens = torch.randint(0, run.model.vocab_size, (mb, seq + 1), generator=gen)
     x, y = tokens[:, :-1].contiguous().to(on), tokens[:, 1:].contiguous().to(on)
 
     def step(mark=None) -> float:
@@ -111,8 +108,8 @@ def train(scenario: Scenario, ranks: Ranks, ctx: RankContext) -> RankOutcome:
     step(probe)
     tensors.stop()
     at_peak = measure.tensor_peak(phases.peaks)
-    extra = catalogue.observe(scenario, config, ctx, engine.module, objective)
-    catalogue.cleanup(scenario, config, ctx)
+    extra = hooks.observe(run, config, ctx, engine.module, objective)
+    hooks.cleanup(run, config, ctx)
 
     inner = getattr(engine.optimizer, "optimizer", None)
     metrics = RankMetrics(rank=ranks.rank, hostname=socket.gethostname(),

@@ -24,8 +24,7 @@ import time
 import traceback
 from pathlib import Path
 
-from jobs import dist, measure, oom, ops
-from jobs import hooks as catalogue
+from jobs import dist, hooks, measure, oom, ops
 from jobs.fingerprint import fingerprint
 from jobs.nodelist import scontrol_hostnames
 from jobs.placement import placement
@@ -71,28 +70,30 @@ def main(argv: list[str] | None = None) -> int:
 def run(scenario: Scenario, comm, *, out: Path, attempt: int, started) -> int:
     ranks, path, cap = None, None, None
     try:
+        resolved = scenario.resolve()  # once: every hook and the rank read this
+        work = resolved.workload
         ranks = discover(os.environ, comm, expand_nodelist=scontrol_hostnames)
-        if ranks.world_size != scenario["world_size"]:
+        if ranks.world_size != work.world_size:
             raise RuntimeError(
-                f"scenario {scenario.run_id} needs world_size {scenario['world_size']} but the "
+                f"scenario {scenario.run_id} needs world_size {work.world_size} but the "
                 f"launcher ({ranks.source}) started {ranks.world_size} rank(s): start it with "
-                f"mpiexec -n {scenario['world_size']} (or srun --ntasks {scenario['world_size']})")
+                f"mpiexec -n {work.world_size} (or srun --ntasks {work.world_size})")
         # Before anything loads an op or caps memory: a run never compiles one (jobs/ops.py).
-        dist.use_installation(str(scenario["device"]))
+        dist.use_installation(work.device)
         ops.require(scenario.values)
         addr, port = dist.rendezvous(ranks, comm)
         _say(ranks, f"worker: run {scenario.run_id} of sweep {scenario.sweep}, "
                     f"{ranks.world_size} rank(s) via {ranks.source}, store {addr}:{port}")
-        dist.init(ranks, device=str(scenario["device"]), addr=addr, port=port,
+        dist.init(ranks, device=work.device, addr=addr, port=port,
                   timeout_s=scenario.settings.timeout_s)
-        run_kind = _rank_run(str(scenario["kind"]))
+        run_kind = _rank_run(work.kind)
         cap = oom.apply_host_cap(scenario.settings.host_mem_cap)  # before the model is built
-        _share_cores(ranks, device=str(scenario["device"]))
-        ctx = catalogue.context(scenario, ranks)
-        catalogue.prepare(scenario, ctx)  # strategies' process set-up (allocator settings)
-        outcomes = dist.gather(run_kind(scenario, ranks, ctx), ranks, comm)
+        _share_cores(ranks, device=work.device)
+        ctx = hooks.context(resolved, ranks)
+        hooks.prepare(resolved, ctx)  # strategies' process set-up (allocator settings)
+        outcomes = dist.gather(run_kind(resolved, ranks, ctx), ranks, comm)
         if ranks.rank == 0:
-            info = {**fingerprint(device=str(scenario["device"])), "launcher": ranks.source,
+            info = {**fingerprint(device=work.device), "launcher": ranks.source,
                     "optimizer_impl": outcomes[0].optimizer_impl, "torch_threads": _threads(),
                     **placement([o.metrics for o in outcomes])}
             path = write_record(out, ok_record(scenario, outcomes, attempt=attempt,
@@ -140,7 +141,7 @@ def _fail(error: BaseException, scenario: Scenario, ranks: Ranks | None, comm, *
     info = None
     if classify(error) == "oom":
         info = oom.oom_info(error, rank=rank, phase=measure.current_phase(),
-                            device=str(scenario["device"]), host_cap=host_cap,
+                            device=scenario.workload.device, host_cap=host_cap,
                             host_reached=host_reached)
         print(f"worker: rank {rank} out of memory: {info}", file=sys.stderr, flush=True)
     if rank != 0 and comm is not None:
@@ -160,7 +161,7 @@ def _fail(error: BaseException, scenario: Scenario, ranks: Ranks | None, comm, *
 def _write_failed(error: BaseException, text: str, scenario: Scenario, ranks: Ranks | None, *,
                   out: Path, attempt: int, started, oom_at) -> None:
     try:
-        info = {**fingerprint(device=str(scenario["device"])),
+        info = {**fingerprint(device=scenario.workload.device),
                 "launcher": ranks.source if ranks else None}
         record = failed_record(scenario, error, text, attempt=attempt, started=started,
                                fingerprint=info, oom=oom_at)

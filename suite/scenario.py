@@ -5,10 +5,14 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, fields
+from types import MappingProxyType
 
 from suite.axes import AXES
 from suite.errors import UserInputError
+from suite.models import model_spec
 from suite.names import check_name
+from suite.resolved import Resolved, Workload
+from suite.strategies import active, effective
 from suite.units import parse_bytes
 
 
@@ -82,6 +86,19 @@ class Scenario:
     @property
     def values(self) -> dict[str, object]:
         return dict(self.params)
+
+    @property
+    def workload(self) -> Workload:
+        """The workload axes, typed (presets set strategy axes only)."""
+        return Workload.of(self.values)
+
+    def resolve(self) -> Resolved:
+        """This scenario resolved once for the rank and the hooks: the typed workload, every
+        axis with the presets' values filled in, the model's spec, the strategies on."""
+        values = effective(self.values)
+        return Resolved(scenario=self, workload=Workload.of(values),
+                        values=MappingProxyType(values), model=model_spec(values["model"]),
+                        active=tuple(active(self.values)))
 
     @property
     def run_id(self) -> str:

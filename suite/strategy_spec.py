@@ -13,8 +13,12 @@ themselves, so the catalogue imports in milliseconds (`memsweep plan` has no tor
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any, Protocol
+
+from suite.prediction import Prediction
+from suite.resolved import Resolved
 
 SCENARIO_KINDS = ("train", "inference", "distill")  # the workload axis `kind`
 TORCH_DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}  # precision -> torch
@@ -58,7 +62,7 @@ class Axis:
 class Rule:
     name: str
     reason: str
-    excludes: Callable[[dict], bool]  # takes the scenario's (effective) axis values
+    excludes: Callable[[Values], bool]  # takes the scenario's (effective) axis values
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -73,24 +77,55 @@ class RankContext:
     seed: int
 
 
+# A scenario's axis values by name, presets resolved (suite.strategies.effective); a Resolved
+# is one too. Plan-time hooks (rules, configure, implies, memory_term) take these: they run for
+# every combination of a sweep and for rows of a results frame, where nothing is resolved.
+Values = Mapping[str, object]
+Module = Any  # a torch.nn.Module: torch is not imported by the catalogue
+
+
+class Objective(Protocol):
+    """What replaces the model's own loss (distillation's teacher and KL loss)."""
+
+    def loss(self, engine: Any, x: Any, y: Any) -> Any: ...
+
+    def held(self) -> dict[str, list]:
+        """{RankMetrics field: the tensors it holds}; the rank counts their bytes."""
+        ...
+
+
+# The hooks' signatures. Rank-side hooks receive the scenario resolved once (Resolved: typed
+# workload, effective values, model spec, active strategies) and the rank's RankContext.
+Configure = Callable[[Values, dict], dict]
+Implies = Callable[[Values], dict]
+ModelTransform = Callable[[Module, Resolved], Module]
+ClientOptimizer = Callable[[Resolved], Callable[[Iterable], Any] | None]
+MakeObjective = Callable[[Resolved, RankContext], Objective | None]
+Prepare = Callable[[Resolved, RankContext], None]
+Observe = Callable[[Resolved, dict, RankContext], dict]
+Cleanup = Callable[[Resolved, dict, RankContext], None]
+MemoryTerm = Callable[[Values, Prediction], Prediction]
+
+
 @dataclass(frozen=True, kw_only=True)
 class Strategy:
     """One catalogue entry. Every hook is optional; `values` are a scenario's axis values
-    (presets resolved), `ctx` the rank's `RankContext`.
+    (presets resolved), `run` the scenario resolved (suite/resolved.py), `ctx` the rank's
+    `RankContext`.
 
     configure(values, config) -> fragment    deep-merged into the DeepSpeed config built so
                                              far (catalogue order); it may read that config
     implies(values) -> {axis: value}         axis values the strategy sets (presets)
-    model_transform(model, values) -> model  applied in the rank before DeepSpeed sees it
+    model_transform(model, run) -> model     applied in the rank before DeepSpeed sees it
     transform_whole: True when the transform needs the unpartitioned model (ZeRO-3 then
                      partitions the transformed model instead of building it partitioned)
-    optimizer(values) -> factory | None      a client optimizer, params -> torch optimizer,
+    optimizer(run) -> factory | None         a client optimizer, params -> torch optimizer,
                                              for optimizers DeepSpeed's config cannot name
-    objective(values, ctx) -> obj | None     replaces the loss: obj.loss(engine, x, y) and
+    objective(run, ctx) -> Objective | None  replaces the loss: obj.loss(engine, x, y) and
                                              obj.held() -> {RankMetrics field: tensors}
-    prepare(values, ctx)                     process set-up before the model is built
-    observe(values, config, ctx) -> {RankMetrics field: value}   after the timed steps
-    cleanup(values, config, ctx)             once per node after the run (files it left)
+    prepare(run, ctx)                        process set-up before the model is built
+    observe(run, config, ctx) -> {RankMetrics field: value}   after the timed steps
+    cleanup(run, config, ctx)                once per node after the run (files it left)
     memory_term(values, prediction) -> prediction   its part of suite/memory_model.py
 
     Hooks run for every scenario (a hook checks its own axes); `active` says whether
@@ -103,16 +138,16 @@ class Strategy:
     uses: tuple[str, ...] = ()  # workload axes (suite/axes.py) the strategy is swept on
     rules: tuple[Rule, ...] = ()
     kinds: tuple[str, ...] = SCENARIO_KINDS  # the kinds it applies to; elsewhere its axes are off
-    configure: Callable[[dict, dict], dict] | None = None
-    implies: Callable[[dict], dict] | None = None
-    model_transform: Callable | None = None
+    configure: Configure | None = None
+    implies: Implies | None = None
+    model_transform: ModelTransform | None = None
     transform_whole: bool = False
-    optimizer: Callable | None = None
-    objective: Callable | None = None
-    prepare: Callable | None = None
-    observe: Callable | None = None
-    cleanup: Callable | None = None
-    memory_term: Callable | None = None
+    optimizer: ClientOptimizer | None = None
+    objective: MakeObjective | None = None
+    prepare: Prepare | None = None
+    observe: Observe | None = None
+    cleanup: Cleanup | None = None
+    memory_term: MemoryTerm | None = None
 
     def __post_init__(self) -> None:
         if not self.description or "\n" in self.description:
@@ -120,7 +155,7 @@ class Strategy:
         if unknown := set(self.kinds) - set(SCENARIO_KINDS):
             raise ValueError(f"strategy {self.name}: unknown kinds {sorted(unknown)}")
 
-    def active(self, values: dict) -> bool:
+    def active(self, values: Values) -> bool:
         """Whether any of its own axes is away from its default ("strategy off")."""
         return any(values.get(a.name, a.default) != a.default for a in self.axes)
 

@@ -14,8 +14,9 @@ import os
 import re
 from pathlib import Path
 
+from suite.resolved import Resolved
 from suite.strategies.hardware import supports
-from suite.strategy_spec import Axis, Rule, Strategy
+from suite.strategy_spec import Axis, RankContext, Rule, Strategy
 
 SNAPSHOT_ENV = "MEMSWEEP_MEMORY_SNAPSHOT"
 KEYS = {"expandable_segments": r"True|False", "max_split_size_mb": r"[1-9][0-9]*",
@@ -33,18 +34,18 @@ def _check(value: object) -> str | None:
     return None
 
 
-def prepare(values: dict, ctx) -> None:
+def prepare(run: Resolved, ctx: RankContext) -> None:
     if ctx.device != "cuda":
         return
     import torch  # heavy: torch loads late, in the rank only
 
-    if values["cuda_alloc_conf"]:
-        torch.cuda.memory._set_allocator_settings(values["cuda_alloc_conf"])
+    if run["cuda_alloc_conf"]:
+        torch.cuda.memory._set_allocator_settings(run["cuda_alloc_conf"])
     if os.environ.get(SNAPSHOT_ENV):
         torch.cuda.memory._record_memory_history(max_entries=100_000)
 
 
-def observe(values: dict, config: dict, ctx) -> dict:
+def observe(run: Resolved, config: dict, ctx: RankContext) -> dict:
     folder = os.environ.get(SNAPSHOT_ENV)
     if ctx.device != "cuda" or not folder:
         return {}

@@ -8,11 +8,12 @@ in the core of suite/memory_model.py (Korthikanti et al.'s activations).
 from __future__ import annotations
 
 from suite.models import model_spec
-from suite.strategy_spec import Axis, Rule, Strategy
+from suite.resolved import Resolved
+from suite.strategy_spec import Axis, Module, Rule, Strategy
 
 
-def transform(model, values: dict):
-    model.checkpoint_every = values["checkpoint_every"]
+def transform(model: Module, run: Resolved) -> Module:
+    model.checkpoint_every = run["checkpoint_every"]
     return model
 
 

@@ -16,35 +16,36 @@ from dataclasses import replace
 
 from suite.models import MODELS, ModelSpec, build_model, model_spec
 from suite.prediction import add_term
+from suite.resolved import Resolved
 from suite.strategies import quantization
 from suite.strategies.hardware import supports
-from suite.strategy_spec import Axis, Rule, Strategy
+from suite.strategy_spec import Axis, RankContext, Rule, Strategy, Values
 
 TEMPERATURE = 2.0
 
 
-def teacher_spec(values: dict) -> ModelSpec:
+def teacher_spec(values: Values) -> ModelSpec:
     student = model_spec(values["model"])
     name = values["model"] if values["teacher"] == "self" else values["teacher"]
     return replace(model_spec(name), vocab_size=student.vocab_size,
                    max_seq_len=student.max_seq_len)
 
 
-def teacher_dtype(values: dict) -> str:
+def teacher_dtype(values: Values) -> str:
     return "bfloat16" if supports(values["device"], "bf16") else "float16"
 
 
 class Objective:
     """The distillation loss for the student's engine, with the teacher it holds."""
 
-    def __init__(self, values: dict, ctx) -> None:
+    def __init__(self, run: Resolved, ctx: RankContext) -> None:
         import torch  # heavy: torch loads late, in the rank only
 
         torch.manual_seed(ctx.seed)  # `self`: the very weights the student was pruned from
-        teacher = build_model(teacher_spec(values), device=ctx.torch_device)
-        if values["quantize"] != "none":
-            teacher = quantization.quantize_model(teacher, values, teacher_dtype(values))
-        self.teacher = teacher.to(getattr(torch, teacher_dtype(values))).eval()
+        teacher = build_model(teacher_spec(run), device=ctx.torch_device)
+        if run["quantize"] != "none":
+            teacher = quantization.quantize_model(teacher, run, teacher_dtype(run))
+        self.teacher = teacher.to(getattr(torch, teacher_dtype(run))).eval()
         self.teacher.requires_grad_(False)
 
     def loss(self, engine, x, y):
@@ -59,13 +60,13 @@ class Objective:
         return F.kl_div(student, teacher, log_target=True, reduction="batchmean") \
             * TEMPERATURE ** 2
 
-    def held(self) -> dict:
+    def held(self) -> dict[str, list]:
         """{RankMetrics field: the tensors it counts}: the rank counts their bytes."""
         return {"teacher_params_bytes": [*self.teacher.parameters(), *self.teacher.buffers()]}
 
 
-def objective(values: dict, ctx):
-    return Objective(values, ctx) if values["teacher"] != "none" else None
+def objective(run: Resolved, ctx: RankContext) -> Objective | None:
+    return Objective(run, ctx) if run["teacher"] != "none" else None
 
 
 def memory_term(values: dict, p):

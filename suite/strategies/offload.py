@@ -15,7 +15,8 @@ import shutil
 from pathlib import Path
 
 from suite.models import model_spec
-from suite.strategy_spec import Axis, Rule, Strategy
+from suite.resolved import Resolved
+from suite.strategy_spec import Axis, RankContext, Rule, Strategy, Values
 
 DEVICES = ("none", "cpu", "nvme")
 # DeepSpeed's aio settings (docs: config-json "aio"): 1 MiB blocks, 8 requests in flight.
@@ -33,7 +34,7 @@ def _check_path(value: object) -> str | None:
     return None
 
 
-def _nvme(v: dict) -> bool:
+def _nvme(v: Values) -> bool:
     return "nvme" in (v["offload_optimizer"], v["offload_param"])
 
 
@@ -68,9 +69,9 @@ def configure(values: dict, config: dict) -> dict:
     return fragment
 
 
-def observe(values: dict, config: dict, ctx) -> dict:
+def observe(run: Resolved, config: dict, ctx: RankContext) -> dict:
     """Bytes of this rank's swap files (DeepSpeed names their folders rank<N>)."""
-    if not _nvme(values):
+    if not _nvme(run):
         return {}
     root = Path(_folder(config))
     total = sum(f.stat().st_size for d in root.rglob(f"rank{ctx.rank}") if d.is_dir()
@@ -78,15 +79,15 @@ def observe(values: dict, config: dict, ctx) -> dict:
     return {"nvme_bytes": total}
 
 
-def prepare(values: dict, ctx) -> None:
+def prepare(run: Resolved, ctx: RankContext) -> None:
     """Remove what a failed earlier attempt of this run left (its folder is the run's own)."""
-    if _nvme(values) and ctx.local_rank == 0:
-        shutil.rmtree(f"{values['nvme_path'].rstrip('/')}/{ctx.run_id}", ignore_errors=True)
+    if _nvme(run) and ctx.local_rank == 0:
+        shutil.rmtree(f"{run['nvme_path'].rstrip('/')}/{ctx.run_id}", ignore_errors=True)
 
 
-def cleanup(values: dict, config: dict, ctx) -> None:
+def cleanup(run: Resolved, config: dict, ctx: RankContext) -> None:
     """Remove the run's swap folder (called once per node, after every rank is done)."""
-    if _nvme(values):
+    if _nvme(run):
         shutil.rmtree(_folder(config), ignore_errors=True)
 
 

@@ -12,8 +12,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from typing import Any
+
 from suite.models import model_spec
 from suite.prediction import add_term
+from suite.resolved import Resolved
 from suite.strategies.hardware import supports
 from suite.strategy_spec import Axis, Rule, Strategy
 
@@ -53,9 +57,9 @@ def _section(name: str, *, offload: bool, device: str) -> dict | None:
     return {"type": "AdamW", "params": params}
 
 
-def client_optimizer(values: dict):
+def client_optimizer(run: Resolved) -> Callable[[Iterable], Any] | None:
     """A factory params -> optimizer for the optimizers DeepSpeed's config cannot name."""
-    if values["optimizer"] != "adamw8bit":
+    if run["optimizer"] != "adamw8bit":
         return None
 
     def build(params):

@@ -16,7 +16,8 @@ import re
 
 from suite.models import model_spec
 from suite.prediction import add_term
-from suite.strategy_spec import Axis, Rule, Strategy
+from suite.resolved import Resolved
+from suite.strategy_spec import Axis, Module, Rule, Strategy
 
 _VALUE = re.compile(r"(unstructured|structured)-([1-9][0-9]?)")
 
@@ -37,10 +38,10 @@ def kept(n: int, sparsity: float) -> int:
     return max(1, round(n * (1 - sparsity)))
 
 
-def transform(model, values: dict):
+def transform(model: Module, run: Resolved) -> Module:
     from suite.strategies import _torch_modules as tm  # heavy: torch loads late, in the rank only
 
-    how, sparsity = parse(values["pruning"])
+    how, sparsity = parse(run["pruning"])
     prune = tm.prune_structured if how == "structured" else tm.prune_unstructured
     return prune(model, sparsity)
 

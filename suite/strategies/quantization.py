@@ -12,15 +12,16 @@ from __future__ import annotations
 
 from suite.models import model_spec
 from suite.prediction import add_term
+from suite.resolved import Resolved
 from suite.strategies import pruning
 from suite.strategies.precision import DTYPES
-from suite.strategy_spec import Axis, Rule, Strategy
+from suite.strategy_spec import Axis, Module, Rule, Strategy, Values
 
 BITS = {"int8": 8, "int4": 4}
 INT4_GROUP = 32  # = _torch_modules.INT4_GROUP (that module imports torch)
 
 
-def quantize_model(model, values: dict, dtype_name: str):
+def quantize_model(model: Module, values: Values, dtype_name: str) -> Module:
     """`model` with quantized linear weights and everything else in `dtype_name`."""
     import torch  # heavy: torch loads late, in the rank only
 
@@ -29,10 +30,10 @@ def quantize_model(model, values: dict, dtype_name: str):
     return tm.quantize(model, BITS[values["quantize"]], getattr(torch, dtype_name))
 
 
-def transform(model, values: dict):
-    if values["kind"] != "inference":
+def transform(model: Module, run: Resolved) -> Module:
+    if run["kind"] != "inference":
         return model  # in distillation the teacher is quantized (distillation.py), not the student
-    return quantize_model(model, values, DTYPES[values["precision"]])
+    return quantize_model(model, run, DTYPES[run["precision"]])
 
 
 def quantized_bytes(values: dict, width: int) -> int:
