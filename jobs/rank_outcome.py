@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:  # annotations only
     from jobs.ranks import Ranks
-    from suite.scenario import Scenario
+    from suite.resolved import Resolved
     from suite.strategy_spec import RankContext
 
 # Messages of out-of-memory errors that are not MemoryError / torch.cuda.OutOfMemoryError.
@@ -34,9 +34,9 @@ class RankOutcome:
 
 class RankRun(Protocol):
     """One rank's part of a run of some kind, set up by the worker (process group, threads,
-    the strategies' `prepare`): training or inference."""
+    the strategies' `prepare`: jobs.worker.start_rank): training or inference."""
 
-    def __call__(self, scenario: Scenario, ranks: Ranks, ctx: RankContext) -> RankOutcome: ...
+    def __call__(self, run: Resolved, ranks: Ranks, ctx: RankContext) -> RankOutcome: ...
 
 
 def classify(error: BaseException) -> str:

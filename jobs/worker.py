@@ -35,7 +35,9 @@ from results.schema import RunRecord
 from results.store import record_path, write_record
 from suite.errors import MemsweepError, UserInputError
 from suite.plan import read_scenario
+from suite.resolved import Resolved
 from suite.scenario import Scenario
+from suite.strategy_spec import RankContext
 
 ABORT_GRACE_S = 5.0  # a failing rank > 0 waits this long for rank 0's record before aborting
 
@@ -88,9 +90,7 @@ def run(scenario: Scenario, comm, *, out: Path, attempt: int, started) -> int:
                   timeout_s=scenario.settings.timeout_s)
         run_kind = _rank_run(work.kind)
         cap = oom.apply_host_cap(scenario.settings.host_mem_cap)  # before the model is built
-        _share_cores(ranks, device=work.device)
-        ctx = hooks.context(resolved, ranks)
-        hooks.prepare(resolved, ctx)  # strategies' process set-up (allocator settings)
+        ctx = start_rank(resolved, ranks)
         outcomes = dist.gather(run_kind(resolved, ranks, ctx), ranks, comm)
         if ranks.rank == 0:
             info = {**fingerprint(device=work.device), "launcher": ranks.source,
@@ -121,13 +121,18 @@ def _rank_run(kind: str) -> RankRun:
     return {"train": train, "distill": train, "inference": infer}[kind]
 
 
-def _share_cores(ranks: Ranks, *, device: str) -> None:
-    """Each rank its share of the cores it may run on, as torchrun does: torch would start a
-    thread per core in every rank, and ranks sharing a node would fight over them."""
+def start_rank(run: Resolved, ranks: Ranks) -> RankContext:
+    """The rank's set-up once its process group is up, common to every kind: its share of the
+    cores, its RankContext, the strategies' process set-up (allocator settings, ...)."""
     import torch  # heavy: loaded late, in the rank only
 
-    if device == "cpu" and "OMP_NUM_THREADS" not in os.environ:  # else the user's or Slurm's
+    if run.workload.device == "cpu" and "OMP_NUM_THREADS" not in os.environ:
+        # Each rank its share of the cores it may run on, as torchrun does: torch would start a
+        # thread per core in every rank, and ranks sharing a node would fight over them.
         torch.set_num_threads(max(1, len(os.sched_getaffinity(0)) // (ranks.local_size or 1)))
+    ctx = hooks.context(run, ranks)
+    hooks.prepare(run, ctx)
+    return ctx
 
 
 def _fail(error: BaseException, scenario: Scenario, ranks: Ranks | None, comm, *, out: Path,

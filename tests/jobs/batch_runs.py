@@ -67,6 +67,7 @@ def main() -> None:
     dist.init(ranks, device="cpu", addr=addr, port=port, timeout_s=600)
     from jobs.record import now, ok_record
     from jobs.train import train
+    from jobs.worker import start_rank
 
     for entry in json.loads(Path(sys.argv[1]).read_text()):
         settings = RunSettings(**entry.get("settings", {"warmup_steps": 1, "timed_steps": 1}))
@@ -77,7 +78,8 @@ def main() -> None:
             ledgers = comm.gather(toy_ledger(scenario, entry["sizes"]), root=0)
             out = {"values": scenario.values, "sizes": entry["sizes"], "ledgers": ledgers}
         else:
-            outcomes = comm.gather(train(scenario, ranks), root=0)
+            run = scenario.resolve()
+            outcomes = comm.gather(train(run, ranks, start_rank(run, ranks)), root=0)
             out = ranks.rank == 0 and ok_record(scenario, outcomes, attempt=1, started=now(),
                                                 fingerprint={}).to_json()
         if ranks.rank == 0:

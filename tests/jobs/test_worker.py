@@ -186,7 +186,7 @@ import sys
 import torch.distributed as dist
 import jobs.train
 
-def train(scenario, ranks):
+def train(run, ranks, ctx):
     if ranks.rank == 1:
         raise RuntimeError("rank 1 broke")
     dist.barrier()  # rank 0 waits in a collective for the rank that failed
