@@ -39,7 +39,7 @@ def build(run: Resolved, config: dict | None, ctx: RankContext) -> Module:
     rank holds the whole model; a transform that needs the whole model (transform_whole)
     gets it built whole first, and the transformed model is partitioned afterwards.
     """
-    transforms = [s for s in run.active if s.model_transform is not None]
+    transforms = [s for s in STRATEGIES if s.name in run.active and s.model_transform]
     zero3 = bool(config) and config.get("zero_optimization", {}).get("stage") == 3
     if zero3 and not any(s.transform_whole for s in transforms):
         import deepspeed  # heavy: loaded late, in the rank only

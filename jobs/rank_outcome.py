@@ -9,12 +9,11 @@ training (jobs/train.py) and inference (jobs/inference.py).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
-if TYPE_CHECKING:  # annotations only
-    from jobs.ranks import Ranks
-    from suite.resolved import Resolved
-    from suite.strategy_spec import RankContext
+from jobs.ranks import Ranks
+from suite.resolved import Resolved
+from suite.strategy_spec import RankContext
 
 # Messages of out-of-memory errors that are not MemoryError / torch.cuda.OutOfMemoryError.
 OOM_TEXT = ("DefaultCPUAllocator: can't allocate memory", "CUDA out of memory",

@@ -33,7 +33,7 @@ def train(run: Resolved, ranks: Ranks, ctx: RankContext) -> RankOutcome:
     device, settings, work = ctx.device, run.settings, run.workload
     torch.manual_seed(settings.seed)  # the same initial weights on every rank
     on = ctx.torch_device
-    config = deepspeed_config(run.scenario)
+    config = deepspeed_config(run)
     # Live tensor bytes from before the model exists (jobs/peak_probe.py), out of the timed steps.
     tensors = PeakProbe(device)
     tensors.start()

@@ -26,11 +26,13 @@ from pathlib import Path
 
 from jobs import dist, hooks, measure, oom, ops
 from jobs.fingerprint import fingerprint
+from jobs.inference import infer
 from jobs.nodelist import scontrol_hostnames
 from jobs.placement import placement
 from jobs.rank_outcome import RankRun, classify
 from jobs.ranks import Ranks, discover, launched_by_mpi
 from jobs.record import failed_record, now, ok_record
+from jobs.train import train
 from results.schema import RunRecord
 from results.store import record_path, write_record
 from suite.errors import MemsweepError, UserInputError
@@ -39,6 +41,9 @@ from suite.resolved import Resolved
 from suite.scenario import Scenario
 from suite.strategy_spec import RankContext
 
+# One RankRun per scenario kind: training (train, distill: a DeepSpeed engine) or inference
+# (no_grad forward passes). torch loads with them; deepspeed only once a run starts.
+RANK_RUNS: dict[str, RankRun] = {"train": train, "distill": train, "inference": infer}
 ABORT_GRACE_S = 5.0  # a failing rank > 0 waits this long for rank 0's record before aborting
 
 
@@ -88,7 +93,7 @@ def run(scenario: Scenario, comm, *, out: Path, attempt: int, started) -> int:
                     f"{ranks.world_size} rank(s) via {ranks.source}, store {addr}:{port}")
         dist.init(ranks, device=work.device, addr=addr, port=port,
                   timeout_s=scenario.settings.timeout_s)
-        run_kind = _rank_run(work.kind)
+        run_kind = RANK_RUNS[work.kind]
         cap = oom.apply_host_cap(scenario.settings.host_mem_cap)  # before the model is built
         ctx = start_rank(resolved, ranks)
         outcomes = dist.gather(run_kind(resolved, ranks, ctx), ranks, comm)
@@ -110,15 +115,6 @@ def run(scenario: Scenario, comm, *, out: Path, attempt: int, started) -> int:
     except Exception:  # the record is written; a teardown hiccup does not undo it
         traceback.print_exc()
     return 0
-
-
-def _rank_run(kind: str) -> RankRun:
-    """Training (train, distill: a DeepSpeed engine) or inference (no_grad forward passes)."""
-    # heavy: both import torch; loaded late, after dist.init has set DS_ACCELERATOR
-    from jobs.inference import infer
-    from jobs.train import train
-
-    return {"train": train, "distill": train, "inference": infer}[kind]
 
 
 def start_rank(run: Resolved, ranks: Ranks) -> RankContext:

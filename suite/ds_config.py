@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 
+from suite.resolved import Resolved
+from suite.scenario import Scenario
 from suite.strategies import STRATEGIES, effective
 from suite.strategy_spec import merge
 
@@ -21,8 +23,8 @@ from suite.strategy_spec import merge
 QUIET_STEPS = 10**9
 
 
-def deepspeed_config(scenario) -> dict:
-    """DeepSpeed's config dict for `scenario` (a `suite.scenario.Scenario`)."""
+def deepspeed_config(scenario: Scenario | Resolved) -> dict:
+    """DeepSpeed's config dict for `scenario` (as the sweep wrote it, or resolved)."""
     v = effective(scenario.values)
     config = json.loads(v["deepspeed_base"]) if v["deepspeed_base"] else {}
     config = merge(config, {

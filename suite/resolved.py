@@ -11,13 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING
 
 from suite.models import ModelSpec
-
-if TYPE_CHECKING:  # annotations only: both sit above this module
-    from suite.scenario import RunSettings, Scenario
-    from suite.strategy_spec import Strategy
+from suite.run_settings import RunSettings
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -50,11 +46,13 @@ class Workload:
 class Resolved(Mapping[str, object]):
     """One scenario, resolved: build it with `Scenario.resolve()`."""
 
-    scenario: Scenario  # as the sweep wrote it: run_id, settings, its own axis values
+    run_id: str
+    sweep: str
+    settings: RunSettings
     workload: Workload
     values: Mapping[str, object]  # every axis, presets' implied values filled in (read-only)
     model: ModelSpec  # the spec of workload.model
-    active: tuple[Strategy, ...]  # the strategies it switches on, in catalogue order
+    active: tuple[str, ...]  # names of the strategies it switches on, in catalogue order
 
     def __post_init__(self) -> None:
         if self.model.name != self.workload.model:
@@ -69,11 +67,3 @@ class Resolved(Mapping[str, object]):
 
     def __len__(self) -> int:
         return len(self.values)
-
-    @property
-    def run_id(self) -> str:
-        return self.scenario.run_id
-
-    @property
-    def settings(self) -> RunSettings:
-        return self.scenario.settings

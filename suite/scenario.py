@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from types import MappingProxyType
 
 from suite.axes import AXES
@@ -12,50 +12,10 @@ from suite.errors import UserInputError
 from suite.models import model_spec
 from suite.names import check_name
 from suite.resolved import Resolved, Workload
+from suite.run_settings import RunSettings
 from suite.strategies import active, effective
-from suite.units import parse_bytes
 
-
-@dataclass(frozen=True, kw_only=True)
-class RunSettings:
-    """How each scenario of a sweep is measured (the `[sweep]` table)."""
-
-    warmup_steps: int = 2
-    timed_steps: int = 5
-    seed: int = 1234
-    timeout_s: int = 900  # a run still going after this is stopped and recorded `timeout`
-    # Timed steps go on past timed_steps until their median settles, at most this many
-    # (0: exactly timed_steps). jobs/measure.py has the rule.
-    max_timed_steps: int = 0
-    # Each rank's allocations are capped at this (e.g. "4GiB"; RLIMIT_DATA, jobs/oom.py): a
-    # scenario that needs more ends `oom` instead of the kernel killing it. "" for no cap.
-    host_mem_cap: str = ""
-
-    def __post_init__(self) -> None:
-        for f in fields(self):
-            v = getattr(self, f.name)
-            if f.name == "host_mem_cap":
-                if type(v) is not str or (v and parse_bytes(v, key=f.name) <= 0):
-                    raise UserInputError(f"must be a size such as \"4GiB\", got {v!r}",
-                                         key=f.name, fix='write e.g. host_mem_cap = "4GiB"')
-                continue
-            if type(v) is not int or v < (0 if f.name in _MAY_BE_0 else 1):
-                raise UserInputError(f"must be a positive integer, got {v!r}", key=f.name,
-                                     fix=f"write e.g. {f.name} = {f.default}")
-        if 0 < self.max_timed_steps < self.timed_steps:
-            raise UserInputError(f"{self.max_timed_steps} is below timed_steps "
-                                 f"{self.timed_steps}", key="max_timed_steps",
-                                 fix="make it at least timed_steps, or 0 for a fixed count")
-
-    def hashed(self) -> dict:
-        """The settings that name a run: the first four always, a later one only where set,
-        so that adding a setting keeps every earlier sweep's run_ids."""
-        return {k: v for k, v in asdict(self).items()
-                if k in _FIRST or v != RunSettings.__dataclass_fields__[k].default}
-
-
-_FIRST = ("warmup_steps", "timed_steps", "seed", "timeout_s")
-_MAY_BE_0 = ("warmup_steps", "seed", "max_timed_steps")
+DEFAULT_SETTINGS = RunSettings()  # frozen: one shared instance is safe
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -76,7 +36,7 @@ class Scenario:
 
     @classmethod
     def from_values(cls, *, sweep: str, values: dict, repetition: int = 0,
-                    settings: RunSettings = RunSettings()) -> Scenario:
+                    settings: RunSettings = DEFAULT_SETTINGS) -> Scenario:
         params = tuple((name, values.get(name, axis.default)) for name, axis in AXES.items())
         return cls(sweep=sweep, params=params, repetition=repetition, settings=settings)
 
@@ -96,9 +56,10 @@ class Scenario:
         """This scenario resolved once for the rank and the hooks: the typed workload, every
         axis with the presets' values filled in, the model's spec, the strategies on."""
         values = effective(self.values)
-        return Resolved(scenario=self, workload=Workload.of(values),
-                        values=MappingProxyType(values), model=model_spec(values["model"]),
-                        active=tuple(active(self.values)))
+        return Resolved(run_id=self.run_id, sweep=self.sweep, settings=self.settings,
+                        workload=Workload.of(values), values=MappingProxyType(values),
+                        model=model_spec(values["model"]),
+                        active=tuple(s.name for s in active(self.values)))
 
     @property
     def run_id(self) -> str:
