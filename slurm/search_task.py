@@ -11,7 +11,6 @@ Exit codes: 0 the search concluded, 1 it did not (a probe failed, or it was stop
 
 from __future__ import annotations
 
-import json
 import sys
 
 from results.schema import RunRecord
@@ -19,21 +18,23 @@ from results.search_outcome import FINISHED
 from slurm import searching, task
 from slurm.caught import Caught
 from suite.errors import MemsweepError
+from suite.plan import Plan
 from suite.scenario import Scenario
-from suite.search import SearchSpec
 
 
 def main(argv: list[str] | None = None) -> int:
     with Caught(task.CAUGHT) as signals:  # first: a scancel during start-up ends cleanly
         args = task.build_parser().parse_args(argv)
         try:
-            plan = json.loads(args.plan.read_text(encoding="utf-8"))
-            search = SearchSpec(**plan["search"])
-            combination = Scenario.from_json(plan["scenarios"][args.index])
+            plan = Plan.read(args.plan)
+            search = plan.search
+            if search is None:
+                raise ValueError("the plan has no [search] table")
+            combination = plan.scenario(index=args.index)
         except (MemsweepError, OSError, ValueError, KeyError, TypeError, IndexError) as e:
             print(f"memsweep search task: error: {args.plan}: {e}", file=sys.stderr)
             return 2
-        name = plan["sweep"]
+        name = plan.sweep
 
         def run_one(probe: Scenario) -> tuple[RunRecord, bool]:
             if known := searching.reused(args.out, probe):

@@ -17,10 +17,10 @@ from pathlib import Path
 
 from results.schema import RunRecord
 from results.search_outcome import ProbeResult, SearchOutcome, write_outcome
-from results.store import write_json_atomic
 from slurm.outcome import previous_record
 from suite.models import human_count
 from suite.names import check_name
+from suite.plan import Plan
 from suite.scenario import Scenario
 from suite.search import SearchSpec, budget_bytes, combination_name, predicted_index
 from suite.units import format_bytes
@@ -146,9 +146,8 @@ def probe_plan(out: Path, sweep_name: str, probe: Scenario) -> Path:
     probe: array tasks searching at once never write the same file."""
     path = out / "plans" / f"{check_name(probe.run_id, what='run_id')}.json"
     if not path.exists():
-        write_json_atomic(path, {"sweep": sweep_name, "source": "capacity search",
-                                 "description": "", "scenarios": [probe.to_json()],
-                                 "excluded": []})
+        Plan(sweep=sweep_name, source="capacity search", description="",
+             scenarios=(probe,)).write(path)
     return path
 
 

@@ -26,7 +26,6 @@ from slurm.submissions import Submission
 from suite.errors import EnvironmentProblem
 from suite.scenario import Scenario
 from suite.scenario_name import scenario_name
-from suite.search import SearchSpec
 
 FINE = ("ok", "skipped")  # any other record makes `status` exit 1
 # A task COMPLETING (ended, its processes being cleaned up, e.g. still writing its record
@@ -80,7 +79,7 @@ def poll(folder: Path, *, reconcile: bool) -> Snapshot:
     """One look at the sweep in `folder`: at most one scheduler call, whatever its size."""
     folder = Path(folder).absolute()
     name, scenarios, plan = submissions.load_plan(folder)
-    search = SearchSpec(**plan["search"]) if "search" in plan else None
+    search = plan.search
     subs = submissions.load(folder)
     owners = submissions.owners(subs)
     report_id = subs[-1].report_job_id if subs else None

@@ -110,7 +110,7 @@ def request(*, sweep: str | None, resume: str | None, out: str | None, profile: 
     if resume:
         folder = _absolute(resume, key="--resume")
         name, scenarios, loaded_plan = submissions.load_plan(folder)
-        search = SearchSpec(**loaded_plan["search"]) if "search" in loaded_plan else None
+        search = loaded_plan.search
         earlier = submissions.load(folder)
         settings = earlier[-1].settings if earlier else {}
         base = Profile(**settings["profile"]) if "profile" in settings else Profile()

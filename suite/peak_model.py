@@ -34,9 +34,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from suite.memory_model import _DTYPE_BYTES, predict, runtime_bytes, zero_config
+from suite.memory_model import _DTYPE_BYTES, predict, zero_config
 from suite.memory_model import activation_bytes as paper_activation_bytes
 from suite.models import ModelSpec, model_spec
+from suite.prediction import runtime_bytes
 
 PHASES = ("forward", "backward", "step")
 # The moments a phase's peak can fall on: the forward's end; backward's start (activations and

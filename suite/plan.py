@@ -1,7 +1,7 @@
 """The plan file: a sweep's scenarios in run order, written once before anything runs.
 
     DIR/plan.json   {"sweep", "source", "description", "scenarios": [Scenario.to_json()],
-                     "excluded": [{"params", "reason"}]}
+                     "excluded": [{"params", "reason"}], "search": {...} (a [search] sweep)}
 
 Array task i runs scenarios[i]; the worker finds its scenario by index or run_id.
 `Plan` is the one reader and writer of the file: every read is validated (structure,
@@ -12,13 +12,14 @@ truncated plan stops with the file, the key and the fix, not in a rank.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from suite.errors import UserInputError
 from suite.files import write_json_atomic
 from suite.names import check_name
 from suite.scenario import Scenario
+from suite.search import SearchSpec
 from suite.sweep import Excluded, Sweep
 
 PLAN_FILE = "plan.json"
@@ -37,6 +38,7 @@ class Plan:
     description: str
     scenarios: tuple[Scenario, ...]
     excluded: tuple[Excluded, ...] = ()
+    search: SearchSpec | None = None  # a [search] sweep: scenarios are its combinations
 
     def __post_init__(self) -> None:
         if any(s.sweep != self.sweep for s in self.scenarios):
@@ -46,11 +48,13 @@ class Plan:
     @classmethod
     def of(cls, sweep: Sweep) -> Plan:
         return cls(sweep=sweep.name, source=sweep.source, description=sweep.description,
-                   scenarios=tuple(sweep.scenarios), excluded=tuple(sweep.excluded))
+                   scenarios=tuple(sweep.scenarios), excluded=tuple(sweep.excluded),
+                   search=sweep.search)
 
     def to_json(self) -> dict:
+        search = {"search": asdict(self.search)} if self.search else {}
         return {"sweep": self.sweep, "source": self.source, "description": self.description,
-                "scenarios": [s.to_json() for s in self.scenarios],
+                **search, "scenarios": [s.to_json() for s in self.scenarios],
                 "excluded": [{"params": e.values, "reason": e.reason} for e in self.excluded]}
 
     def write(self, path: Path) -> None:
@@ -76,13 +80,16 @@ class Plan:
             if not isinstance(data.get(key), str):
                 raise UserInputError(f"\"{key}\" is missing or not a string", source=src,
                                      key=key, fix=_FIX)
-        excluded = data.get("excluded", [])
+        excluded, search = data.get("excluded", []), data.get("search")
+        if search is not None and not isinstance(search, dict):
+            raise UserInputError("\"search\" is not a table", source=src, key="search", fix=_FIX)
         try:
             return cls(sweep=data["sweep"], source=data["source"],
                        description=data["description"],
                        scenarios=tuple(_scenario(entry, i) for i, entry in enumerate(scenarios)),
                        excluded=tuple(Excluded(values=dict(e["params"]), reason=str(e["reason"]))
-                                      for e in excluded))
+                                      for e in excluded),
+                       search=SearchSpec(**search) if search is not None else None)
         except UserInputError as e:
             raise UserInputError(e.message, source=src, key=e.key, fix=e.fix) from None
         except (KeyError, TypeError, ValueError) as e:

@@ -6,16 +6,12 @@ Display only: the plan file itself is suite/plan.py's.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 
 from suite.capacity import default_capacity
 from suite.memory_model import predict
 from suite.models import human_count, model_spec
-<<<<<<< HEAD
 from suite.peak_model import predict_peak
-=======
 from suite.plan import Plan
->>>>>>> 5e688ab (plan file: one owner, suite/plan.py — Plan.of/write/read/scenario, validated on every read (structure, each scenario, each run_id); PLAN_FILE spelled once; plan_table only displays; jobs/plan.py replaced by suite.plan.read_scenario; the atomic JSON writer moves down to suite/files.py (results.store re-exports it))
 from suite.sweep import Sweep
 from suite.units import format_bytes
 
@@ -25,7 +21,6 @@ def varying_axes(sweep: Sweep) -> list[str]:
     return [name for name, values in sweep.axes.items() if len(values) > 1] or ["model"]
 
 
-<<<<<<< HEAD
 def fit(scenario, capacity: int | None) -> dict:
     """The prediction `plan --predict` shows for one scenario against its capacity (None:
     the scenario's device's, suite/capacity.py): at rest, the peak, the budget, fits."""
@@ -43,29 +38,13 @@ def fit(scenario, capacity: int | None) -> dict:
 
 
 def plan_json(sweep: Sweep, *, capacity: int | None = None, predict: bool = False) -> str:
-    scenarios = [s.to_json() for s in sweep.scenarios]
-    if predict or capacity is not None:
-        for entry, s in zip(scenarios, sweep.scenarios, strict=True):
-            entry["predicted"] = fit(s, capacity)
-    search = {"search": asdict(sweep.search)} if sweep.search else {}
-    return json.dumps({
-        "sweep": sweep.name, "source": sweep.source, "description": sweep.description,
-        **search, "scenarios": scenarios,
-        "excluded": [{"params": e.values, "reason": e.reason} for e in sweep.excluded],
-    }, indent=1)
-=======
-def plan_json(sweep: Sweep, *, capacity: int | None = None) -> str:
-    """The plan (suite/plan.py) as JSON; with `capacity`, each scenario's predicted bytes."""
+    """The plan (suite/plan.py) as JSON; with `predict` (or a `capacity`), each scenario's
+    predicted bytes."""
     plan = Plan.of(sweep).to_json()
-    if capacity is not None:
+    if predict or capacity is not None:
         for entry, s in zip(plan["scenarios"], sweep.scenarios, strict=True):
-            p = predict(s.values)
-            entry["predicted"] = {"model_state_bytes": p.model_state_bytes,
-                                  "activation_bytes": p.activation_bytes,
-                                  "device_bytes": p.device_bytes,
-                                  "fits": p.device_bytes <= capacity}
+            entry["predicted"] = fit(s, capacity)
     return json.dumps(plan, indent=1)
->>>>>>> 5e688ab (plan file: one owner, suite/plan.py — Plan.of/write/read/scenario, validated on every read (structure, each scenario, each run_id); PLAN_FILE spelled once; plan_table only displays; jobs/plan.py replaced by suite.plan.read_scenario; the atomic JSON writer moves down to suite/files.py (results.store re-exports it))
 
 
 def plan_text(sweep: Sweep, *, capacity: int | None = None, predict: bool = False) -> str:
