@@ -24,8 +24,12 @@ LAYERS = {"suite": 0, "results": 1, "jobs": 2, "analysis": 2, "slurm": 3,
           "reliability": 4, "bench": 4, "memsweep": 5}
 ORDER = ("suite <- results <- jobs, analysis <- slurm <- reliability, bench <- memsweep; "
          "packages of one layer do not import each other")
-# A function-level import of a third-party or standard module must say why it is late.
+# A function-level import must say why it is late, on its line or the line above.
 LATE = re.compile(r"\b(late|lazily|lazy|heavy)\b", re.IGNORECASE)
+# What may be loaded late: slow to import, or with side effects at import (mpi4py starts MPI).
+# A project module counts when its module-level imports reach one of these.
+HEAVY = frozenset({"torch", "deepspeed", "pandas", "matplotlib", "mpi4py", "bitsandbytes",
+                   "pyarrow"})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -231,20 +235,45 @@ def layer_violations(imports: list[Import]) -> list[str]:
     return out
 
 
+def heavy_modules(imports: list[Import]) -> dict[str, str]:
+    """Project module -> the heavy dependency its module-level imports load (directly or not)."""
+    graph: dict[str, set[str]] = {}
+    for imp in imports:
+        if not imp.in_function:
+            graph.setdefault(imp.module, set()).add(imp.target)
+    heavy: dict[str, str] = {}
+    for module in graph:
+        seen, todo = {module}, [module]
+        while todo and module not in heavy:
+            for target in sorted(graph.get(todo.pop(), ())):
+                if target.split(".")[0] in HEAVY:
+                    heavy[module] = target.split(".")[0]
+                    break
+                if target not in seen:
+                    seen.add(target)
+                    todo.append(target)
+    return heavy
+
+
 def late_violations(imports: list[Import]) -> list[str]:
+    """Function-level imports other than a heavy dependency loaded late, with a comment."""
+    heavy = heavy_modules(imports)
     out = []
     for imp in imports:
         if not imp.in_function:
             continue
-        if imp.project:
+        loads = heavy.get(imp.target) if imp.project else imp.target
+        if imp.project and loads is None:
             out.append(f"{imp.where()} — function-level import of the project module "
-                       f"{imp.target}: move it to the top of the file (if that makes a cycle, "
-                       f"move the shared code down a layer instead)")
+                       f"{imp.target}, which loads nothing heavy ({', '.join(sorted(HEAVY))}): "
+                       f"move it to the top of the file (if that makes a cycle, move the "
+                       f"shared code down a layer instead)")
         elif not imp.commented_late:
-            out.append(f"{imp.where()} — function-level import of {imp.target} without a "
-                       f"comment saying it is deliberately late: move it to the top of the "
-                       f"file, or say why on its line or the line above, e.g. "
-                       f"`# heavy: torch loaded late, only when a run starts`")
+            what = imp.target if loads == imp.target else f"{imp.target} (it loads {loads})"
+            out.append(f"{imp.where()} — function-level import of {what} without a comment "
+                       f"saying it is deliberately late: move it to the top of the file, or "
+                       f"say why on its line or the line above, e.g. `# heavy: {loads} "
+                       f"loaded late, only when a run starts`")
     return out
 
 
