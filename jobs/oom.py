@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import resource
+from dataclasses import replace
 
 from jobs import probes
 from results.schema import OomInfo
@@ -52,9 +53,22 @@ def data_bytes() -> int | None:
 
 
 def oom_info(error: BaseException, *, rank: int, phase: str | None, device: str,
-             host_cap: int | None, host_reached: int | None = None) -> OomInfo:
+             host_cap: int | None, host_reached: int | None = None,
+             allocations: dict[str, int] | None = None) -> OomInfo:
     """Where and how far: CUDA's allocated peak against the GPU, or VmData against the cap
-    (`host_reached`, read when the error was caught; now if not given)."""
+    (`host_reached`, read when the error was caught; now if not given). `allocations`:
+    {what: bytes} the configuration sizes; the one the failed request matches is named."""
+    info = _oom_info(error, rank=rank, phase=phase, device=device, host_cap=host_cap,
+                     host_reached=host_reached)
+    asked = info.requested_bytes
+    # CUDA's message rounds ("1.86 GiB"): a match within 1 %
+    named = [what for what, n in (allocations or {}).items()
+             if asked is not None and abs(n - asked) <= max(4096, n // 100)]
+    return replace(info, allocation=named[0]) if named else info
+
+
+def _oom_info(error: BaseException, *, rank: int, phase: str | None, device: str,
+              host_cap: int | None, host_reached: int | None) -> OomInfo:
     text = str(error)
     rss = _or_none(probes.peak_rss_bytes)
     if device == "cuda" and is_device_oom(error):

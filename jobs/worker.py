@@ -36,6 +36,7 @@ from jobs.train import train
 from results.schema import RunRecord
 from results.store import record_path, write_record
 from suite.errors import MemsweepError, UserInputError
+from suite.peak_model import named_allocations
 from suite.plan import read_scenario
 from suite.resolved import Resolved
 from suite.scenario import Scenario
@@ -143,7 +144,7 @@ def _fail(error: BaseException, scenario: Scenario, ranks: Ranks | None, comm, *
     if classify(error) == "oom":
         info = oom.oom_info(error, rank=rank, phase=measure.current_phase(),
                             device=scenario.workload.device, host_cap=host_cap,
-                            host_reached=host_reached)
+                            host_reached=host_reached, allocations=_allocations(scenario))
         print(f"worker: rank {rank} out of memory: {info}", file=sys.stderr, flush=True)
     if rank != 0 and comm is not None:
         time.sleep(ABORT_GRACE_S)  # rank 0 usually fails too: let it write the record first
@@ -169,6 +170,14 @@ def _write_failed(error: BaseException, text: str, scenario: Scenario, ranks: Ra
         print(f"worker: {record.status}, record {write_record(out, record)}", flush=True)
     except Exception:  # the launcher writes the record from the log
         traceback.print_exc()
+
+
+def _allocations(scenario: Scenario) -> dict[str, int]:
+    try:
+        return named_allocations(dict(scenario.values))
+    except Exception:  # naming the allocation must not cost the record
+        traceback.print_exc()
+        return {}
 
 
 def _recorded(out: Path, scenario: Scenario, attempt: int) -> bool:

@@ -108,6 +108,9 @@ class OomInfo(_Part, kw_only=True):
     reached_bytes: int | None = None  # CUDA max allocated / the capped VmData at the failure
     limit_bytes: int | None = None  # the GPU's memory / the scenario's host_mem_cap
     requested_bytes: int | None = None  # the allocation that failed, from the error message
+    # What that allocation was, where its size is one the scenario's configuration names
+    # (suite/peak_model.py's named_allocations: "reduce bucket (reduce_bucket_size = ...)").
+    allocation: str | None = None
     peak_host_rss_bytes: int | None = None
 
 

@@ -21,8 +21,13 @@ Terms beyond the state at rest, each measured on DeepSpeed 0.19.8 (tests/jobs/te
   all-reduce makes; ZeRO-1/2 copy each gradient into the reduce bucket
   (reduce_bucket_size elements, allocated whole) and reduce it there; the bucket exists
   in backward (all phases when accumulation keeps it).
-* ZeRO-3: the bucket from the engine's start; the parameters gathered for a module
-  (up to the prefetch bucket ahead) and their full gradients before partitioning.
+* ZeRO-3: the bucket from the engine's start; the gathered parameters, which stay
+  gathered for reuse up to stage3_max_live_parameters (1e9): a model under 1e9
+  parameters is held whole from the first forward to the end of backward.
+* ZeRO-2: the last rank's gradient partition buffer from early in backward (its
+  parameters' gradients come first), so ranks differ.
+* the step: torch AdamW's two fp32 temporaries of the tensor it steps, and at 16-bit
+  the fp32 gradients of the master copy.
 * offload_param: the parameter partitions on the host; NVMe: on disk, not in RAM.
 
 `runtime_bytes` (memory_model.RUNTIME_BYTES) is the runtime baseline, a named term the
@@ -120,16 +125,37 @@ class PeakPrediction:
 def predict_peak(values: dict, *, rank: int | None = None,
                  activations: str = "ops") -> PeakPrediction:
     """The peak per phase for a training scenario's axis values on `rank` (None: the rank
-    memory_model.predict says holds most)."""
+    whose peak is highest)."""
     if activations not in ACTIVATION_MODES:
         raise ValueError(f"activations {activations!r} is not one of {ACTIVATION_MODES}")
+    if rank is None and values["zero_stage"] == 2 and int(values["world_size"]) > 1:
+        last = int(values["world_size"]) - 1  # ranks differ (_early_partition_terms)
+        return max((predict_peak(values, rank=r, activations=activations) for r in (0, last)),
+                   key=lambda p: (p.peak_bytes, -p.rank))
     rest = predict(values, rank=rank)
     spec = model_spec(values["model"])
     terms = _rest_terms(values, rest.terms)
     terms += _activation_terms(values, spec, activations)
     terms += _transient_terms(values, spec)
+    terms += _early_partition_terms(values, spec, rest.rank)
     return PeakPrediction(rank=rest.rank, device=str(values["device"]), terms=tuple(terms),
                           runtime_bytes=runtime_bytes(values))
+
+
+def _early_partition_terms(values: dict, spec: ModelSpec, rank: int) -> list[PeakTerm]:
+    """ZeRO-2 allocates a rank's gradient partition buffer at the first gradient reduced into
+    it. Backward produces the last parameters' gradients first, so the last rank's buffer
+    (and the bucket) exist while nearly all activations do; the others' come later."""
+    n = int(values["world_size"])
+    if values["zero_stage"] != 2 or int(values["grad_accum"]) != 1 or n < 2 \
+            or rank != n - 1 or values["offload_optimizer"] != "none":
+        return []
+    w, psi = _DTYPE_BYTES[values["precision"]], sum(spec.parameter_sizes())
+    rbs = int(zero_config(values)["reduce_bucket_size"])
+    return [PeakTerm(name="early gradient partition (last rank)", points=("bwd_start",),
+                     nbytes=w * math.ceil(psi / (2 * n)) * 2, category="grads"),
+            PeakTerm(name="reduce bucket (early, last rank)", points=("bwd_start",),
+                     nbytes=w * rbs, category="buffers")]
 
 
 def _rest_terms(values: dict, rest_terms) -> list[PeakTerm]:
@@ -255,13 +281,15 @@ def _reduce_terms(values: dict, sizes: list[int], zero: dict, w: int) -> list[Pe
                          category="temporaries",
                          note="the filled bucket's average before it is scattered")]
     prefetch = int(zero.get("stage3_prefetch_bucket_size", int(5e7)))
-    gathered = min(psi, max(sizes) + prefetch)
+    live = int(zero.get("stage3_max_live_parameters", int(1e9)))
+    # A gathered parameter is released only if its next use is further than
+    # stage3_max_reuse_distance (1e9) elements away, and at most max_live_parameters (1e9)
+    # stay gathered: a model under 1e9 parameters stays gathered whole through forward and
+    # backward (measured), a larger one holds about max_live_parameters.
+    gathered = min(psi, max(live, max(sizes) + prefetch))
     return [PeakTerm(name="ZeRO-3 gathered parameters", nbytes=w * gathered,
                      points=("forward", "bwd_start", "bwd_early", "bwd_end"), category="params",
-                     note="the module's parameters gathered, and the prefetch bucket ahead"),
-            PeakTerm(name="ZeRO-3 full gradients", nbytes=w * min(psi, gathered),
-                     points=("bwd_end",), category="grads",
-                     note="a module's full gradients before reduce-scatter")]
+                     note="min(Ψ, stage3_max_live_parameters): kept for reuse in backward")]
 
 
 def with_activations(prediction: PeakPrediction, nbytes: int) -> PeakPrediction:
@@ -269,3 +297,19 @@ def with_activations(prediction: PeakPrediction, nbytes: int) -> PeakPrediction:
     terms = tuple(replace(t, nbytes=nbytes) if t.category == "activations" else t
                   for t in prediction.terms)
     return replace(prediction, terms=terms)
+
+
+def named_allocations(values: dict) -> dict[str, int]:
+    """{what: bytes} of the single allocations the configuration sizes, which an OOM record
+    names when the failed request has that size: DeepSpeed's buckets are sized for GPUs."""
+    if values.get("kind", "train") == "inference" or values["zero_stage"] == 0:
+        return {}
+    w = _DTYPE_BYTES[values["precision"]]
+    zero = zero_config(values)
+    rbs = int(zero["reduce_bucket_size"])
+    out = {f"reduce bucket (reduce_bucket_size = {rbs:,} elements x {w} bytes; "
+           f"bucket_sizes = \"auto\" scales it to the model)": w * rbs}
+    if values["zero_stage"] == 3:
+        pbs = int(zero.get("stage3_prefetch_bucket_size", int(5e7)))
+        out[f"ZeRO-3 prefetch bucket (stage3_prefetch_bucket_size = {pbs:,} elements)"] = w * pbs
+    return out

@@ -13,6 +13,7 @@ from suite.strategies import (
     allocator,
     async_compute,
     batching,
+    buckets,
     checkpointing,
     compression,
     data_parallel,
@@ -28,7 +29,8 @@ from suite.strategies import (
 from suite.strategy_spec import SCENARIO_KINDS, Axis, Rule, Strategy
 
 STRATEGIES: tuple[Strategy, ...] = tuple(m.STRATEGY for m in (
-    data_parallel, zero, offload, checkpointing, precision, optimizer, batching, async_compute,
+    data_parallel, zero, offload, checkpointing, precision, optimizer, batching, buckets,
+    async_compute,
     pruning, quantization, distillation, compression, allocator, hardware))
 
 if len({s.name for s in STRATEGIES}) != len(STRATEGIES):  # pragma: no cover

@@ -1,0 +1,93 @@
+"""Measured against predicted: the peak of live tensor bytes (jobs/peak_probe.py) of real
+DeepSpeed runs against suite/peak_model.py, per rank, within 5 %.
+
+Runs the training scenarios of suite/sweeps/smoke.toml (2 ranks) and those of
+suite/sweeps/strategies.toml that `COVERED` names, in one MPI launch per file
+(tests/jobs/batch_runs.py). Not yet covered (their peak is not yet a term of the model):
+the 1-rank baseline, NVMe offload, the optimizers other than AdamW and SGD, pruning,
+distillation. Also: at `small`, 2 ranks, fp32 AdamW, what DeepSpeed 0.19.8 does with the
+gradients at the end of backward.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from suite.peak_model import predict_peak
+from suite.scenario import RunSettings, Scenario
+from suite.sweep import load_sweep
+
+REPO = Path(__file__).resolve().parents[2]
+MPIEXEC = Path(sys.executable).with_name("mpiexec")
+TOLERANCE = 0.05
+SETTINGS = {"warmup_steps": 1, "timed_steps": 1}
+
+pytestmark = pytest.mark.slow
+
+
+def covered(values: dict) -> bool:
+    """The strategies.toml scenarios whose peak the model has terms for."""
+    return (values["kind"] == "train" and values["world_size"] == 2
+            and values["optimizer"] in ("adamw", "sgd") and values["pruning"] == "none"
+            and "nvme" not in (values["offload_optimizer"], values["offload_param"]))
+
+
+def run_batch(tmp: Path, name: str, scenarios: list[Scenario]) -> list[dict]:
+    spec = tmp / f"{name}.json"
+    spec.write_text(json.dumps([{"values": dict(s.params), "settings": SETTINGS}
+                                for s in scenarios]))
+    done = subprocess.run([str(MPIEXEC), "-n", "2", sys.executable,
+                           str(REPO / "tests" / "jobs" / "batch_runs.py"), str(spec)],
+                          cwd=REPO, capture_output=True, text=True, timeout=3000)
+    assert done.returncode == 0, done.stderr[-4000:]
+    return [json.loads(x[6:]) for x in done.stdout.splitlines() if x.startswith("BATCH ")]
+
+
+def ratios(records: list[dict]) -> list[tuple[str, int, float]]:
+    out = []
+    for r in records:
+        scenario = Scenario.from_json(r["scenario"])
+        for rank in r["ranks"]:
+            predicted = predict_peak(scenario.values, rank=rank["rank"]).peak_bytes
+            out.append((scenario.run_id, rank["rank"], rank["tensor_peak_bytes"] / predicted))
+    return out
+
+
+@pytest.mark.parametrize("sweep", ["smoke", "strategies"])
+def test_tensor_peak_within_5_percent_per_rank(sweep, tmp_path):
+    scenarios = [s for s in load_sweep(REPO / "suite" / "sweeps" / f"{sweep}.toml").scenarios
+                 if covered(s.values)]
+    found = ratios(run_batch(tmp_path, sweep, scenarios))
+    assert len(found) == 2 * len(scenarios)
+    off = [f for f in found if abs(f[2] - 1) > TOLERANCE]
+    assert not off, off
+
+
+def test_small_zero_stages_as_deepspeed_0_19_8_has_them(tmp_path):
+    """`small`, 2 ranks, fp32 AdamW. Not what the ZeRO paper suggests, and pinned here as
+    measured: ZeRO-1 copies each gradient into the reduce bucket as backward produces it (it
+    does not keep the full gradients until the end of backward), so with DeepSpeed's default
+    bucket ZeRO-1 and ZeRO-2 peak alike, the 2 GB bucket dominating both; with buckets scaled
+    to the model, ZeRO-2's last rank allocates its gradient partition early in backward and
+    peaks above ZeRO-1, and ZeRO-3 keeps the whole model gathered (under
+    stage3_max_live_parameters) and peaks above both. The prediction orders them alike."""
+    base = {"model": "small", "world_size": 2, "precision": "fp32", "optimizer": "adamw"}
+    stages = [{"zero_stage": 1}, {"zero_stage": 2}, {"zero_stage": 3}]
+    scenarios = [Scenario.from_values(sweep="t", settings=RunSettings(**SETTINGS),
+                                      values={**base, **extra, "bucket_sizes": buckets})
+                 for buckets in ("deepspeed", "auto") for extra in stages]
+    peaks = [max(r["tensor_peak_bytes"] for r in rec["ranks"])
+             for rec in run_batch(tmp_path, "small", scenarios)]
+    predicted = [predict_peak(s.values).peak_bytes for s in scenarios]
+    assert abs(peaks[0] / peaks[1] - 1) < 0.01  # default buckets: ZeRO-1 = ZeRO-2
+    auto, auto_predicted = peaks[3:], predicted[3:]
+    assert auto[0] < auto[1] < auto[2]
+    assert sorted(range(3), key=auto.__getitem__) == sorted(range(3),
+                                                            key=auto_predicted.__getitem__)
+    for measured, expected in zip(peaks, predicted, strict=True):
+        assert abs(measured / expected - 1) < TOLERANCE
