@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import re
 import resource
-from dataclasses import replace
 
 from jobs import probes
-from results.schema import OomInfo
+from results.schema import OomInfo, replace
 from suite.units import parse_bytes
 
 _CPU_REQUEST = re.compile(r"tried to allocate (\d+) bytes")

@@ -67,3 +67,15 @@ def test_zero_1_2_bucket_exists_in_backward_zero_3_bucket_always():
     assert z3.phase_bytes("forward") > bucket
     assert z3.runtime_bytes > 0  # a named term of the budget, not of the tensor peak
     assert z3.budget_bytes == z3.peak_bytes + z3.runtime_bytes
+
+
+
+def test_auto_buckets_scale_with_the_model():
+    from suite.ds_config import deepspeed_config
+
+    scenario = Scenario.from_values(sweep="t", values={"model": "125m", "world_size": 2,
+                                                       "zero_stage": 3, "bucket_sizes": "auto"})
+    zero = deepspeed_config(scenario)["zero_optimization"]
+    assert zero["reduce_bucket_size"] == 768 * 768
+    assert zero["stage3_prefetch_bucket_size"] == int(0.9 * 768 * 768)
+    assert zero["stage3_param_persistence_threshold"] == 7680
