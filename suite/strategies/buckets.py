@@ -11,7 +11,7 @@ suite/memory_model.py reads the sizes from the DeepSpeed config, so its terms fo
 from __future__ import annotations
 
 from suite.models import model_spec
-from suite.strategy import Axis, Rule, Strategy
+from suite.strategy_spec import Axis, Rule, Strategy
 
 CHOICES = ("deepspeed", "auto")
 
