@@ -8,6 +8,9 @@ peak raised by 10% (PLANT) in a copy, and that copy is compared with A: it must 
 by name, and nothing else.
 
     python -m bench.aa SWEEP [--repetitions 3] [--out DIR]    (also `memsweep bench-aa`)
+
+An existing A or B under DIR is resumed (its ok runs kept): give a new DIR after changing
+the code, or the two sides would not be the same code.
 """
 
 from __future__ import annotations
@@ -78,9 +81,12 @@ def run(sweep_file: Path, *, repetitions: int, out: Path) -> int:
     """Exit 0 when the A/A comparison raised no alarm and the planted change was flagged."""
     sweep = with_repetitions(Path(sweep_file), repetitions)
     for name in ("a", "b"):
-        if run_sweep(sweep, out=out / name) != 0:
-            print(f"bench-aa: a run of sweep {name.upper()} was not ok: see {out / name}")
-            return 1
+        # --resume: a rerun of the benchmark keeps the ok runs; a run that was not ok (a
+        # fault of the machine, not noise) is run again once, then counted as it ends.
+        if run_sweep(sweep, out=out / name, resume=(out / name).exists()) != 0 and \
+                run_sweep(sweep, out=out / name, resume=True) != 0:
+            print(f"bench-aa: a run of {name.upper()} is not ok twice: see {out / name}; "
+                  f"its scenario has fewer runs for the comparison")
     a, b = side(out / "a"), side(out / "b")
     aa = compare(b, a)
     seen = counts(aa)
@@ -92,6 +98,7 @@ def run(sweep_file: Path, *, repetitions: int, out: Path) -> int:
     for metric, rows in aa.table.groupby("metric", sort=False):
         by = rows["verdict"].value_counts()
         print(f"    {metric:15} " + ", ".join(f"{v} {int(by.get(v, 0))}" for v in VERDICTS))
+    shutil.rmtree(out / "b-planted", ignore_errors=True)
     named = plant(out / "b", out / "b-planted")
     planted = compare(side(out / "b-planted"), a)
     hits = planted.regressions

@@ -113,7 +113,9 @@ def register(sub: argparse._SubParsersAction, epilog: str) -> None:
     s.add_argument("sweep", help="sweep file (TOML), e.g. suite/sweeps/smoke.toml")
     s.add_argument("--repetitions", type=int, default=3,
                    help="runs of each scenario per side (default 3: what a verdict needs)")
-    s.add_argument("--out", default="out/bench-aa", help="folder for A, B and the planted copy")
+    s.add_argument("--out", default="out/bench-aa",
+                   help="folder for A, B and the planted copy; an existing A or B is resumed "
+                        "(a new folder after changing the code)")
     s.set_defaults(func=_cmd_bench_aa)
 
     s = sub.add_parser(
