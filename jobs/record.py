@@ -22,6 +22,7 @@ from results.schema import (
 from suite.device_flops import PEAK_ENV, parse_override, peak_tflops
 from suite.memory_model import predict
 from suite.models import flops_per_token, model_spec
+from suite.parallel import data_parallel_size
 from suite.peak_model import PHASES, PeakPrediction, predict_peak
 from suite.scenario import Scenario
 
@@ -43,7 +44,8 @@ def measurements(scenario: Scenario, outcomes: list[RankOutcome], *,
     median, iqr = probes.median_iqr(steps)
     work = scenario.workload
     world = work.world_size
-    samples = world * work.micro_batch * work.grad_accum / median
+    # Distinct samples: a model replica's ranks (model parallelism) work on the same ones.
+    samples = data_parallel_size(scenario.values) * work.micro_batch * work.grad_accum / median
     tokens = samples * work.seq_len
     loss = statistics.fmean(o.final_loss for o in outcomes)
     if not math.isfinite(loss):

@@ -20,6 +20,7 @@ from jobs.rank_outcome import RankOutcome
 from jobs.ranks import Ranks
 from results.schema import RankMetrics
 from suite.ds_config import deepspeed_config
+from suite.parallel import data_rank
 from suite.resolved import Resolved
 from suite.strategy_spec import RankContext
 
@@ -52,7 +53,8 @@ def train(run: Resolved, ranks: Ranks, ctx: RankContext) -> RankOutcome:
 
     # Synthetic tokens, different on every rank, the same on every step: data loading is not
     # what is measured. Targets are the inputs shifted by one.
-    gen = torch.Generator().manual_seed(settings.seed + ranks.rank)
+    # A model replica's ranks (tensor parallelism) share their data (suite/parallel.py).
+    gen = torch.Generator().manual_seed(settings.seed + data_rank(run, ranks.rank))
     mb, seq, accum = work.micro_batch, work.seq_len, work.grad_accum
     tokens = torch.randint(0, run.model.vocab_size, (mb, seq + 1), generator=gen)
     x, y = tokens[:, :-1].contiguous().to(on), tokens[:, 1:].contiguous().to(on)

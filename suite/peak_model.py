@@ -42,6 +42,7 @@ from dataclasses import dataclass, replace
 from suite.memory_model import _DTYPE_BYTES, predict, zero_config
 from suite.memory_model import activation_bytes as paper_activation_bytes
 from suite.models import ModelSpec, model_spec
+from suite.parallel import data_parallel_size, rank_parameter_sizes
 from suite.prediction import runtime_bytes
 
 PHASES = ("forward", "backward", "step")
@@ -225,8 +226,8 @@ def _activation_terms(values: dict, spec: ModelSpec, mode: str) -> list[PeakTerm
 
 
 def _transient_terms(values: dict, spec: ModelSpec) -> list[PeakTerm]:
-    n, w = int(values["world_size"]), _DTYPE_BYTES[values["precision"]]
-    sizes = spec.parameter_sizes()
+    n, w = data_parallel_size(values), _DTYPE_BYTES[values["precision"]]
+    sizes = rank_parameter_sizes(values, spec)
     zero = zero_config(values)
     return (_step_terms(values, sizes, n) + _master_grad_terms(values, sizes, n)
             + _reduce_terms(values, sizes, zero, w))

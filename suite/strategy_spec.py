@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from suite.models import ModelSpec
 from suite.prediction import Prediction
 from suite.resolved import Resolved
 
@@ -105,6 +106,8 @@ Prepare = Callable[[Resolved, RankContext], None]
 Observe = Callable[[Resolved, dict, RankContext], dict]
 Cleanup = Callable[[Resolved, dict, RankContext], None]
 MemoryTerm = Callable[[Values, Prediction], Prediction]
+Splits = Callable[[Values], int]
+RankShare = Callable[[Values, ModelSpec], list[int]]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -127,6 +130,9 @@ class Strategy:
     observe(run, config, ctx) -> {RankMetrics field: value}   after the timed steps
     cleanup(run, config, ctx)                once per node after the run (files it left)
     memory_term(values, prediction) -> prediction   its part of suite/memory_model.py
+    splits(values) -> int                    ranks one model replica is split over (model
+                                             parallelism; suite/parallel.py)
+    rank_share(values, spec) -> [sizes]      the parameters one rank's module holds
 
     Hooks run for every scenario (a hook checks its own axes); `active` says whether
     the strategy is on.
@@ -148,6 +154,8 @@ class Strategy:
     observe: Observe | None = None
     cleanup: Cleanup | None = None
     memory_term: MemoryTerm | None = None
+    splits: Splits | None = None
+    rank_share: RankShare | None = None
 
     def __post_init__(self) -> None:
         if not self.description or "\n" in self.description:

@@ -24,14 +24,15 @@ from suite.strategies import (
     precision,
     pruning,
     quantization,
+    tensor_parallel,
     zero,
 )
 from suite.strategy_spec import SCENARIO_KINDS, Axis, Rule, Strategy
 
 STRATEGIES: tuple[Strategy, ...] = tuple(m.STRATEGY for m in (
-    data_parallel, zero, offload, checkpointing, precision, optimizer, batching, buckets,
-    async_compute,
-    pruning, quantization, distillation, compression, allocator, hardware))
+    data_parallel, tensor_parallel, zero, offload, checkpointing, precision, optimizer,
+    batching, buckets, async_compute, pruning, quantization, distillation, compression,
+    allocator, hardware))
 
 if len({s.name for s in STRATEGIES}) != len(STRATEGIES):  # pragma: no cover
     raise ValueError("two strategies share a name")

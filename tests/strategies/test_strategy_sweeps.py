@@ -119,7 +119,8 @@ def test_the_nightly_sweep_plans_every_strategy_on_gpus_across_cluster_sizes(cap
     sweep = load_sweep(f"{SWEEPS}/nightly.toml")
     assert _covered(sweep) == {s.name for s in STRATEGIES}
     assert {s["device"] for s in sweep.scenarios} == {"cuda"}
-    assert {s["model"] for s in sweep.scenarios} == set(CLUSTER)
+    assert {s["model"] for s in sweep.scenarios} == set(CLUSTER) | {"llama3.1-8b",
+                                                                     "llama3.1-70b"}
     assert "teacher-larger-than-student" in {e.reason.split(":")[0] for e in sweep.excluded}
     assert main(["plan", f"{SWEEPS}/nightly.toml"]) == 0
     assert f"{len(sweep.scenarios)} scenarios" in capsys.readouterr().out
