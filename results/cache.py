@@ -151,7 +151,8 @@ def folder_frame(folder: Path) -> FolderFrame:
     unwritable = None
     if changed and table is not None and (cached is not None or table.num_rows):
         unwritable = _write(cache_path(folder), table, scanned_ns, counts)
-    return FolderFrame(table=table and table.drop_columns(list(_KEY)), uncached=uncached,
+    return FolderFrame(table=None if table is None else table.drop_columns(list(_KEY)),
+                       uncached=uncached,
                        quarantined=tuple(fresh.bad), fingerprints=counts,
                        decoded=len(fresh.names), unwritable=unwritable)
 

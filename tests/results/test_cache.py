@@ -140,3 +140,26 @@ def test_a_folder_where_the_cache_cannot_be_written_still_loads_and_says_so_once
     err = capsys.readouterr().err
     assert err.count("frame cache could not be written") == 1 and "2 sweep folder" in err
     assert not list((tmp_path / "a").glob("*.tmp"))  # no temporary file left behind
+
+
+def test_values_parquet_cannot_hold_load_uncached(tmp_path, make_record):
+    """A hand-edited scenario value of another type than the same column's elsewhere (an
+    int and a text): Arrow cannot hold the column, so the folder loads without a cache."""
+    for micro_batch, note in ((1, 5), (2, "five")):
+        record = make_record(micro_batch=micro_batch)
+        data = record.to_json()
+        data["scenario"]["params"]["note"] = note
+        record_path(tmp_path, record.run_id).parent.mkdir(parents=True, exist_ok=True)
+        record_path(tmp_path, record.run_id).write_text(json.dumps(data))
+    age(tmp_path)
+    for _ in range(2):
+        read = folder_frame(tmp_path)
+        assert read.table is None and not cache_path(tmp_path).exists()
+        pd.testing.assert_frame_equal(read.frame, truth(tmp_path))
+        assert sorted(read.frame["note"], key=str) == [5, "five"]
+
+
+def test_an_empty_sweep_folder_loads(tmp_path):
+    runs_dir(tmp_path).mkdir()
+    read = folder_frame(tmp_path)
+    assert len(read.frame) == 0 and read.quarantined == () and read.fingerprints == {}
