@@ -138,7 +138,8 @@ def bare(plan: Path) -> None:
     import torch
 
     from suite.ds_config import deepspeed_config
-    from suite.models import build_model, model_spec
+    from suite.models import model_spec
+    from suite.torch_tools import build_model
 
     scenario = read_scenario(plan, index=0)
     deepspeed.init_distributed(dist_backend="gloo", auto_mpi_discovery=False)

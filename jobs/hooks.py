@@ -12,7 +12,7 @@ from typing import Any
 
 from jobs.ledger import count
 from jobs.ranks import Ranks
-from suite.models import build_model
+from suite import torch_tools
 from suite.resolved import Resolved
 from suite.strategies import STRATEGIES
 from suite.strategy_spec import Module, Objective, RankContext
@@ -21,7 +21,7 @@ from suite.strategy_spec import Module, Objective, RankContext
 def context(run: Resolved, ranks: Ranks) -> RankContext:
     device = run.workload.device
     return RankContext(run_id=run.run_id, rank=ranks.rank, local_rank=ranks.local_rank,
-                       device=device, seed=run.settings.seed,
+                       device=device, seed=run.settings.seed, tools=torch_tools,
                        torch_device=f"cuda:{ranks.local_rank}" if device == "cuda" else "cpu")
 
 
@@ -45,9 +45,10 @@ def build(run: Resolved, config: dict | None, ctx: RankContext) -> Module:
         import deepspeed  # heavy: loaded late, in the rank only
 
         with deepspeed.zero.Init(config_dict_or_path=config):
-            model = build_model(run.model)
-        return _apply(model, transforms, run)
-    model = _apply(build_model(run.model, device=ctx.torch_device), transforms, run)
+            model = torch_tools.build_model(run.model)
+        return _apply(model, transforms, run, ctx)
+    model = _apply(torch_tools.build_model(run.model, device=ctx.torch_device), transforms, run,
+                   ctx)
     if zero3:
         import deepspeed  # heavy: loaded late, in the rank only
 
@@ -55,9 +56,9 @@ def build(run: Resolved, config: dict | None, ctx: RankContext) -> Module:
     return model
 
 
-def _apply(model: Module, transforms, run: Resolved) -> Module:
+def _apply(model: Module, transforms, run: Resolved, ctx: RankContext) -> Module:
     for s in transforms:
-        model = s.model_transform(model, run)
+        model = s.model_transform(model, run, ctx)
     return model
 
 

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-if TYPE_CHECKING:  # suite.models builds this module: no import back at run time
-    from suite.models import ModelSpec
+from suite.models import ModelSpec
 
 
 class Block(nn.Module):

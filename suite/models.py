@@ -217,16 +217,6 @@ def decode(value: str) -> ModelSpec | None:
 
 
 
-def build_model(spec: ModelSpec, *, checkpoint_every: int = 0, device: str | None = None):
-    """Build the torch module for `spec`, of its family."""
-    # heavy: torch loads late (`memsweep plan` imports no torch)
-    from suite.gpt import GPT
-    from suite.llama import Llama
-
-    family = {"gpt": GPT, "llama": Llama}[spec.family]
-    return family(spec, checkpoint_every=checkpoint_every, device=device)
-
-
 def flops_per_token(spec: ModelSpec, seq_len: int) -> float:
     """Training FLOPs per token: 6N + 12·L·h·s (Kaplan et al.; recompute not counted). With
     grouped-query attention the score and value products are still per query head: same term."""

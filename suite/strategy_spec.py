@@ -76,6 +76,7 @@ class RankContext:
     device: str  # "cpu" or "cuda"
     torch_device: str  # "cpu" or "cuda:<local_rank>"
     seed: int
+    tools: TorchTools  # building models and model surgery (suite/torch_tools.py)
 
 
 # A scenario's axis values by name, presets resolved (suite.strategies.effective); a Resolved
@@ -83,6 +84,20 @@ class RankContext:
 # every combination of a sweep and for rows of a results frame, where nothing is resolved.
 Values = Mapping[str, object]
 Module = Any  # a torch.nn.Module: torch is not imported by the catalogue
+
+
+class TorchTools(Protocol):
+    """The torch side a rank hands its hooks (`RankContext.tools`, suite/torch_tools.py), so
+    that the catalogue never imports torch."""
+
+    def build_model(self, spec: ModelSpec, *, checkpoint_every: int = 0,
+                    device: str | None = None) -> Module: ...
+
+    def prune_structured(self, model: Module, sparsity: float) -> Module: ...
+
+    def prune_unstructured(self, model: Module, sparsity: float) -> Module: ...
+
+    def quantize(self, model: Module, bits: int, dtype: Any) -> Module: ...
 
 
 class Objective(Protocol):
@@ -99,7 +114,7 @@ class Objective(Protocol):
 # workload, effective values, model spec, active strategies) and the rank's RankContext.
 Configure = Callable[[Values, dict], dict]
 Implies = Callable[[Values], dict]
-ModelTransform = Callable[[Module, Resolved], Module]
+ModelTransform = Callable[[Module, Resolved, RankContext], Module]
 ClientOptimizer = Callable[[Resolved], Callable[[Iterable], Any] | None]
 MakeObjective = Callable[[Resolved, RankContext], Objective | None]
 Prepare = Callable[[Resolved, RankContext], None]
@@ -119,7 +134,7 @@ class Strategy:
     configure(values, config) -> fragment    deep-merged into the DeepSpeed config built so
                                              far (catalogue order); it may read that config
     implies(values) -> {axis: value}         axis values the strategy sets (presets)
-    model_transform(model, run) -> model     applied in the rank before DeepSpeed sees it
+    model_transform(model, run, ctx) -> model   applied in the rank before DeepSpeed sees it
     transform_whole: True when the transform needs the unpartitioned model (ZeRO-3 then
                      partitions the transformed model instead of building it partitioned)
     optimizer(run) -> factory | None         a client optimizer, params -> torch optimizer,

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from suite.models import model_spec
 from suite.resolved import Resolved
-from suite.strategy_spec import Axis, Module, Rule, Strategy
+from suite.strategy_spec import Axis, Module, RankContext, Rule, Strategy
 
 
-def transform(model: Module, run: Resolved) -> Module:
+def transform(model: Module, run: Resolved, ctx: RankContext) -> Module:
     model.checkpoint_every = run["checkpoint_every"]
     return model
 

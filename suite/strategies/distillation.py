@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from suite.models import MODELS, ModelSpec, build_model, model_spec
+from suite.models import MODELS, ModelSpec, model_spec
 from suite.prediction import add_term
 from suite.resolved import Resolved
 from suite.strategies import quantization
@@ -42,9 +42,9 @@ class Objective:
         import torch  # heavy: torch loads late, in the rank only
 
         torch.manual_seed(ctx.seed)  # `self`: the very weights the student was pruned from
-        teacher = build_model(teacher_spec(run), device=ctx.torch_device)
+        teacher = ctx.tools.build_model(teacher_spec(run), device=ctx.torch_device)
         if run["quantize"] != "none":
-            teacher = quantization.quantize_model(teacher, run, teacher_dtype(run))
+            teacher = quantization.quantize_model(teacher, run, teacher_dtype(run), ctx.tools)
         self.teacher = teacher.to(getattr(torch, teacher_dtype(run))).eval()
         self.teacher.requires_grad_(False)
 

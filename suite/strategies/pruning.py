@@ -17,7 +17,7 @@ import re
 from suite.models import model_spec
 from suite.prediction import add_term
 from suite.resolved import Resolved
-from suite.strategy_spec import Axis, Module, Rule, Strategy
+from suite.strategy_spec import Axis, Module, RankContext, Rule, Strategy
 
 _VALUE = re.compile(r"(unstructured|structured)-([1-9][0-9]?)")
 
@@ -38,11 +38,9 @@ def kept(n: int, sparsity: float) -> int:
     return max(1, round(n * (1 - sparsity)))
 
 
-def transform(model: Module, run: Resolved) -> Module:
-    from suite.strategies import _torch_modules as tm  # heavy: torch loads late, in the rank only
-
+def transform(model: Module, run: Resolved, ctx: RankContext) -> Module:
     how, sparsity = parse(run["pruning"])
-    prune = tm.prune_structured if how == "structured" else tm.prune_unstructured
+    prune = ctx.tools.prune_structured if how == "structured" else ctx.tools.prune_unstructured
     return prune(model, sparsity)
 
 

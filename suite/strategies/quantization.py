@@ -15,25 +15,23 @@ from suite.prediction import add_term
 from suite.resolved import Resolved
 from suite.strategies import pruning
 from suite.strategies.precision import DTYPES
-from suite.strategy_spec import Axis, Module, Rule, Strategy, Values
+from suite.strategy_spec import Axis, Module, RankContext, Rule, Strategy, TorchTools, Values
 
 BITS = {"int8": 8, "int4": 4}
-INT4_GROUP = 32  # = _torch_modules.INT4_GROUP (that module imports torch)
+INT4_GROUP = 32  # = suite/model_surgery.py INT4_GROUP (that module imports torch)
 
 
-def quantize_model(model: Module, values: Values, dtype_name: str) -> Module:
+def quantize_model(model: Module, values: Values, dtype_name: str, tools: TorchTools) -> Module:
     """`model` with quantized linear weights and everything else in `dtype_name`."""
     import torch  # heavy: torch loads late, in the rank only
 
-    from suite.strategies import _torch_modules as tm  # heavy: torch loads late, in the rank only
-
-    return tm.quantize(model, BITS[values["quantize"]], getattr(torch, dtype_name))
+    return tools.quantize(model, BITS[values["quantize"]], getattr(torch, dtype_name))
 
 
-def transform(model: Module, run: Resolved) -> Module:
+def transform(model: Module, run: Resolved, ctx: RankContext) -> Module:
     if run["kind"] != "inference":
         return model  # in distillation the teacher is quantized (distillation.py), not the student
-    return quantize_model(model, run, DTYPES[run["precision"]])
+    return quantize_model(model, run, DTYPES[run["precision"]], ctx.tools)
 
 
 def quantized_bytes(values: dict, width: int) -> int:

@@ -173,7 +173,6 @@ def _fail(found: list[str], what: str) -> None:
         pytest.fail(f"{len(found)} {what}:\n" + "\n".join(found), pytrace=False)
 
 
-@ISSUE_11
 def test_no_import_cycles():
     _fail(_violations("cycles"), "import cycles (break each by moving the shared code down)")
 

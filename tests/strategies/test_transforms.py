@@ -7,9 +7,10 @@ import torch
 from torch import nn
 
 from jobs.activations import ActivationMeter
-from suite.models import build_model, model_spec
-from suite.strategies import _torch_modules as tm
+from suite import model_surgery as tm
+from suite.models import model_spec
 from suite.strategies.pruning import block_linear_params
+from suite.torch_tools import build_model
 
 TINY = model_spec("tiny")
 

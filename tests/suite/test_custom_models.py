@@ -10,8 +10,9 @@ import pytest
 from memsweep.cli import main
 from suite import custom_models
 from suite.errors import UserInputError
-from suite.models import MODELS, build_model, decode, encode, model_spec
+from suite.models import MODELS, decode, encode, model_spec
 from suite.sweep import load_sweep
+from suite.torch_tools import build_model
 
 TINY_LLAMA = MODELS["llama-tiny"]
 CONFIGS = {

@@ -2,8 +2,9 @@ import pytest
 
 from suite.errors import UserInputError
 from suite.memory_model import activation_bytes, parameter_sizes, predict
-from suite.models import MODELS, build_model
+from suite.models import MODELS
 from suite.scenario import Scenario
+from suite.torch_tools import build_model
 from suite.units import format_bytes, parse_bytes
 
 

@@ -3,7 +3,8 @@ import math
 import pytest
 
 from suite.errors import UserInputError
-from suite.models import MODELS, build_model, flops_per_token, model_spec
+from suite.models import MODELS, flops_per_token, model_spec
+from suite.torch_tools import build_model
 
 
 @pytest.mark.parametrize("name", list(MODELS))

@@ -1,4 +1,5 @@
-"""Torch code of the model transforms: pruned blocks, quantized linears. Imported only in ranks.
+"""Torch code of the model transforms: pruned blocks, quantized linears (ranks reach it through
+suite/torch_tools.py; tests import it directly).
 
 Structured pruning keeps the most important attention heads and MLP neurons of
 each block (L2 norm of the weights that read and write them) and copies them into
