@@ -18,7 +18,6 @@ Exit codes: 0 the run's record is ok, 1 it is not, 2 bad arguments or plan (no r
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import signal
 import subprocess
@@ -26,7 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-from results.schema import RunRecord
+from results.schema import RunRecord, replace
 from results.store import logs_dir, write_record
 from slurm import nodes, outcome, scheduler
 from slurm.attempt import run_attempt
@@ -105,19 +104,35 @@ def node_failed(out: Path, record: RunRecord, *, nodelist: str | None) -> RunRec
     errors, or the job's SIGTERM (Slurm ends a job whose node failed), followed from that."""
     if record.status not in ("failed", "cancelled") or not nodelist:
         return record
+    failure = None
     try:
-        failure = nodes.node_failure(scheduler.nodes(nodelist))
-    except (EnvironmentProblem, ValueError) as e:  # no answer: the record stands as it is
+        found = scheduler.nodes(nodelist)
+        failure = nodes.node_failure(found)
+        print(f"memsweep task: nodes {nodelist}: "
+              + ", ".join(f"{n.name} {n.state}" for n in found), flush=True)
+    except (EnvironmentProblem, ValueError) as e:
         print(f"memsweep task: could not ask Slurm about nodes {nodelist}: {e}", flush=True)
-        return record
+    if failure is None and (said := _stepd_says_node_failure()):
+        failure = f"Slurm ended the job for a node failure ({said})"
     if failure is None:
         return record
-    record = dataclasses.replace(record, status="node_fail", reason=(
+    record = replace(record, status="node_fail", reason=(
         f"{failure} (a node of job {os.environ.get('SLURM_JOB_ID', '?')}, nodes {nodelist}); "
         f"the run then ended {record.status}: {record.reason}; submit with --resume to rerun "
         f"it once the node is back"))
     write_record(out, record)
     return record
+
+
+def _stepd_says_node_failure() -> str | None:
+    """slurmstepd's "*** JOB J ON n1 CANCELLED AT ... DUE TO NODE FAILURE ***" from this task's
+    own output (its stdout is the #SBATCH --output file), where the node query said nothing."""
+    try:
+        tail = outcome.read_log_tail(Path(os.readlink("/proc/self/fd/1")))
+    except OSError:
+        return None
+    return next((line.strip() for line in (tail or "").splitlines()
+                 if "DUE TO NODE FAILURE" in line), None)
 
 
 class SlurmStep:
