@@ -44,6 +44,12 @@ sweep folder the record was read from).
 | peak_device_allocated_bytes | Int64 | same as peak_device_bytes (kept for earlier readers) |
 | peak_device_reserved_bytes | Int64 | peak device memory reserved by a rank's allocator (GPU) |
 | tensor_peak_bytes | Int64 | peak of live tensor bytes in the probe step (jobs/peak_probe.py) |
+| predicted_peak_bytes | Int64 | analytical peak of tensor bytes (suite/peak_model.py), rank max |
+| tensor_peak_ratio | float | measured / predicted tensor peak, the rank farthest from 1 |
+| oom_phase | str | the phase an `oom` run ran out of memory in (empty otherwise) |
+| oom_kind | str | device, host or killed |
+| oom_requested_bytes | Int64 | the allocation that failed, from the error message |
+| oom_allocation | str | what that allocation was where the configuration sized it (bucket) |
 
 Every value above is empty (NA) where the record does not hold it, e.g. the
 measurements of a failed run, or an axis a record older than the axis does not
@@ -70,8 +76,11 @@ _MAX_OVER_RANKS = ("params_bytes", "grads_bytes", "master_params_bytes", "optimi
                    "peak_host_rss_bytes", "peak_device_allocated_bytes",
                    "peak_device_reserved_bytes", "tensor_peak_bytes")
 _FLOATS = ("duration_s", "step_time_s", "step_time_iqr_s", "samples_per_s", "tokens_per_s",
-           "final_loss")
-_INTS = ("n_params", "timed_steps", "peak_device_bytes", *_MAX_OVER_RANKS)
+           "final_loss", "tensor_peak_ratio")
+_INTS = ("n_params", "timed_steps", "peak_device_bytes", *_MAX_OVER_RANKS,
+         "predicted_peak_bytes", "oom_requested_bytes")
+_OOM = {"oom_phase": "phase", "oom_kind": "kind", "oom_requested_bytes": "requested_bytes",
+        "oom_allocation": "allocation"}
 _MEASURED = ("step_time_s", "step_time_iqr_s", "samples_per_s", "tokens_per_s", "final_loss")
 _FINGERPRINT = {"hostname": "hostname", "partition": "partition", "torch_version": "torch",
                 "deepspeed_version": "deepspeed", "cpu_model": "cpu", "gpu_model": "gpu",
@@ -86,7 +95,8 @@ COLUMNS: tuple[str, ...] = (
     "final_loss",
     "params_bytes", "grads_bytes", "master_params_bytes", "optimizer_state_bytes",
     "peak_host_rss_bytes", "peak_device_bytes", "peak_device_allocated_bytes",
-    "peak_device_reserved_bytes", "tensor_peak_bytes",
+    "peak_device_reserved_bytes", "tensor_peak_bytes", "predicted_peak_bytes",
+    "tensor_peak_ratio", *_OOM,
 )
 
 
@@ -117,6 +127,15 @@ def record_row(r: RunRecord) -> dict:
         vals = [v for k in ranks if (v := getattr(k, col)) is not None]
         row[col] = max(vals) if vals else None
     row["peak_device_bytes"] = row["peak_device_allocated_bytes"]
+    predicted = [k.predicted.peak_bytes for k in ranks
+                 if k.predicted is not None and k.predicted.peak_bytes is not None]
+    row["predicted_peak_bytes"] = max(predicted) if predicted else None
+    ratios = [k.tensor_peak_bytes / k.predicted.peak_bytes for k in ranks
+              if k.tensor_peak_bytes is not None and k.predicted is not None
+              and k.predicted.peak_bytes]
+    row["tensor_peak_ratio"] = max(ratios, key=lambda x: abs(x - 1)) if ratios else None
+    for col, key in _OOM.items():
+        row[col] = getattr(r.oom, key) if r.oom is not None else None
     return row
 
 

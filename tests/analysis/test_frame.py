@@ -5,6 +5,7 @@ from sweepdata import MiB, make_record
 
 import results.frame
 from results.frame import COLUMNS, records_frame
+from results.schema import OomInfo, PredictedMemory, replace
 from suite.axes import AXES
 
 REQUIRED = ("run_id", "status", "model", "n_params", "world_size", "zero_stage",
@@ -51,3 +52,20 @@ def test_cpu_records_have_no_device_peak_and_times_are_utc():
     frame = records_frame([make_record(model="tiny", stage=0, offload="none")])
     assert frame["peak_device_bytes"].isna().all()
     assert str(frame["started_at"].dt.tz) == "UTC"
+
+
+def test_predicted_peak_ratio_and_oom_columns():
+    record = make_record(model="tiny", stage=2, offload="none")
+    ranks = tuple(replace(k, tensor_peak_bytes=1050, predicted=PredictedMemory(
+        model="deepspeed", params_bytes=0, grads_bytes=0, master_params_bytes=0,
+        optimizer_state_bytes=0, activation_bytes=0, peak_bytes=1000 + 100 * k.rank))
+        for k in record.ranks)
+    row = records_frame([replace(record, ranks=ranks)]).iloc[0]
+    assert row["predicted_peak_bytes"] == 1000 + 100 * (len(ranks) - 1)
+    assert row["tensor_peak_ratio"] == 1.05  # the rank farthest from 1
+    oom = make_record(model="tiny", stage=2, offload="none", status="oom")
+    oom = replace(oom, oom=OomInfo(rank=0, phase="backward", kind="host",
+                                   requested_bytes=2 * 10**9, allocation="reduce bucket"))
+    row = records_frame([oom]).iloc[0]
+    assert (row["oom_phase"], row["oom_allocation"]) == ("backward", "reduce bucket")
+    assert row["oom_requested_bytes"] == 2 * 10**9

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from suite.ds_config import deepspeed_config
 from suite.memory_model import activation_bytes as paper_activations
 from suite.models import model_spec
 from suite.peak_model import activation_bytes, block_activation_bytes, predict_peak
@@ -71,8 +72,6 @@ def test_zero_1_2_bucket_exists_in_backward_zero_3_bucket_always():
 
 
 def test_auto_buckets_scale_with_the_model():
-    from suite.ds_config import deepspeed_config
-
     scenario = Scenario.from_values(sweep="t", values={"model": "125m", "world_size": 2,
                                                        "zero_stage": 3, "bucket_sizes": "auto"})
     zero = deepspeed_config(scenario)["zero_optimization"]
