@@ -152,11 +152,9 @@ def _early_partition_terms(values: dict, spec: ModelSpec, rank: int) -> list[Pea
             or rank != n - 1 or values["offload_optimizer"] != "none":
         return []
     w, psi = _DTYPE_BYTES[values["precision"]], sum(spec.parameter_sizes())
-    rbs = int(zero_config(values)["reduce_bucket_size"])
-    return [PeakTerm(name="early gradient partition (last rank)", points=("bwd_start",),
-                     nbytes=w * math.ceil(psi / (2 * n)) * 2, category="grads"),
-            PeakTerm(name="reduce bucket (early, last rank)", points=("bwd_start",),
-                     nbytes=w * rbs, category="buffers")]
+    # With the bucket, after the loss's gradients are freed (the bucket fills first)
+    return [PeakTerm(name="early gradient partition (last rank)", points=("bwd_early",),
+                     nbytes=w * math.ceil(psi / (2 * n)) * 2, category="grads")]
 
 
 def _rest_terms(values: dict, rest_terms) -> list[PeakTerm]:
