@@ -12,10 +12,12 @@ from __future__ import annotations
 import pandas as pd
 
 from results.search_outcome import SearchOutcome
+from suite.axes import AXES
 from suite.models import flops_per_token, human_count, model_spec
 from suite.scenario_name import BASELINE, strategy_label
 
-COLUMNS = ("search_id", "sweep", "setup", "strategy", "axis", "status", "reason", "budget_bytes",
+COLUMNS = ("search_id", "sweep", "setup", "strategy", "axis", "resolution", "status", "reason",
+           "budget_bytes",
            "boundary", "boundary_size", "first_failed", "first_failed_size",
            "first_failed_status", "predicted", "predicted_size", "probes", "reused",
            "samples_per_s", "flops_per_s", "ratio", "speed")
@@ -29,6 +31,11 @@ def capacity_table(searches: list[SearchOutcome], frame: pd.DataFrame,
     table = pd.DataFrame(rows, columns=list(COLUMNS))
     if table.empty:
         return table
+    # One search per strategy and setup: a folder searched twice (another range, say) keeps
+    # the one that probed most.
+    table = (table.sort_values("probes", ascending=False, kind="stable")
+             .drop_duplicates(["sweep", "setup", "strategy", "axis"])
+             .sort_index().reset_index(drop=True))
     for _, cell in table.groupby(["sweep", "setup", "axis"], dropna=False):
         base = cell[cell["strategy"] == BASELINE]
         if base.empty or pd.isna(base["boundary_size"].iloc[0]):
@@ -52,7 +59,8 @@ def _row(o: SearchOutcome, frame: pd.DataFrame, setup_axes: tuple[str, ...]) -> 
         spec = model_spec(str(values["model"]))
         flops = samples * int(values["seq_len"]) * flops_per_token(spec, int(values["seq_len"]))
     return {"search_id": o.search_id, "sweep": o.sweep, "setup": _describe(setup),
-            "strategy": strategy_label(o.combination), "axis": o.axis, "status": o.status,
+            "strategy": strategy_label(o.combination), "axis": o.axis,
+            "resolution": o.resolution, "status": o.status,
             "reason": o.reason, "budget_bytes": o.budget_bytes,
             "boundary": ok.value if ok else None, "boundary_size": ok.size if ok else None,
             "first_failed": failed.value if failed else None,
@@ -64,10 +72,12 @@ def _row(o: SearchOutcome, frame: pd.DataFrame, setup_axes: tuple[str, ...]) -> 
 
 
 def _describe(setup: dict) -> str:
+    """`2 ranks · micro-batch 2 · seq-len 32 · cpu`: the ranks, then what is not a default."""
     ranks = setup.get("world_size")
     parts = [f"{ranks} rank{'s' * (ranks != 1)}"] if ranks is not None else []
     parts += [f"{k.replace('_', '-')} {v}" for k, v in setup.items()
-              if k not in ("world_size", "deepspeed_base", "kind", "device") and v != ""]
+              if k not in ("world_size", "deepspeed_base", "kind", "device") and v != ""
+              and not (k in AXES and v == AXES[k].default)]
     if setup.get("device"):
         parts.append(str(setup["device"]))
     return " · ".join(parts)
@@ -79,8 +89,8 @@ def within_one_step(row: pd.Series, resolution: float) -> bool | None:
     if pd.isna(row["predicted_size"]) or pd.isna(row["boundary_size"]):
         return None
     if row["axis"] == "model":
-        return abs(row["boundary_size"] / row["predicted_size"] - 1) <= resolution * 1.0001
-    return abs(row["boundary_size"] - row["predicted_size"]) <= resolution
+        return bool(abs(row["boundary_size"] / row["predicted_size"] - 1) <= resolution * 1.0001)
+    return bool(abs(row["boundary_size"] - row["predicted_size"]) <= resolution)
 
 
 def capacity_view(table: pd.DataFrame) -> pd.DataFrame:

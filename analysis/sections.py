@@ -46,7 +46,8 @@ def analysis_pages(a: Analysis) -> list[tuple[str, Figure]]:
     out += [("Predicted vs measured", fig_memory.predicted_figure(
         a, subtitle="Analytical model (suite/memory_model.py) against the runs; one point "
                     "per scenario and partition" + _cpu_offload_note(a.frame)))]
-    out += largest_fits(a)
+    if a.boundaries.empty:  # with searches, their page answers it
+        out += largest_fits(a)
     out += pareto(a)
     out += scaling(a)
     out += trends(a)
