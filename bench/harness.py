@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 import statistics
 import subprocess
 import sys
@@ -26,6 +27,16 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from jobs.dist import shm_buffer_path, use_installation
+from results.store import record_path
+from slurm.launch import rank_env
+from slurm.local import find_mpiexec
+from suite.ds_config import deepspeed_config
+from suite.errors import MemsweepError
+from suite.models import model_spec
+from suite.plan import Plan, plan_path, read_scenario
+from suite.scenario import RunSettings, Scenario
 
 RESULT = "bench-harness-bare: "  # the bare rank 0's result line
 
@@ -45,18 +56,15 @@ class Launch:
 def bench(*, model: str = "tiny", world_size: int = 2, zero_stage: int = 0, steps: int = 20,
           warmup: int = 3, reps: int = 3, out: Path | None = None, say=print) -> dict:
     """Run the A/B/A/B launches; the summary (medians, ratio), also printed through `say`."""
-    from slurm.launch import rank_env
-    from slurm.local import find_mpiexec
-    from suite.scenario import RunSettings, Scenario
-
     scenario = Scenario.from_values(
         sweep="bench-harness", values={"model": model, "world_size": world_size,
                                        "zero_stage": zero_stage},
         settings=RunSettings(warmup_steps=warmup, timed_steps=steps))
     out = Path(out or tempfile.mkdtemp(prefix="memsweep-bench-harness-"))
     out.mkdir(parents=True, exist_ok=True)
-    plan = out / "plan.json"
-    plan.write_text(json.dumps({"sweep": scenario.sweep, "scenarios": [scenario.to_json()]}))
+    plan = plan_path(out)
+    Plan(sweep=scenario.sweep, source="bench-harness", description="",
+         scenarios=(scenario,)).write(plan)
     mpiexec = find_mpiexec()
     env = {**os.environ, **rank_env(device="cpu", ranks=world_size,
                                     cores=len(os.sched_getaffinity(0)), environ=os.environ)}
@@ -104,14 +112,11 @@ def _launch(kind: str, *, mpiexec: str, plan: Path, out: Path, scenario, attempt
     done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - t
     if done.returncode != 0:
-        from suite.errors import MemsweepError
-
         raise MemsweepError(f"the {kind} launch exited {done.returncode}:\n{done.stderr[-3000:]}")
     if kind == "bare":
         line = next(x for x in done.stdout.splitlines() if x.startswith(RESULT))
         result = json.loads(line[len(RESULT):])
         return Launch(kind=kind, wall_s=wall, step_s=result["step_s"], steps_s=result["steps_s"])
-    from results.store import record_path
     record = json.loads(record_path(out, scenario.run_id).read_text())
     timed = record["measurements"]["step_times_s"]
     mean = statistics.fmean(timed)
@@ -123,10 +128,7 @@ def _launch(kind: str, *, mpiexec: str, plan: Path, out: Path, scenario, attempt
 
 def bare(plan: Path) -> None:
     """One rank of the bare loop: DeepSpeed only, nothing of memsweep between steps."""
-    from mpi4py import MPI
-
-    from jobs.dist import shm_buffer_path, use_installation
-    from suite.plan import read_scenario
+    from mpi4py import MPI  # late: importing it starts MPI, which only the ranks may do
 
     comm = MPI.COMM_WORLD
     rank, size = comm.Get_rank(), comm.Get_size()
@@ -134,12 +136,11 @@ def bare(plan: Path) -> None:
     os.environ.update(RANK=str(rank), WORLD_SIZE=str(size), LOCAL_RANK=str(rank),
                       LOCAL_SIZE=str(size), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     use_installation("cpu")  # the worker's accelerator and compiled ops
+    # heavy, late: deepspeed picks its accelerator at import, so only after use_installation
     import deepspeed
     import torch
 
-    from suite.ds_config import deepspeed_config
-    from suite.models import model_spec
-    from suite.torch_tools import build_model
+    from suite.torch_tools import build_model  # heavy: torch, late as above
 
     scenario = read_scenario(plan, index=0)
     deepspeed.init_distributed(dist_backend="gloo", auto_mpi_discovery=False)
@@ -179,8 +180,6 @@ def bare(plan: Path) -> None:
 
 
 def _free_port() -> int:
-    import socket
-
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("", 0))
         return s.getsockname()[1]

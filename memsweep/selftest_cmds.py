@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from bench import harness, search_cost
+from reliability.campaign import campaign
 from suite.errors import UserInputError
 
 
@@ -19,14 +21,11 @@ def _cmd_bench_report(args) -> int:
 
 
 def _cmd_bench_harness(args) -> int:
-    # pandas/matplotlib/torch load late: `plan` and `run` need not pay for them
-    from bench.harness import bench
-
     for key in ("world_size", "steps", "reps"):
         if getattr(args, key) < 1:
             raise UserInputError(f"must be 1 or more, got {getattr(args, key)}",
                                  key=f"--{key.replace('_', '-')}")
-    bench(model=args.model, world_size=args.world_size, zero_stage=args.zero_stage,
+    harness.bench(model=args.model, world_size=args.world_size, zero_stage=args.zero_stage,
           steps=args.steps, warmup=args.warmup, reps=args.reps,
           out=Path(args.out) if args.out else None)
     return 0
@@ -42,18 +41,12 @@ def _cmd_bench_aa(args) -> int:
 
 
 def _cmd_faults(args) -> int:
-    # pandas/matplotlib/torch load late: `plan` and `run` need not pay for them
-    from reliability.campaign import campaign
-
     return campaign(faults=args.faults, deepspeed=args.deepspeed, seed=args.seed,
                     out=Path(args.out) if args.out else None)
 
 
 def _cmd_bench_search(args) -> int:
-    # pandas/matplotlib/torch load late: `plan` and `run` need not pay for them
-    from bench.search_cost import run
-
-    return run(Path(args.sweep), Path(args.out))
+    return search_cost.run(Path(args.sweep), Path(args.out))
 
 
 def register(sub: argparse._SubParsersAction, epilog: str) -> None:

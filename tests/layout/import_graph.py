@@ -40,7 +40,7 @@ class Import:
     target: str  # a project module ("jobs.inference") or a top-level external name ("torch")
     text: str  # the statement as written (first line)
     in_function: bool
-    commented_late: bool  # a comment on its lines or the line above says it loads late
+    commented_late: bool  # a comment on its lines, the line above or its block says it is late
 
     @property
     def project(self) -> bool:
@@ -110,16 +110,21 @@ def imports_of(root: Path, path: Path, modules: dict[str, Path]) -> list[Import]
     is_package = path.name == "__init__.py"
     lines = source.splitlines()
     found: list[Import] = []
+    covered: dict[int, bool] = {}  # last line of an import statement -> its comment says late
 
     def visit(node: ast.AST, in_function: bool) -> None:
         for child in ast.iter_child_nodes(node):
             if isinstance(child, (ast.Import, ast.ImportFrom)):
-                span = range(child.lineno - 1, (child.end_lineno or child.lineno) + 1)
+                end = child.end_lineno or child.lineno
+                # a comment on its lines or the line above, or on the block of imports it ends
+                said = (any(n in late for n in range(child.lineno - 1, end + 1))
+                        or covered.get(child.lineno - 1, False))
+                covered[end] = said
                 for target in dict.fromkeys(_targets(child, module, is_package, modules)):
                     found.append(Import(
                         file=path.relative_to(root).as_posix(), line=child.lineno,
                         module=module, target=target, text=lines[child.lineno - 1].strip(),
-                        in_function=in_function, commented_late=any(n in late for n in span)))
+                        in_function=in_function, commented_late=said))
             inner = isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
             visit(child, in_function or inner)
 
