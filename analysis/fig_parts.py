@@ -20,6 +20,58 @@ from analysis.style import CONTENT_TOP, FOOTER_BAND, LEGEND_BAND
 from analysis.units import byte_unit, human_bytes, human_count, human_rate
 
 MAX_PANELS = 6
+MAX_ROWS = 30  # strategy rows (bars) a page's height holds at 8 pt tick labels
+PANEL_ROWS = 3  # the rows' worth of height a panel's title and x axis take
+WIDE_LABEL = 54  # characters: strategy labels this long get the page's whole width
+
+
+def strategy_columns(cells: list[tuple[str, list[str]]], *, rows: int = MAX_ROWS
+                     ) -> list[list[tuple[str, str, list[str]]]]:
+    """Panels of (title, strategy labels) as (cell title, panel title, labels), packed in
+    order into columns of at most `rows` rows (a panel takes its labels plus PANEL_ROWS); a
+    longer list is split over panels titled `(1/2)`, `(2/2)`: a panel never stacks more
+    labels than its height holds."""
+    panels = []
+    for title, labels in cells:
+        size = rows - PANEL_ROWS
+        parts = [labels[i:i + size] for i in range(0, len(labels), size)] or [[]]
+        panels += [(title, title if len(parts) == 1 else f"{title} ({i}/{len(parts)})", part)
+                   for i, part in enumerate(parts, start=1)]
+    columns: list[list] = [[]]
+    used = 0
+    for panel in panels:
+        need = len(panel[2]) + PANEL_ROWS
+        if columns[-1] and used + need > rows:
+            columns.append([])
+            used = 0
+        columns[-1].append(panel)
+        used += need
+    return columns
+
+
+def columns_per_page(cells: list[tuple[str, list[str]]]) -> int:
+    """Two columns of panels, or one where the strategy labels are long."""
+    widest = max((len(label) for _, labels in cells for label in labels), default=0)
+    return 1 if widest > WIDE_LABEL else 2
+
+
+def column_panels(fig: Figure, columns: list[list[tuple[str, str, list[str]]]], *,
+                  rows: int = MAX_ROWS) -> list[tuple[Axes, str, list[str]]]:
+    """Side by side, each column's panels (strategy_columns) stacked with heights in proportion
+    to their rows (a bar is as tall in every panel); returns (axes, cell title, labels)."""
+    out = []
+    for sub, column in zip(fig.subfigures(1, len(columns), squeeze=False).ravel(), columns,
+                           strict=True):
+        heights = [len(labels) + PANEL_ROWS for _, _, labels in column]
+        spare = rows - sum(heights)
+        axes = sub.subplots(len(column) + (spare > 0), 1, squeeze=False, gridspec_kw={
+            "height_ratios": heights + ([spare] if spare > 0 else [])}).ravel()
+        if spare > 0:
+            axes[-1].set_axis_off()
+        for ax, (cell, title, labels) in zip(axes, column, strict=False):
+            ax.set_title(title, parse_math=False, fontsize=9)
+            out.append((ax, cell, labels))
+    return out
 
 
 def panels(fig: Figure, titles: list[str], *, ncols: int = 3, sharey: bool = False,

@@ -17,34 +17,55 @@ from analysis.style import FAIL_COLOR, new_page, styled
 from analysis.tidy import hardware_keys, peak_what, setup_keys, varying
 from suite.models import MODELS
 
+MAX_BASELINE_PAGES = 2
 
-def baseline_figure(a: Analysis, *, subtitle: str | None = None) -> Figure:
+
+def baseline_figures(a: Analysis, *, subtitle: str | None = None) -> list[Figure]:
     """Memory saved and throughput cost of each strategy against the baseline, for the largest
-    model size whose baseline ran ok, one row of panels per hardware setup (at most 3)."""
+    model size whose baseline ran ok, one row of panels per hardware setup (at most 3), each
+    listing the strategies run there; long lists go on over rows and pages."""
     frame = a.frame
     what = peak_what(frame)
-    with styled():
-        fig = new_page(f"Strategies vs baseline: {what} saved and throughput cost", subtitle)
-        rows = a.reference
-        if rows.empty:
-            return fig_parts.message(fig, "no setup has a baseline run that is ok")
-        colors = fig_parts.colors_of(frame)
-        keys = [k for k in hardware_keys(frame) if k in rows]
-        cells = groups(rows, keys)[:3]
-        titles = []
-        for cell in cells:
-            where = f"{cell.label} · " if cell.label else ""
-            titles += [f"{where}{cell.rows['model'].iloc[0]}: {what} saved [%]",
-                       f"{where}{cell.rows['model'].iloc[0]}: throughput cost [%] "
-                       "(< 0: faster)"]
-        axes = fig_parts.panels(fig, titles, ncols=2, sharey=True)
-        labels = order(rows["strategy"])
-        for i, cell in enumerate(cells):
-            data = cell.rows.set_index("strategy")
-            for ax, column in zip(axes[2 * i:2 * i + 2], ("memory_saved_pct",
-                                                           "throughput_cost_pct"), strict=True):
-                _pct_bars(ax, data, column, labels, colors)
-        return fig  # the strategy names are the tick labels, on their colours: no legend
+    title = f"Strategies vs baseline: {what} saved and throughput cost"
+    rows = a.reference
+    if rows.empty:
+        with styled():
+            return [fig_parts.message(new_page(title, subtitle),
+                                      "no setup has a baseline run that is ok")]
+    colors = fig_parts.colors_of(frame)
+    keys = [k for k in hardware_keys(frame) if k in rows]
+    cells = {(f"{c.label} · " if c.label else "") + str(c.rows["model"].iloc[0]):
+             c.rows.set_index("strategy") for c in groups(rows, keys)[:3]}
+    pages = fig_parts.strategy_columns([(k, order(v.index)) for k, v in cells.items()])
+    figs = []
+    for n, page in enumerate(pages[:MAX_BASELINE_PAGES], start=1):
+        more = f" ({n}/{min(len(pages), MAX_BASELINE_PAGES)})" if len(pages) > 1 else ""
+        with styled():
+            fig = new_page(title + more, subtitle)
+            for (left, right), labels, data in _pair_rows(fig, page, cells):
+                _pct_bars(left, data, "memory_saved_pct", labels, colors)
+                _pct_bars(right, data, "throughput_cost_pct", labels, colors)
+                left.set_xlabel(f"{what} saved [%]")
+                right.set_xlabel("throughput cost [%] (< 0: faster)")
+                right.tick_params(labelleft=False)  # the same strategies as on its left
+        figs.append(fig)  # the strategy names are the tick labels, on their colours: no legend
+    return figs
+
+
+def _pair_rows(fig: Figure, column: list, cells: dict) -> list:
+    """A row of two axes per panel of `column`, heights in proportion to their strategies;
+    the row's setup titles its left axes."""
+    heights = [len(labels) + fig_parts.PANEL_ROWS for _, _, labels in column]
+    spare = fig_parts.MAX_ROWS - sum(heights)
+    axes = fig.subplots(len(column) + (spare > 0), 2, squeeze=False, gridspec_kw={
+        "height_ratios": heights + ([spare] if spare > 0 else [])})
+    for ax in axes[len(column):].ravel():
+        ax.set_axis_off()
+    out = []
+    for pair, (cell, title, labels) in zip(axes, column, strict=False):
+        pair[0].set_title(title, loc="left", parse_math=False)
+        out.append((pair, labels, cells[cell]))
+    return out
 
 
 def _pct_bars(ax, data: pd.DataFrame, column: str, labels: list[str], colors: dict) -> None:
@@ -63,33 +84,47 @@ def _pct_bars(ax, data: pd.DataFrame, column: str, labels: list[str], colors: di
                     ha="left" if value >= 0 else "right")
     fig_parts.strategy_ticks(ax, labels, colors)
     ax.axvline(0, color="#333333", linewidth=0.8)
-    fig_parts.top_down(ax)
+    ax.set_ylim(len(labels) - 0.5, -0.5)  # first label at the top
     lo, hi = ax.get_xlim()
     ax.set_xlim(min(lo, 0) - 0.15 * (hi - lo), max(hi, 0) + 0.15 * (hi - lo))
 
 
-def fits_figure(a: Analysis, *, subtitle: str | None = None) -> Figure:
+MAX_FIT_PAGES = 4
+
+
+def fits_figures(a: Analysis, *, subtitle: str | None = None) -> list[Figure]:
     """The largest model size that fits, per strategy (bars) and hardware setup (panels):
-    solid as measured, hatched where the analytical model extrapolates past the sizes run."""
-    frame = a.frame
-    with styled():
-        fig = new_page("Largest model size that fits, per strategy", subtitle)
-        table = a.fits
-        if table.empty or table["largest_measured"].isna().all():
-            return fig_parts.message(fig, "no model size ran ok")
-        colors = fig_parts.colors_of(frame)
-        keys = [k for k in hardware_keys(frame) if k in table]
-        cells = groups(table, keys)
-        labels = order(table["strategy"])
-        sizes = _sizes_shown(frame, table)
-        for ax, cell in zip(fig_parts.panels(fig, [c.label or "all runs" for c in cells], ncols=2,
-                                        sharey=True), cells, strict=False):
-            _fit_bars(ax, cell.rows.set_index("strategy"), labels, colors, sizes)
-        handles = [Patch(facecolor="#999999", label="measured (largest size with an ok run)"),
-                   Patch(facecolor="white", edgecolor="#333333", hatch="///",
-                         label="predicted (analytical model + measured overhead)")]
-        fig_parts.band_legend(fig, handles)
-        return fig
+    solid as measured, hatched where the analytical model extrapolates past the sizes run.
+    A panel lists the strategies run on its setup only; long lists go on over panels and
+    pages (at most MAX_FIT_PAGES)."""
+    title = "Largest model size that fits, per strategy"
+    table = a.fits
+    if table.empty or table["largest_measured"].isna().all():
+        with styled():
+            return [fig_parts.message(new_page(title, subtitle), "no model size ran ok")]
+    colors = fig_parts.colors_of(a.frame)
+    keys = [k for k in hardware_keys(a.frame) if k in table]
+    cells = {c.label or "all runs": c.rows.set_index("strategy") for c in groups(table, keys)}
+    sizes = _sizes_shown(a.frame, table)
+    panels = [(label, order(rows.index)) for label, rows in cells.items()]
+    ncols = fig_parts.columns_per_page(panels)
+    columns = fig_parts.strategy_columns(panels)
+    pages = [columns[i:i + ncols] for i in range(0, len(columns), ncols)]
+    left = sum(len(c) for page in pages[MAX_FIT_PAGES:] for c in page)
+    note = f" ({left} more panels in the table)" if left else ""
+    figs = []
+    for n, page in enumerate(pages[:MAX_FIT_PAGES], start=1):
+        more = f" ({n}/{min(len(pages), MAX_FIT_PAGES)})" if len(pages) > 1 else ""
+        with styled():
+            fig = new_page(title + more, (subtitle or "") + note or None)
+            for ax, cell, labels in fig_parts.column_panels(fig, page):
+                _fit_bars(ax, cells[cell], labels, colors, sizes)
+            fig_parts.band_legend(fig, [
+                Patch(facecolor="#999999", label="measured (largest size with an ok run)"),
+                Patch(facecolor="white", edgecolor="#333333", hatch="///",
+                      label="predicted (analytical model + measured overhead)")])
+        figs.append(fig)
+    return figs
 
 
 def _fit_bars(ax, rows: pd.DataFrame, labels: list[str], colors: dict,
@@ -112,26 +147,26 @@ def _fit_bars(ax, rows: pd.DataFrame, labels: list[str], colors: dict,
             top = where[row["largest_predicted"]]
             ax.barh(y, top - end, left=end, height=0.7, color="white",
                     edgecolor=colors[strategy], hatch="///", gid=f"{strategy}/predicted")
-            text, end = f"{measured}, predicted up to {row['largest_predicted']}", top
-        if isinstance(row["first_oom"], str):
-            text += f" ({row['first_oom']}: out of memory)"
+            text, end = f"{measured} -> {row['largest_predicted']}", top  # hatched: legend
+        if isinstance(row["first_oom"], str):  # short: the panels of a page sit side by side
+            text += f" (OOM at {row['first_oom']})"
         ax.annotate(text, (end, y), xytext=(3, 0), textcoords="offset points", va="center",
                     fontsize=7)
     fig_parts.strategy_ticks(ax, labels, colors)
-    ax.set_xticks(range(len(sizes)), sizes)
+    # Many sizes: upright labels, each as narrow as a line is high.
+    ax.set_xticks(range(len(sizes)), sizes, rotation=90 if len(sizes) > 4 else 0)
     ax.set_xlim(-0.6, len(sizes) + 1.5)  # room for the labels right of the longest bar
-    fig_parts.top_down(ax)
+    ax.set_ylim(len(labels) - 0.5, -0.5)  # first label at the top
     ax.set_xlabel("model size (catalogue order)")
 
 
 def _sizes_shown(frame: pd.DataFrame, table: pd.DataFrame) -> list[str]:
-    """Catalogue sizes from the smallest run to the largest run or predicted."""
-    named = set(frame["model"].dropna()) | set(table["largest_predicted"].dropna())
-    catalogue = sorted(MODELS.values(), key=lambda s: s.n_params)
-    known = [i for i, s in enumerate(catalogue) if s.name in named]
-    if not known:
-        return sorted(named)
-    return [s.name for s in catalogue[min(known):max(known) + 1]]
+    """The sizes run, predicted or out of memory, in catalogue order (the sizes between them
+    that nothing names are left out: their labels would only crowd the axis)."""
+    named = set(frame["model"].dropna()) | set(table["largest_predicted"].dropna()) \
+        | set(table["first_oom"].dropna())
+    return sorted(named, key=lambda m: (m not in MODELS, MODELS[m].n_params if m in MODELS
+                                        else 0, str(m)))
 
 
 def pareto_figure(a: Analysis, *, subtitle: str | None = None) -> Figure:

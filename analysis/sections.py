@@ -110,9 +110,9 @@ def strategies_vs_baseline(a: Analysis) -> list[tuple[str, Figure]]:
     if table.empty:
         return []
     cells, note = _by_setup(a.frame, hardware_keys(a.frame), limit=3)
-    out = [(title, fig_tradeoff.baseline_figure(
+    out = [(title, fig) for fig in fig_tradeoff.baseline_figures(
         a.of(pd.concat([c.rows for c in cells])),
-        subtitle=f"Largest model whose baseline ran ok, per setup; {MEDIANS}{note}"))]
+        subtitle=f"Largest model whose baseline ran ok, per setup; {MEDIANS}{note}")]
     return out + _table(title, views.baseline_view(table, a.frame),
                         f"Every model size and setup with a baseline; {MEDIANS}")
 
@@ -136,8 +136,8 @@ def largest_fits(a: Analysis) -> list[tuple[str, Figure]]:
     title = "Largest model that fits"
     cap = f"device memory {human_bytes(a.capacity)}" if a.capacity else \
         "device memory from the GPU's name, unknown on the CPU (pass --capacity)"
-    out = [(title, fig_tradeoff.fits_figure(a, subtitle=f"Measured, then predicted past the "
-                                                        f"largest size run; {cap}"))]
+    out = [(title, fig) for fig in fig_tradeoff.fits_figures(
+        a, subtitle=f"Measured, then predicted past the largest size run; {cap}")]
     return out + _table(title, views.fits_view(a.fits, a.frame),
                         "measured: largest size with an ok run; predicted: the analytical "
                         "model plus the overhead measured at the largest size run")

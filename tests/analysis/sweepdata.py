@@ -12,6 +12,7 @@ from pathlib import Path
 
 from results.schema import Measurements, RankMetrics, RunRecord
 from results.store import runs_dir, write_record
+from suite.memory_model import predict
 from suite.models import MODELS
 from suite.scenario import Scenario
 
@@ -90,3 +91,32 @@ def write_sweep(root: Path, *, models=("tiny", "small"), device: str = "cpu",
 
 
 FAILURES = {("small", 1, "cpu"): "failed", ("small", 0, "none"): "oom"}
+
+
+def scenario_record(scenario: Scenario, *, status: str = "ok", night: str = "2026-11-25"
+                    ) -> RunRecord:
+    """A CPU run of any catalogue scenario (every strategy axis), its ledger as the analytical
+    model predicts it: for reports of a real sweep file's scenarios without running them."""
+    values, pred = scenario.values, predict(scenario.values)
+    world, n = values["world_size"], MODELS[values["model"]].n_params
+    held = {k: max(v, 0) for k, v in pred.ledger().items()}
+    rss = 285 * MiB + sum(held.values()) + pred.activation_bytes + pred.host_bytes
+    step = 0.002 * n / 1e5 * (1 + 0.1 * values["zero_stage"]) * (1 + 0.01 * len(scenario.run_id))
+    samples = values["micro_batch"] * world / step
+    ok = status == "ok"
+    started = f"{night}T02:00:{int(scenario.run_id[:2], 16) % 60:02d}+00:00"
+    ranks = tuple(RankMetrics(rank=r, hostname="node01", **held, peak_host_rss_bytes=rss + r,
+                              step_time_s=step) for r in range(world))
+    return RunRecord(
+        run_id=scenario.run_id, status=status, sweep=scenario.sweep,
+        scenario=scenario.to_json(), started_at=started, finished_at=started, duration_s=30.0,
+        measurements=Measurements(step_times_s=(step,) * 3, step_time_s=step,
+                                  step_time_iqr_s=step / 20, samples_per_s=samples,
+                                  tokens_per_s=samples * values["seq_len"],
+                                  final_loss=6.9) if ok else None,
+        ranks=ranks if status in ("ok", "oom") else (),
+        fingerprint={"hostname": "node01", "torch": "2.13.0+cpu", "deepspeed": "0.19.8",
+                     "mpi_library": "MPICH Version: 4.3.2", "git_commit": "7f8ec6c",
+                     "cpu": "AMD EPYC 9554", "date": started, "partition": None, "gpu": None},
+        reason=None if ok else f"{status}: rank 1 exited with code 1",
+        log_tail=None if ok else LOG_TAIL, log_path=None if ok else "logs/x.log")

@@ -76,7 +76,7 @@ def _unit(ax) -> float:
 def test_baseline_figure_bars_are_the_saved_and_cost_percentages(frame):
     one = frame[(frame["partition"] == "a") & (frame["world_size"] == 2)]
     table = of(one).vs_baseline
-    fig = fig_tradeoff.baseline_figure(of(one))
+    fig = fig_tradeoff.baseline_figures(of(one))[0]
     found = marks(fig)
     reference = table[table["model"] == "small"].set_index("strategy")  # largest with a baseline
     for strategy, row in reference.iterrows():
@@ -99,7 +99,7 @@ def test_the_same_strategy_has_the_same_colour_on_every_figure(frame):
     one = frame[(frame["partition"] == "a") & (frame["world_size"] == 2)]
     colors = dict(zip(frame["strategy"], frame["color"], strict=True))
     for fig in (fig_memory.memory_vs_size_figure(of(one)), fig_tradeoff.pareto_figure(of(one)),
-                fig_tradeoff.baseline_figure(of(one)), fig_history.hardware_figure(of(frame)),
+                fig_tradeoff.baseline_figures(of(one))[0], fig_history.hardware_figure(of(frame)),
                 fig_tradeoff.scaling_figure(of(frame[frame["partition"] == "a"]))):
         for gid, artist in marks(fig).items():
             strategy = gid.split("/")[0]
@@ -129,7 +129,7 @@ def test_trend_figure_needs_two_nights(frame):
 def test_a_frame_without_ok_runs_says_so():
     frame = records_frame([make_record(model="tiny", stage=1, offload="none", status="oom")])
     for make in (fig_memory.memory_vs_size_figure, fig_memory.breakdown_figure,
-                 fig_tradeoff.pareto_figure, fig_tradeoff.baseline_figure):
+                 fig_tradeoff.pareto_figure, lambda a: fig_tradeoff.baseline_figures(a)[0]):
         fig = make(analyse(frame))
         assert not marks(fig)
         assert any("ok" in t.get_text() for t in fig.findobj(Text))
