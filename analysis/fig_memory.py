@@ -82,40 +82,54 @@ def _size_lines(ax, rows: pd.DataFrame, colors: dict, markers: dict) -> None:
                        transform=top, clip_on=False, s=30, gid=f"{strategy}/oom")
 
 
-def breakdown_figure(a: Analysis, *, subtitle: str | None = None) -> Figure:
+MAX_BREAKDOWN_PAGES = 2
+
+
+def breakdown_figures(a: Analysis, *, subtitle: str | None = None) -> list[Figure]:
     """Per rank: parameters, gradients, fp32 master copy, optimizer states (measured ledger),
     activations (analytical model) and the rest of the measured peak, stacked per strategy,
-    a panel per model size and setup; a black tick marks the measured peak."""
+    a panel per model size and setup listing the strategies run there; a black tick marks the
+    measured peak. Long lists go on over panels and pages."""
     frame = a.frame
-    with styled():
-        fig = new_page("Memory breakdown per rank, per strategy", subtitle)
-        rows = with_predictions(ok_rows(frame).dropna(subset=list(LEDGER)))
-        if rows.empty:
-            return fig_parts.message(fig, "no ok runs with a memory ledger: see the failures page")
-        colors = fig_parts.colors_of(frame)
-        keys = [*hardware_keys(frame), "model"]
-        cells = groups(frame, keys)[-fig_parts.MAX_PANELS:]  # the largest sizes
-        labels = order(frame["strategy"])
-        axes = fig_parts.panels(fig, [c.label for c in cells], sharey=True)
-        for ax, cell in zip(axes, cells, strict=False):
-            mine = rows[matching(rows, cell.values)]
-            _stack(ax, mine, labels, colors)
-            for y, strategy in enumerate(labels):  # ran, but never ok: say how it ended
-                seen = set(cell.rows.loc[cell.rows["strategy"] == strategy, "status"])
-                if seen and strategy not in set(mine["strategy"]):
-                    ax.text(0, y, " " + "/".join(sorted(seen)).upper(), va="center",
-                            fontsize=7, color=FAIL_COLOR, fontweight="bold")
-        handles = [Patch(facecolor=c, label=lbl) for lbl, c in COMPONENTS.values()]
-        handles.append(Line2D([], [], color="black", marker="|", markersize=12,
-                              linestyle="none", label="measured peak"))
-        fig_parts.band_legend(fig, handles)
-        return fig
+    title = "Memory breakdown per rank, per strategy"
+    rows = with_predictions(ok_rows(frame).dropna(subset=list(LEDGER)))
+    if rows.empty:
+        with styled():
+            return [fig_parts.message(new_page(title, subtitle),
+                                      "no ok runs with a memory ledger: see the failures page")]
+    colors = fig_parts.colors_of(frame)
+    cells = {c.label: c for c in groups(frame, [*hardware_keys(frame), "model"])
+             [-fig_parts.MAX_PANELS:]}  # the largest sizes
+    panels = [(label, order(c.rows["strategy"])) for label, c in cells.items()]
+    ncols = fig_parts.columns_per_page(panels, most=3)
+    columns = fig_parts.strategy_columns(panels)
+    pages = [columns[i:i + ncols] for i in range(0, len(columns), ncols)]
+    handles = [Patch(facecolor=c, label=lbl) for lbl, c in COMPONENTS.values()]
+    handles.append(Line2D([], [], color="black", marker="|", markersize=12,
+                          linestyle="none", label="measured peak"))
+    figs = []
+    for n, page in enumerate(pages[:MAX_BREAKDOWN_PAGES], start=1):
+        more = f" ({n}/{min(len(pages), MAX_BREAKDOWN_PAGES)})" if len(pages) > 1 else ""
+        with styled():
+            fig = new_page(title + more, subtitle)
+            for ax, label, labels in fig_parts.column_panels(fig, page):
+                cell = cells[label]
+                mine = rows[matching(rows, cell.values)]
+                _stack(ax, mine, labels, colors)
+                for y, strategy in enumerate(labels):  # ran, but never ok: say how it ended
+                    seen = set(cell.rows.loc[cell.rows["strategy"] == strategy, "status"])
+                    if seen and strategy not in set(mine["strategy"]):
+                        ax.text(0, y, " " + "/".join(sorted(seen)).upper(), va="center",
+                                fontsize=7, color=FAIL_COLOR, fontweight="bold")
+            fig_parts.band_legend(fig, handles)
+        figs.append(fig)
+    return figs
 
 
 def _stack(ax, rows: pd.DataFrame, labels: list[str], colors: dict) -> None:
+    ax.set_ylim(len(labels) - 0.5, -0.5)  # first label at the top
     if rows.empty:
         fig_parts.strategy_ticks(ax, labels, colors)
-        fig_parts.top_down(ax)
         return
     med = rows.groupby("strategy")[[*LEDGER, "pred_activation_bytes", "pred_offloaded_bytes",
                                     "peak_bytes"]].median()
@@ -137,7 +151,7 @@ def _stack(ax, rows: pd.DataFrame, labels: list[str], colors: dict) -> None:
         ax.plot([float(med.at[strategy, "peak_bytes"]) / unit] * 2, [y - 0.42, y + 0.42],
                 color="black", linewidth=1.6, gid=f"{strategy}/peak")
     fig_parts.strategy_ticks(ax, labels, colors)
-    fig_parts.top_down(ax)
+    ax.set_ylim(len(labels) - 0.5, -0.5)
     ax.set_xlabel(f"bytes per rank [{name}]")
 
 

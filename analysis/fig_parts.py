@@ -49,10 +49,11 @@ def strategy_columns(cells: list[tuple[str, list[str]]], *, rows: int = MAX_ROWS
     return columns
 
 
-def columns_per_page(cells: list[tuple[str, list[str]]]) -> int:
-    """Two columns of panels, or one where the strategy labels are long."""
+def columns_per_page(cells: list[tuple[str, list[str]]], *, most: int = 2) -> int:
+    """Columns of panels side by side: up to `most` where the strategy labels are short
+    (at most WIDE_LABEL / 2 characters), two, or one where they are long."""
     widest = max((len(label) for _, labels in cells for label in labels), default=0)
-    return 1 if widest > WIDE_LABEL else 2
+    return 1 if widest > WIDE_LABEL else most if widest <= WIDE_LABEL // 2 else min(most, 2)
 
 
 def column_panels(fig: Figure, columns: list[list[tuple[str, str, list[str]]]], *,

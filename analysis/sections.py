@@ -126,10 +126,10 @@ def memory_vs_size(a: Analysis) -> list[tuple[str, Figure]]:
 
 def breakdown(a: Analysis) -> list[tuple[str, Figure]]:
     cells, note = _by_setup(a.frame, hardware_keys(a.frame))
-    return [("Memory breakdown", fig_memory.breakdown_figure(
+    return [("Memory breakdown", fig) for c in cells for fig in fig_memory.breakdown_figures(
         a.of(c.rows), subtitle=f"{c.label + ' · ' if c.label else ''}ledger measured, activations "
                          "modelled; offloaded states (on the host) reach past the peak mark"
-                         f"{note}")) for c in cells]
+                         f"{note}")]
 
 
 def largest_fits(a: Analysis) -> list[tuple[str, Figure]]:

@@ -57,7 +57,7 @@ def test_memory_vs_size_lines_are_the_medians_and_oom_is_marked(frame):
 
 def test_breakdown_stacks_the_ledger_per_strategy(frame):
     one = frame[(frame["partition"] == "a") & (frame["world_size"] == 2)]
-    fig = fig_memory.breakdown_figure(of(one))
+    fig = fig_memory.breakdown_figures(of(one))[0]
     found = marks(fig)
     small = one[(one["model"] == "small") & (one["strategy"] == "zero_stage=3")].iloc[0]
     ax = next(ax for ax in fig.axes if ax.get_title() == "small")
@@ -128,7 +128,7 @@ def test_trend_figure_needs_two_nights(frame):
 
 def test_a_frame_without_ok_runs_says_so():
     frame = records_frame([make_record(model="tiny", stage=1, offload="none", status="oom")])
-    for make in (fig_memory.memory_vs_size_figure, fig_memory.breakdown_figure,
+    for make in (fig_memory.memory_vs_size_figure, lambda a: fig_memory.breakdown_figures(a)[0],
                  fig_tradeoff.pareto_figure, lambda a: fig_tradeoff.baseline_figures(a)[0]):
         fig = make(analyse(frame))
         assert not marks(fig)
