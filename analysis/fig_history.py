@@ -74,10 +74,11 @@ def hardware_figure(a: Analysis, *, column: str = "samples_per_s",
         partitions = sorted(table["partition"].unique())
         keys = [k for k in hardware_keys(frame) if k != "partition" and k in table]
         cells = groups(table, [*keys, "model"])[-fig_parts.MAX_PANELS:]
-        labels = order(table["strategy"])
-        for ax, cell in zip(fig_parts.panels(fig, [c.label for c in cells], sharey=True), cells,
+        ncols = fig_parts.columns_per_page([("", order(table["strategy"]))], most=3)
+        for ax, cell in zip(fig_parts.panels(fig, [c.label for c in cells], ncols=ncols), cells,
                             strict=False):
-            _side_by_side(ax, cell.rows, value, labels, partitions, colors)
+            # the strategies run at this size and setup only, not every one of the table
+            _side_by_side(ax, cell.rows, value, order(cell.rows["strategy"]), partitions, colors)
             (fig_parts.bytes_axis if value == "peak" else fig_parts.count_axis)(ax, "x")
         handles = [Patch(facecolor="#BBBBBB", edgecolor="#333333", hatch=HATCHES[i % 5],
                          label=p) for i, p in enumerate(partitions)]
@@ -103,7 +104,7 @@ def _side_by_side(ax, rows: pd.DataFrame, value: str, labels: list[str], partiti
                             (float(mine[partition]), y + offset), xytext=(2, 0),
                             textcoords="offset points", va="center", fontsize=6.5)
     fig_parts.strategy_ticks(ax, labels, colors)
-    fig_parts.top_down(ax)
+    ax.set_ylim(len(labels) - 0.5, -0.5)  # first label at the top
     ax.set_xlim(0, ax.get_xlim()[1] * 1.2)  # room for the ratios
 
 
