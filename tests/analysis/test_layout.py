@@ -2,6 +2,8 @@
 suite/sweeps/strategies.toml (about 30 strategy labels, some 60 characters long) and a
 nightly-shaped history (partitions, world sizes, nine strategies, sizes up to 6.7b)."""
 
+from pathlib import Path
+
 import pytest
 from sweepdata import scenario_record
 from textboxes import overlaps
@@ -12,11 +14,13 @@ from bench.synthetic import STRATEGIES, History, write_history
 from results.store import write_record
 from suite.sweep import load_sweep
 
+SWEEP = Path(__file__).resolve().parents[2] / "suite" / "sweeps" / "strategies.toml"
+
 
 def strategies_sweep(root) -> None:
     """Every scenario of the real strategies sweep, as they end on this machine: NVMe offload
     of the parameters out of memory, one run failed."""
-    for i, scenario in enumerate(load_sweep("suite/sweeps/strategies.toml").scenarios):
+    for i, scenario in enumerate(load_sweep(SWEEP).scenarios):
         status = "oom" if scenario["offload_param"] == "nvme" else "failed" if i == 20 else "ok"
         write_record(root, scenario_record(scenario, status=status))
 
