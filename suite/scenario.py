@@ -18,6 +18,13 @@ from suite.strategies import active, effective
 DEFAULT_SETTINGS = RunSettings()  # frozen: one shared instance is safe
 
 
+# The axes run_ids were first computed over; see Scenario.hashed_params.
+FIRST_AXES = ("model", "world_size", "micro_batch", "seq_len", "grad_accum", "device", "kind",
+              "deepspeed_base", "zero_stage", "offload_optimizer", "offload_param", "nvme_path",
+              "checkpoint_every", "precision", "optimizer", "overlap_comm", "prefetch_bucket",
+              "pin_memory", "pruning", "quantize", "teacher", "compression", "cuda_alloc_conf")
+
+
 @dataclass(frozen=True, kw_only=True)
 class Scenario:
     sweep: str
@@ -64,10 +71,17 @@ class Scenario:
     @property
     def run_id(self) -> str:
         """Hash of (sweep, parameters, settings, repetition): stable across machines and runs."""
-        blob = json.dumps({"sweep": self.sweep, "params": self.values,
+        blob = json.dumps({"sweep": self.sweep, "params": self.hashed_params(),
                            "settings": self.settings.hashed(), "repetition": self.repetition},
                           sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def hashed_params(self) -> dict:
+        """The values that name a run: every axis of the first catalogue always, an axis added
+        later only away from its default (strategy off), so that adding a strategy keeps every
+        earlier sweep's run_ids, and with them the nightly history's matches."""
+        return {k: v for k, v in self.values.items()
+                if k in FIRST_AXES or v != AXES[k].default}
 
     def to_json(self) -> dict:
         return {"run_id": self.run_id, "sweep": self.sweep, "repetition": self.repetition,

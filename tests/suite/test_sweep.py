@@ -119,3 +119,16 @@ def test_plan_predict_marks_what_does_not_fit(capsys):
     # the default capacity is the scenario's device's: here RAM / 2 ranks
     assert all(s["predicted"]["fits"] for s in plan["scenarios"])
     assert main(["plan", SMOKE, "--capacity", "big"]) == 2
+
+
+def test_run_ids_outlive_new_strategies():
+    # The smoke sweep's first run_ids as the catalogue first named them: an axis added since
+    # (tensor_parallel, bucket_sizes) at its default does not change them, so nightly
+    # histories keep matching across versions.
+    sweep = load_sweep("suite/sweeps/smoke.toml")
+    assert [s.run_id for s in sweep.scenarios[:3]] == ["5aa9a7ec36fb4e15", "b17b2e4762ee102e",
+                                                      "7c758d42f8e053ca"]
+    on = Scenario.from_values(sweep="x", values={"model": "llama-tiny", "world_size": 2,
+                                                 "tensor_parallel": 2})
+    off = Scenario.from_values(sweep="x", values={"model": "llama-tiny", "world_size": 2})
+    assert on.run_id != off.run_id and "tensor_parallel" not in off.hashed_params()
