@@ -14,8 +14,10 @@ that run:
     {"steps": 20, "step_s": 0.05, "<run_id>": {"steps": 600, "crash_at": 3, "pad_bytes": 0}}
 
 crash_at K: the last rank raises at step K (a worker crash: traceback, then MPI_Abort, as
-jobs.worker ends). pad_bytes: that much log text in the ok record, so that writing it takes
-a while. Every other fault comes from outside: signals to the ranks, files in DIR.
+jobs.worker ends). hog_at K: the last rank allocates (and touches) memory from step K on
+until the kernel's OOM killer ends it: under a memory limit, a scenario that does not fit.
+pad_bytes: that much log text in the ok record, so that writing it takes a while. Every
+other fault comes from outside: signals to the ranks, files in DIR.
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ from results.schema import Measurements, RunRecord
 from results.store import write_record
 
 CONFIG_ENV = "MEMSWEEP_STAND_IN"
-DEFAULTS = {"steps": 20, "step_s": 0.05, "crash_at": None, "pad_bytes": 0}
+DEFAULTS = {"steps": 20, "step_s": 0.05, "crash_at": None, "hog_at": None, "pad_bytes": 0}
+HOG_CHUNK = 16 * 2**20
 
 
 def config(run_id: str, environ=os.environ) -> dict:
@@ -65,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         time.sleep(cfg["step_s"])
         if step == cfg["crash_at"] and rank == size - 1:
             return _crash(comm, step)
+        if step == cfg["hog_at"] and rank == size - 1:
+            _hog()
         barrier = comm.Ibarrier()
         while not barrier.Test():  # a peer that died or stopped keeps us here
             time.sleep(0.01)
@@ -87,6 +92,13 @@ def _crash(comm, step: int) -> int:
     time.sleep(0.5)  # as jobs.worker: hydra drops output still in its pipes once MPI_Abort lands
     comm.Abort(1)
     return 1
+
+
+def _hog() -> None:
+    print(f"stand-in: pid {os.getpid()} allocating until the OOM killer ends it", flush=True)
+    held = []
+    while True:  # every page written: only resident memory counts against a memory limit
+        held.append(b"\1" * HOG_CHUNK)
 
 
 def _ok(scenario: dict, attempt: int, started: datetime, times: list[float], size: int, *,

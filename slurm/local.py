@@ -27,6 +27,8 @@ from slurm import outcome, progress, searching
 from slurm.attempt import run_attempt
 from slurm.caught import Caught
 from slurm.launch import WORKER, build_launch
+from slurm.rank_death import Seen, dead_rank_ending, from_mpiexec
+from slurm.ranks import RankProcess, descendant_ranks
 from suite.errors import EnvironmentProblem, UserInputError
 from suite.plan import Plan, plan_path
 from suite.plan_table import plan_text
@@ -179,6 +181,7 @@ class LocalRanks:
     """mpiexec's ranks on this machine, for slurm/attempt.py."""
 
     grace_s: float  # between SIGTERM and SIGKILL
+    find_every_s: float = 0.1  # reading /proc below mpiexec is cheap
 
     def stop(self, proc: subprocess.Popen, *, signum: int | None, orderly: bool) -> None:
         stop(proc, grace_s=self.grace_s if orderly else 0)
@@ -186,8 +189,17 @@ class LocalRanks:
     def signalled(self, signum: int) -> outcome.Ending:
         return outcome.cancelled_ending(signum)
 
-    def exited(self, returncode: int, *, log: Path, signals: Caught) -> outcome.Ending:
-        return outcome.exit_ending(returncode)
+    def find_ranks(self, proc: subprocess.Popen) -> list[RankProcess]:
+        return descendant_ranks(proc)
+
+    def exited(self, returncode: int, *, log: Path, signals: Caught,
+               seen: Seen) -> outcome.Ending:
+        ending = outcome.exit_ending(returncode)
+        if returncode == 0:
+            return ending
+        tail = outcome.read_log_tail(log)
+        return dead_rank_ending(seen, how=from_mpiexec(returncode, tail),
+                                said=f"mpiexec: {ending.reason}") or ending
 
 
 def stop(proc: subprocess.Popen, *, grace_s: float) -> None:

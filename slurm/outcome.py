@@ -1,7 +1,8 @@
 """The run's one record after its launch ended: the worker's, or one written from outside.
 
 A worker that crashed, hung, was killed or never started writes no record. `settle`
-then writes one from what the launcher saw (an `Ending`) and the log's tail. Nothing
+then writes one from what the launcher saw (an `Ending`) and the log's tail; where a rank
+died and a survivor recorded its own error, the dead rank comes first (slurm/rank_death.py). Nothing
 here knows how the run was launched: the local executor builds its Ending from an exit
 status, the Slurm reconciliation from a job state.
 """
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from jobs.fingerprint import fingerprint
 from results.load import read_record
-from results.schema import STATUSES, RunRecord, SchemaError
+from results.schema import STATUSES, RunRecord, SchemaError, replace
 from results.store import record_path, write_record
 
 LOG_TAIL_LINES = 60
@@ -30,6 +31,9 @@ class Ending:
 
     status: str  # a record status other than ok
     reason: str
+    # The reason names a rank that died first: a record of this attempt that a surviving
+    # rank wrote (its own error, e.g. gloo's "Read ... pair.cc") is kept after it.
+    dead_rank: bool = False
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES or self.status == "ok":
@@ -46,42 +50,6 @@ def exit_ending(returncode: int) -> Ending:
     if returncode > 128:  # 128+S: a rank killed by signal S (a bare S under MPICH's hydra)
         reason += f" (128 + {_signal_name(returncode - 128)})"
     return Ending(status="failed", reason=reason)
-
-
-# A rank killed by SIGKILL while the kernel's OOM-kill count rose is the kernel's OOM killer's
-# (a cgroup's memory limit, Slurm's --mem, the node): memsweep's own SIGKILLs end a run as
-# `timeout` or `cancelled`, never here.
-KERNEL_OOM = (": killed by the kernel's OOM killer (SIGKILL while /proc/vmstat oom_kill rose; "
-              "see dmesg); a host_mem_cap in the sweep makes it an oom record with the phase "
-              "and the memory reached")
-SIGKILLED = ("(128 + SIGKILL)", "(signal 9)")  # ours; MPICH's hydra: "... Killed (signal 9)"
-VMSTAT = Path("/proc/vmstat")
-
-
-def oom_kills() -> int | None:
-    """The kernel's count of OOM kills since boot (Linux >= 4.13), None where unknown."""
-    try:
-        for line in VMSTAT.read_text().splitlines():
-            if line.startswith("oom_kill "):
-                return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    return None
-
-
-_seen = [oom_kills()]  # at import: before this process launches anything
-
-
-def kernel_oom(ending: Ending, log_tail: str | None) -> Ending:
-    """`ending` as `oom` where a rank was SIGKILLed and the OOM-kill count rose since the
-    previous run settled here (or since start)."""
-    now, before = oom_kills(), _seen[0]
-    _seen[0] = now
-    killed = ending.status == "failed" and any(
-        mark in ending.reason or mark in (log_tail or "") for mark in SIGKILLED)
-    if killed and now is not None and before is not None and now > before:
-        return Ending(status="oom", reason=ending.reason + KERNEL_OOM)
-    return ending
 
 
 def timeout_ending(timeout_s: float) -> Ending:
@@ -160,6 +128,14 @@ def settle(root: Path, *, scenario: dict, attempt: int, launched: datetime, endi
     try:
         record = read_record(path)
         if record.attempt == attempt and started_time(record) >= launched - CLOCK_SKEW:
+            if not (ending.dead_rank and record.status == "failed"):
+                return record
+            # a survivor's error (the peer vanished) after what happened first
+            record = replace(record, status=ending.status,
+                             reason=f"{ending.reason}; then {record.reason}",
+                             log_path=record.log_path or (str(log) if log else None),
+                             log_tail=record.log_tail or (read_log_tail(log) if log else None))
+            write_record(root, record)
             return record
     except FileNotFoundError:
         pass
@@ -167,7 +143,6 @@ def settle(root: Path, *, scenario: dict, attempt: int, launched: datetime, endi
         problem = f"; its record was not valid ({str(e)[:200]})"
     if problem:
         ending = Ending(status=ending.status, reason=ending.reason + problem)
-    ending = kernel_oom(ending, read_log_tail(log) if log else None)
     record = launcher_record(scenario=scenario, attempt=attempt, ending=ending, started=launched,
                              finished=finished or datetime.now(timezone.utc), log=log)
     write_record(root, record)

@@ -56,9 +56,14 @@ def build_step(*, mpi: str, world_size: int, job_nodes: int, job_ntasks: int,
     return Launch(argv=argv, env=env)
 
 
-def out_of_memory(log_tail: str | None) -> bool:
-    """Whether the step's output says the cgroup OOM killer ended one of its tasks."""
-    return bool(log_tail and _OOM.search(log_tail))
+def out_of_memory(log_tail: str | None) -> str | None:
+    """The line of the step's output that says the cgroup OOM killer ended one of its tasks."""
+    found = _OOM.search(log_tail or "")
+    if not found:
+        return None
+    start = log_tail.rfind("\n", 0, found.start()) + 1
+    end = log_tail.find("\n", found.end())
+    return log_tail[start:end if end >= 0 else None].strip()
 
 
 def srun_error(log_tail: str | None) -> str | None:

@@ -4,13 +4,16 @@
 
 The ranks run as one job step (slurm/step.py) writing to DIR/logs/<run_id>.log. The run's
 record is settled (slurm/outcome.py) from how the step ended; the worker's own record of
-this attempt always wins:
+this attempt wins (a failed one comes after a dead rank's account, below):
 
     SIGUSR1 (#SBATCH --signal, before the time limit), or the sweep's timeout_s   timeout
     SIGTERM or SIGINT (scancel, preemption)                                        cancelled
-    srun says a task ran Out Of Memory (the cgroup OOM killer)                     oom
+    srun or slurmstepd report an OOM kill in the step's cgroup                     oom
     srun exits without a record                                                    failed
     any of these but ok, while a node of the job is down or not responding       node_fail
+
+A rank that died comes first in the reason: its rank, pid (`scontrol listpids`), signal and
+host (slurm/rank_death.py), then srun's words, then a surviving rank's own error.
 
 Exit codes: 0 the run's record is ok, 1 it is not, 2 bad arguments or plan (no record).
 """
@@ -23,6 +26,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from results.schema import RunRecord, replace
@@ -32,6 +36,8 @@ from slurm.attempt import run_attempt
 from slurm.caught import Caught
 from slurm.launch import Launch
 from slurm.mpi_plugin import detect_mpi
+from slurm.rank_death import Seen, dead_rank_ending, from_mpiexec, from_srun
+from slurm.ranks import Finder, RankProcess, descendant_ranks, slurm_step_ranks
 from slurm.step import build_step, out_of_memory, srun_error
 from suite.errors import EnvironmentProblem, MemsweepError
 from suite.plan import read_scenario
@@ -94,8 +100,10 @@ def run(scenario: Scenario, launch: Launch, *, out: Path, attempt: int,
         signals: Caught) -> RunRecord:
     logs_dir(out).mkdir(parents=True, exist_ok=True)
     print(f"memsweep task: {launch.shell()}", flush=True)
-    record = run_attempt(scenario, launch, out=out, attempt=attempt, launcher=SlurmStep(),
-                         signals=signals)
+    srun = Path(launch.argv[0]).name == "srun"  # else mpiexec, whose ranks are below it
+    find = slurm_step_ranks(os.environ["SLURM_JOB_ID"]) if srun else descendant_ranks
+    record = run_attempt(scenario, launch, out=out, attempt=attempt,
+                         launcher=SlurmStep(find=find), signals=signals)
     return node_failed(out, record, nodelist=os.environ.get("SLURM_JOB_NODELIST"))
 
 
@@ -135,9 +143,16 @@ def _stepd_says_node_failure() -> str | None:
                  if "DUE TO NODE FAILURE" in line), None)
 
 
+@dataclass(frozen=True, kw_only=True)
 class SlurmStep:
     """The job step's ranks under srun (or mpiexec) inside this array task, for
     slurm/attempt.py."""
+
+    find: Finder  # srun's ranks run under slurmstepd; mpiexec's under it
+    find_every_s: float = 0.25  # `scontrol listpids` is a process of its own
+
+    def find_ranks(self, proc: subprocess.Popen) -> list[RankProcess]:
+        return self.find(proc)
 
     def stop(self, proc: subprocess.Popen, *, signum: int | None, orderly: bool) -> None:
         # Ranks interrupted print where they were: on the time limit's SIGUSR1 or our own
@@ -147,21 +162,27 @@ class SlurmStep:
     def signalled(self, signum: int) -> outcome.Ending:
         return _signalled(signum)
 
-    def exited(self, returncode: int, *, log: Path, signals: Caught) -> outcome.Ending:
+    def exited(self, returncode: int, *, log: Path, signals: Caught,
+               seen: Seen) -> outcome.Ending:
         if returncode != 0 and not signals.signum:
             time.sleep(LATE_SIGNAL_S)  # srun killed by scancel: our own SIGTERM is on its way
         if signals.signum:
             return _signalled(signals.signum)
-        tail = outcome.read_log_tail(log)
-        if returncode != 0 and out_of_memory(tail):
-            return outcome.Ending(status="oom", reason="a rank went over the job's memory limit "
-                                                       "(--mem) and the kernel's OOM killer "
-                                                       "ended it (srun: Out Of Memory)")
         ending = outcome.exit_ending(returncode)
-        if returncode != 0 and (said := srun_error(tail)):  # which rank, and how
-            ending = outcome.Ending(status=ending.status,
-                                    reason=f"{ending.reason}; srun: {said}")
-        return ending
+        if returncode == 0:
+            return ending
+        tail = outcome.read_log_tail(log)
+        said = ending.reason
+        if words := srun_error(tail):  # which rank, and how, in srun's words
+            said += f"; srun: {words}"
+        step_oom = None
+        if reported := out_of_memory(tail):
+            step_oom = (f"the Slurm step reported an OOM kill in its cgroup: \"{reported}\"; "
+                        f"a rank went over the job's memory limit (--mem)")
+        how = from_srun(tail) or from_mpiexec(returncode, tail)
+        return dead_rank_ending(seen, how=how, said=said, step_oom=step_oom) or \
+            (outcome.Ending(status="oom", reason=f"{step_oom}; {said}") if step_oom else
+             outcome.Ending(status=ending.status, reason=said))
 
 
 def stop(proc: subprocess.Popen, *, interrupt: bool) -> None:

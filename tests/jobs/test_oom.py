@@ -15,7 +15,6 @@ from jobs.rank_outcome import classify
 from jobs.record import failed_record, now
 from results.load import load_records
 from results.schema import RunRecord
-from slurm import outcome
 from slurm.local import run_sweep
 from suite.errors import UserInputError
 from suite.scenario import RunSettings, Scenario
@@ -81,22 +80,6 @@ def test_host_mem_cap_is_a_sweep_setting_that_keeps_earlier_run_ids():
     with pytest.raises(UserInputError) as e:
         RunSettings(host_mem_cap="lots")
     assert e.value.key == "host_mem_cap"
-
-
-def test_a_sigkill_while_the_kernel_counts_an_oom_kill_is_oom(monkeypatch):
-    counts = iter([5, 6, 6])
-    monkeypatch.setattr(outcome, "oom_kills", lambda: next(counts))
-    monkeypatch.setattr(outcome, "_seen", [None])  # restored after the test, for the next one
-    killed = outcome.Ending(status="failed", reason="the ranks exited with code 9")
-    log = "YOUR APPLICATION TERMINATED WITH THE EXIT STRING: Killed (signal 9)"
-    assert outcome.kernel_oom(killed, log).status == "failed"  # no baseline yet: not claimed
-    oom = outcome.kernel_oom(killed, log)  # the count rose from 5 to 6 meanwhile
-    assert oom.status == "oom" and "OOM killer" in oom.reason
-    assert outcome.kernel_oom(killed, log).status == "failed"  # did not rise this time
-    crashed = outcome.Ending(status="failed", reason="the ranks exited with code 1")
-    monkeypatch.setattr(outcome, "_seen", [0])
-    monkeypatch.setattr(outcome, "oom_kills", lambda: 9)
-    assert outcome.kernel_oom(crashed, "Traceback").status == "failed"
 
 
 @pytest.mark.slow

@@ -82,8 +82,11 @@ def counting_path(folder: Path) -> tuple[str, Path]:
 
 
 def calls(log: Path) -> Counter[str]:
+    """The calls that reach slurmctld, by tool. `scontrol listpids` (a task learning its
+    ranks' pids, slurm/ranks.py) is answered by the node's slurmstepd, not counted."""
     lines = log.read_text().splitlines() if log.exists() else []
-    return Counter(line.split()[0] for line in lines)
+    return Counter(line.split()[0] for line in lines
+                   if not line.startswith("scontrol listpids "))
 
 
 def memsweep(*args: str, cwd: Path = REPO, env: dict | None = None,

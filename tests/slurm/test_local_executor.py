@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
+import socket
 
 import pytest
 from executor_support import STAND_IN_WORKER, leftovers, make_sweep, records
@@ -50,7 +52,9 @@ def test_a_crash_is_recorded_failed_with_its_log_tail_and_the_sweep_goes_on(tmp_
 
 
 @pytest.mark.parametrize(("behaviour", "reason"), [
-    ("killed", "the ranks exited with code 9"),  # MPICH passes the rank's signal number on
+    # the dead rank first (test_a_killed_rank_is_named_first), then mpiexec's words: MPICH
+    # passes the rank's signal number on
+    ("killed", "; mpiexec: the ranks exited with code 9"),
     ("fail", "stand-in failed"),  # the worker's own failed record is kept
     ("stale", "the ranks exited with code 1"),  # a record from before the launch is not kept
     ("silent", "the ranks exited 0 but wrote no record"),
@@ -60,9 +64,22 @@ def test_every_launch_ends_in_exactly_one_record(tmp_path, behave, behaviour, re
     sweep, out = make_sweep(), tmp_path / "out"
     assert run(sweep, out) == 1
     [record] = records(sweep, out)
-    assert (record.status, record.reason, record.attempt) == ("failed", reason, 1)
+    assert (record.status, record.attempt) == ("failed", 1) and record.reason.endswith(reason)
     assert [p.name for p in runs_dir(out).iterdir()] == [f"{record.run_id}.json"]
     assert not leftovers(str(tmp_path))
+
+
+def test_a_killed_rank_is_named_first_with_its_pid_host_and_signal(tmp_path, behave):
+    behave("killed")  # the last rank SIGKILLs itself; no OOM kill of it in the kernel's log
+    sweep, out = make_sweep(), tmp_path / "out"
+    assert run(sweep, out) == 1
+    [record] = records(sweep, out)
+    said = re.search(r"stand-in: rank 1 of 2, pid (\d+): killed",
+                     log_path(out, record.run_id).read_text())
+    assert said, record.log_tail
+    assert record.status == "failed"
+    assert record.reason.startswith(f"rank 1 (pid {said.group(1)}) killed by SIGKILL on host "
+                                    f"{socket.gethostname()} (not counted as out of memory: ")
 
 
 @pytest.mark.parametrize("behaviour", ["hang", "hang-hard"])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -167,8 +168,15 @@ def test_each_fault_ends_in_exactly_one_record_of_its_kind(faults):
     killed, oom, ok, cancelled, timeout, vanished = found
     # A rank's SIGKILL ended the step at once (rank 0 alone would have slept 60 s).
     assert "srun: task 1: Killed" in killed.reason and "task 1: Killed" in killed.log_tail
+    # the dead rank first (its pid from `scontrol listpids`); a SIGKILL is no OOM kill unless
+    # the step's cgroup says so
+    assert re.match(r"rank 1 \(pid \d+\) killed by SIGKILL on host \S+ \(not counted as out of "
+                    r"memory: ", killed.reason), killed.reason
     assert killed.duration_s < 60  # the 60 s rank 0 sleeps unharmed: the kill ended it
     assert "Out Of Memory" in oom.log_tail and "--mem" in oom.reason
+    assert re.match(r"rank 1 (\(pid \d+\) )?killed by SIGKILL on host \S+: out of memory, the "
+                    r"kernel's OOM killer ended it \(evidence: the Slurm step reported an OOM "
+                    r"kill in its cgroup: ", oom.reason), oom.reason
     assert ok.measurements is not None
     assert "SIGTERM" in cancelled.reason and "rank 1 hanging" in cancelled.log_tail
     assert "time limit" in timeout.reason

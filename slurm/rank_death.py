@@ -1,0 +1,130 @@
+"""The ending of a run whose rank died: which rank, where, its pid, its signal or exit code
+first, then the launcher's words; `oom` only with evidence that points at this run.
+
+Evidence of an out-of-memory kill is one of: the kernel's log naming one of this run's rank
+pids (slurm/kernel_log.py), or the Slurm step's own report of an OOM kill in its cgroup
+(srun's "task N: Out Of Memory", slurmstepd's "Detected N oom-kill event(s)"). A SIGKILL
+without it is `failed`: on a shared machine the OOM killer ending someone else's process,
+or a user's `kill -9`, says nothing about this scenario's memory.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+from slurm.outcome import Ending
+from slurm.ranks import RankProcess
+
+# MPICH's hydra: "YOUR APPLICATION TERMINATED WITH THE EXIT STRING: Killed (signal 9)"
+_EXIT_STRING = re.compile(r"EXIT STRING: [^\n]*\(signal (\d+)\)")
+# srun: "srun: error: vm: task 1: Killed", "... tasks 0-1: Exited with exit code 3"
+_SRUN = re.compile(r"srun: error: ([^:\s]+): tasks? ([\d,-]+): ([^\n]+)")
+_SRUN_SIGNALS = {"Killed": signal.SIGKILL, "Terminated": signal.SIGTERM,
+                 "Interrupt": signal.SIGINT, "Aborted": signal.SIGABRT,
+                 "Segmentation fault": signal.SIGSEGV}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Seen:
+    """What the attempt saw of its ranks while it waited (slurm/attempt.py)."""
+
+    first_dead: tuple[RankProcess, ...] = ()  # ended together, before the others
+    ranks: tuple[RankProcess, ...] = ()  # every rank process found
+    oom_kills: Mapping[int, str] = field(default_factory=dict)  # the kernel's, since launch
+    kernel_problem: str | None = None  # why the kernel's log could not be read
+
+
+@dataclass(frozen=True, kw_only=True)
+class How:
+    """How a rank ended, as its launcher reported it."""
+
+    signum: int = 0
+    code: int = 0
+    rank: int | None = None  # srun names the rank (its task number) and host
+    host: str | None = None
+
+    def __str__(self) -> str:
+        if self.signum:
+            return f"killed by {_signal_name(self.signum)}"
+        return f"exited with code {self.code}"
+
+
+def from_mpiexec(returncode: int, log_tail: str | None) -> How | None:
+    """How the first rank ended, from mpiexec's exit status and its report in the log; None
+    when mpiexec itself was killed or all went well."""
+    if returncode <= 0:
+        return None
+    if found := _EXIT_STRING.search(log_tail or ""):
+        return How(signum=int(found.group(1)))
+    if returncode > 128:  # 128+S, as a shell reports a death by signal S
+        return How(signum=returncode - 128)
+    return How(code=returncode)
+
+
+def from_srun(log_tail: str | None) -> How | None:
+    """How a task of the step ended, from srun's first error line about it."""
+    found = _SRUN.search(log_tail or "")
+    if not found:
+        return None
+    host, tasks, what = found.group(1), found.group(2), found.group(3).strip()
+    rank = int(tasks) if tasks.isdigit() else None
+    if code := re.match(r"Exited with exit code (\d+)", what):
+        return How(code=int(code.group(1)), rank=rank, host=host)
+    signum = _SRUN_SIGNALS.get(what, signal.SIGKILL if what == "Out Of Memory" else 0)
+    return How(signum=signum, rank=rank, host=host) if signum else None
+
+
+def dead_rank_ending(seen: Seen, *, how: How | None, said: str,
+                     step_oom: str | None = None) -> Ending | None:
+    """The ending that names the rank killed by a signal first; None when no rank was.
+
+    `said` is the launcher's own account (kept after the rank); `step_oom` the Slurm step's
+    report of an OOM kill in its cgroup, if it made one. A rank that exits with an error code
+    is not named here: under MPI_Abort the first process to end is not the one that failed,
+    and its own traceback in the log says more."""
+    if how is None or not how.signum:
+        return None
+    killed = [r for r in seen.first_dead if r.pid in seen.oom_kills]
+    if len(killed) == 1:  # of ranks that ended together, the kernel names the one it killed
+        seen = replace(seen, first_dead=tuple(killed))
+    what = _who(seen, how)
+    evidence = step_oom or _kernel_evidence(seen)
+    if evidence:
+        return Ending(status="oom", dead_rank=True,
+                      reason=f"{what}: out of memory, the kernel's OOM killer ended it "
+                             f"(evidence: {evidence}); {said}")
+    if how.signum == signal.SIGKILL:
+        why = seen.kernel_problem or "the kernel logged no OOM kill of this run's ranks"
+        what += f" (not counted as out of memory: {why})"
+    return Ending(status="failed", dead_rank=True, reason=f"{what}; {said}")
+
+
+def _who(seen: Seen, how: How) -> str:
+    """"rank R (pid P) killed by SIGKILL on host H", from what the watch and launcher saw."""
+    if how.rank is not None:  # srun names the rank that ended first
+        named = [r for r in (*seen.first_dead, *seen.ranks) if r.rank == how.rank]
+        if named:
+            return f"{named[0].name()} {how} on host {named[0].host}"
+        return f"rank {how.rank} {how} on host {how.host}"
+    first = seen.first_dead
+    if not first:
+        return f"a rank {how}"
+    together = " (they ended together)" if len(first) > 1 else ""
+    return f"{' or '.join(r.name() for r in first)} {how} on host {first[0].host}{together}"
+
+
+def _kernel_evidence(seen: Seen) -> str | None:
+    mine = [r for r in (*seen.first_dead, *seen.ranks) if r.pid in seen.oom_kills]
+    if not mine:
+        return None
+    return f"the kernel's log (/dev/kmsg) for pid {mine[0].pid}: \"{seen.oom_kills[mine[0].pid]}\""
+
+
+def _signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"

@@ -1,0 +1,170 @@
+"""A running launch's rank processes, and which of them ended first.
+
+The launcher's own exit status does not say which rank died: MPICH's mpiexec reports the
+signal of the first death but SIGKILLs the other ranks at once, and srun gives no pid. While
+the attempt waits (slurm/attempt.py), a `RankWatch` learns each rank's pid (from the rank's
+environment, or from `scontrol listpids` for a Slurm step) and holds a pidfd per rank, which
+becomes readable the moment that process ends: the first one readable is the rank that died
+first, before the launcher ended the others.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import psutil
+
+# A rank's number in its environment: MPICH's hydra, Open MPI, PMIx, Slurm's srun.
+RANK_ENV = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK", "SLURM_PROCID")
+STARTING_S = 5.0  # ranks start within this after the launch, unless the step is held
+FIND_MAX_S = 10.0  # later, looks for ranks double their interval up to this
+
+
+@dataclass(frozen=True, kw_only=True)
+class RankProcess:
+    rank: int
+    pid: int
+    host: str
+
+    def __post_init__(self) -> None:
+        if self.rank < 0 or self.pid < 1:
+            raise ValueError(f"rank {self.rank} and pid {self.pid}: a rank is 0 or more, a pid "
+                             f"1 or more")
+
+    def name(self) -> str:
+        return f"rank {self.rank} (pid {self.pid})"
+
+
+Finder = Callable[[subprocess.Popen], list[RankProcess]]
+
+
+def descendant_ranks(proc: subprocess.Popen) -> list[RankProcess]:
+    """The ranks below `proc` (mpiexec, here or inside a Slurm allocation), by environment."""
+    try:
+        family = psutil.Process(proc.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+    host, ranked = socket.gethostname(), {}
+    for p in family:
+        try:
+            env, parent = p.environ(), p.ppid()
+        except psutil.Error:  # gone, or not ours
+            continue
+        rank = next((env[k] for k in RANK_ENV if k in env), None)
+        if rank is not None and rank.isdigit():
+            ranked[p.pid] = (int(rank), parent)
+    # a rank's own children inherit its environment: the rank is the one whose parent is not
+    return [RankProcess(rank=rank, pid=pid, host=host)
+            for pid, (rank, parent) in ranked.items() if parent not in ranked]
+
+
+def slurm_step_ranks(job_id: str, scontrol: str = "scontrol") -> Finder:
+    """The ranks of this job's steps on this node, from `scontrol listpids` (srun starts
+    them under slurmstepd, not under this process)."""
+    def find(proc: subprocess.Popen) -> list[RankProcess]:
+        try:
+            done = subprocess.run([scontrol, "listpids", job_id], capture_output=True,
+                                  text=True, timeout=10)
+        except (OSError, subprocess.SubprocessError):
+            return []
+        host, found = socket.gethostname(), []
+        for line in done.stdout.splitlines()[1:]:  # PID JOBID STEPID LOCALID GLOBALID
+            fields = line.split()
+            if len(fields) == 5 and fields[0].isdigit() and fields[2].isdigit() \
+                    and fields[4].isdigit() and _is_rank(int(fields[0])):
+                found.append(RankProcess(rank=int(fields[4]), pid=int(fields[0]), host=host))
+        return found
+    return find
+
+
+def _is_rank(pid: int) -> bool:
+    """A step's task, not one of its children (listpids lists both under the same ids)."""
+    try:
+        parent = psutil.Process(pid).parent()
+        return parent is not None and parent.name() == "slurmstepd"
+    except psutil.Error:
+        return False
+
+
+def _earliest(ended: list[RankProcess]) -> list[RankProcess]:
+    """Of ranks that ended by the same wake-up, the one that ended first where it shows: the
+    launcher (hydra's proxy, slurmstepd) reaps the first death before it kills the others,
+    so a rank already reaped while the others are still unreaped (zombies) ended first."""
+    reaped = [r for r in ended if not _is_zombie(r.pid)]
+    return reaped if len(reaped) == 1 and len(ended) > 1 else ended
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as f:
+            return f.read().rpartition(")")[2].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False  # reaped (or not Linux): no longer there
+
+
+class RankWatch:
+    """Waits on a launch and its ranks together; remembers which rank ended first."""
+
+    def __init__(self, *, world_size: int, find: Finder, every_s: float) -> None:
+        self.world_size = world_size
+        self.find = find
+        self.every_s = every_s  # between looks while the ranks start
+        self.ranks: dict[int, RankProcess] = {}  # by pid
+        self.first_dead: list[RankProcess] = []  # ended together at the first wake-up
+        self._fds: dict[int, int] = {}  # pidfd -> pid, of ranks still running
+        self._started = time.monotonic()
+        self._next_find, self._every = 0.0, every_s
+        self._looking = True
+
+    def wait(self, proc: subprocess.Popen, timeout: float) -> int | None:
+        """Like proc.wait(timeout) but returning None on time-out; sees ranks end meanwhile."""
+        if self._looking and time.monotonic() >= self._next_find:
+            self._look(proc)
+        if not self._fds:
+            try:
+                return proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                return None
+        ready, _, _ = select.select(list(self._fds), [], [], timeout)
+        ended = [self.ranks[self._fds.pop(fd)] for fd in ready]
+        for fd in ready:
+            os.close(fd)
+        if ended and not self.first_dead:
+            self.first_dead = _earliest(sorted(ended, key=lambda r: r.rank))
+        return proc.poll()
+
+    def _look(self, proc: subprocess.Popen) -> None:
+        """Learn the ranks started since the last look. A step's ranks on one node start
+        together: once some are known, a look that finds no new one is the last (the others
+        run on other nodes); while none is known, look every `every_s` (a rank killed early
+        is then still named), and after STARTING_S less and less often (a step may wait for
+        its resources), so that a long run costs no more than a few looks."""
+        known = len(self.ranks)
+        self._learn(self.find(proc))
+        if len(self.ranks) >= self.world_size or (known and len(self.ranks) == known):
+            self._looking = False
+        elif not self.ranks and time.monotonic() - self._started > STARTING_S:
+            self._every = min(2 * self._every, FIND_MAX_S)
+        self._next_find = time.monotonic() + self._every
+
+    def _learn(self, found: list[RankProcess]) -> None:
+        for rank in found:
+            if rank.pid in self.ranks:
+                continue
+            try:
+                fd = os.pidfd_open(rank.pid)
+            except (OSError, AttributeError):  # gone already, or no pidfds (not Linux >= 5.3)
+                continue
+            self.ranks[rank.pid] = rank
+            self._fds[fd] = rank.pid
+
+    def close(self) -> None:
+        for fd in self._fds:
+            os.close(fd)
+        self._fds.clear()

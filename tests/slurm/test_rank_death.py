@@ -1,0 +1,119 @@
+"""A dead rank's ending: the rank, pid, signal and host first; `oom` only with evidence that
+names this run (the kernel's log line for one of its pids, or the Slurm step's own report).
+Real kills of real ranks: tests/reliability/test_dead_rank.py and test_slurm_cluster.py."""
+
+from __future__ import annotations
+
+import signal
+
+from executor_support import make_sweep
+from test_outcome import NOW, worker_record
+
+from results.load import read_record
+from results.schema import replace
+from results.store import record_path, write_record
+from slurm import outcome
+from slurm.kernel_log import KernelLog, oom_killed_pid
+from slurm.rank_death import How, Seen, dead_rank_ending, from_mpiexec, from_srun
+from slurm.ranks import RankProcess
+
+SCENARIO = make_sweep().scenarios[0].to_json()
+R0 = RankProcess(rank=0, pid=4100, host="n1")
+R1 = RankProcess(rank=1, pid=4101, host="n1")
+HYDRA = "YOUR APPLICATION TERMINATED WITH THE EXIT STRING: Killed (signal 9)"
+KERNEL = ("Memory cgroup out of memory: Killed process 4101 (python) total-vm:1131472kB, "
+          "anon-rss:1002240kB, file-rss:14292kB, shmem-rss:5256kB, UID:0 pgtables:2080kB")
+
+
+def test_the_kernels_oom_lines_name_the_killed_pid():
+    assert oom_killed_pid(KERNEL) == 4101
+    assert oom_killed_pid("Out of memory: Killed process 77 (cc1plus) total-vm:1kB") == 77
+    assert oom_killed_pid("oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=/,"
+                          "mems_allowed=0,oom_memcg=/x,task_memcg=/x,task=python,pid=55,"
+                          "uid=0") == 55
+    assert oom_killed_pid("oom_reaper: reaped process 55 (python), now anon-rss:0kB") is None
+    assert oom_killed_pid("python[24600]: segfault at 55ae88dce ip 00007f1026e93992") is None
+
+
+def test_an_unreadable_kernel_log_says_why(tmp_path):
+    with KernelLog(tmp_path / "no-kmsg") as log:
+        assert log.oom_kills() == {} and "is not readable here" in log.problem
+
+
+def test_the_launchers_words_say_how_the_first_rank_ended():
+    assert from_mpiexec(9, HYDRA) == How(signum=signal.SIGKILL)
+    assert from_mpiexec(137, None) == How(signum=signal.SIGKILL)
+    assert from_mpiexec(3, "Traceback ...") == How(code=3)
+    assert from_mpiexec(0, HYDRA) is None and from_mpiexec(-9, HYDRA) is None
+    assert from_srun("srun: error: n1: task 1: Killed") == How(signum=9, rank=1, host="n1")
+    assert from_srun("srun: error: n1: task 0: Out Of Memory").signum == signal.SIGKILL
+    assert from_srun("srun: error: n2: tasks 0-1: Exited with exit code 3") == \
+        How(code=3, rank=None, host="n2")
+    assert from_srun("nothing from srun") is None
+
+
+def test_a_sigkill_without_evidence_is_failed_and_names_the_rank_first():
+    seen = Seen(first_dead=(R1,), ranks=(R0, R1), oom_kills={999: "Killed process 999 (x)"})
+    ending = dead_rank_ending(seen, how=How(signum=signal.SIGKILL), said="mpiexec: code 9")
+    assert ending.status == "failed" and ending.dead_rank
+    assert ending.reason == ("rank 1 (pid 4101) killed by SIGKILL on host n1 (not counted as "
+                             "out of memory: the kernel logged no OOM kill of this run's "
+                             "ranks); mpiexec: code 9")
+    blind = replace(seen, oom_kills={}, kernel_problem="/dev/kmsg is not readable here (EPERM)")
+    assert "(not counted as out of memory: /dev/kmsg is not readable here (EPERM))" in \
+        dead_rank_ending(blind, how=How(signum=9), said="x").reason
+
+
+def test_the_kernels_line_for_one_of_the_runs_pids_is_oom_with_that_evidence():
+    seen = Seen(first_dead=(R1,), ranks=(R0, R1), oom_kills={4101: KERNEL})
+    ending = dead_rank_ending(seen, how=How(signum=signal.SIGKILL), said="mpiexec: code 9")
+    assert ending.status == "oom"
+    assert ending.reason.startswith("rank 1 (pid 4101) killed by SIGKILL on host n1: out of "
+                                    "memory, the kernel's OOM killer ended it (evidence: the "
+                                    "kernel's log (/dev/kmsg) for pid 4101: ")
+    assert KERNEL in ending.reason and ending.reason.endswith("; mpiexec: code 9")
+
+
+def test_srun_names_the_rank_and_the_step_its_oom():
+    seen = Seen(ranks=(R0, R1))  # pids from scontrol listpids; none seen ending first
+    how = from_srun("srun: error: n1: task 1: Out Of Memory")
+    ending = dead_rank_ending(seen, how=how, said="srun: task 1: Out Of Memory",
+                              step_oom="the Slurm step reported an OOM kill in its cgroup")
+    assert ending.status == "oom" and ending.reason.startswith("rank 1 (pid 4101) killed by "
+                                                               "SIGKILL on host n1: out of")
+    unknown = dead_rank_ending(Seen(), how=how, said="x")
+    assert unknown.reason.startswith("rank 1 killed by SIGKILL on host n1 (not counted")
+
+
+def test_ranks_that_ended_together_are_all_named_and_an_exit_code_is_not_a_death():
+    seen = Seen(first_dead=(R0, R1), ranks=(R0, R1))
+    ending = dead_rank_ending(seen, how=How(signum=signal.SIGTERM), said="x")
+    assert ending.reason == ("rank 0 (pid 4100) or rank 1 (pid 4101) killed by SIGTERM on host "
+                             "n1 (they ended together); x")
+    # under MPI_Abort the first process to end is not the one that failed: not named
+    assert dead_rank_ending(seen, how=How(code=1), said="x") is None
+    assert dead_rank_ending(seen, how=None, said="x") is None
+
+
+def test_a_survivors_own_failed_record_follows_the_dead_rank(tmp_path):
+    survivor = replace(worker_record(status="failed"),
+                       reason="RuntimeError: [../gloo/transport/tcp/pair.cc:537] Read error")
+    write_record(tmp_path, survivor)
+    dead = outcome.Ending(status="oom", dead_rank=True, reason="rank 1 (pid 4101) killed by "
+                          "SIGKILL on host n1: out of memory (evidence: ...)")
+    record = outcome.settle(tmp_path, scenario=SCENARIO, attempt=1, launched=NOW, ending=dead,
+                            log=None)
+    assert record.status == "oom"
+    assert record.reason == f"{dead.reason}; then {survivor.reason}"
+    assert read_record(record_path(tmp_path, SCENARIO["run_id"])) == record
+    write_record(tmp_path, worker_record(status="ok"))  # a record the worker finished stands
+    kept = outcome.settle(tmp_path, scenario=SCENARIO, attempt=1, launched=NOW, ending=dead,
+                          log=None)
+    assert kept.status == "ok"
+
+
+def test_of_ranks_that_ended_together_the_kernel_names_the_one_it_killed():
+    seen = Seen(first_dead=(R0, R1), ranks=(R0, R1), oom_kills={4101: KERNEL})
+    ending = dead_rank_ending(seen, how=How(signum=signal.SIGKILL), said="x")
+    assert ending.status == "oom" and ending.reason.startswith("rank 1 (pid 4101) killed by "
+                                                               "SIGKILL on host n1: out of")
