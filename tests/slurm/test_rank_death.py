@@ -60,7 +60,8 @@ def test_a_sigkill_without_evidence_is_failed_and_names_the_rank_first():
     assert ending.reason == ("rank 1 (pid 4101) killed by SIGKILL on host n1 (not counted as "
                              "out of memory: the kernel logged no OOM kill of this run's "
                              "ranks); mpiexec: code 9")
-    blind = dataclasses.replace(seen, oom_kills={}, kernel_problem="/dev/kmsg is not readable here (EPERM)")
+    blind = dataclasses.replace(seen, oom_kills={},
+                                kernel_problem="/dev/kmsg is not readable here (EPERM)")
     assert "(not counted as out of memory: /dev/kmsg is not readable here (EPERM))" in \
         dead_rank_ending(blind, how=How(signum=9), said="x").reason
 
