@@ -78,9 +78,12 @@ def cut_short(case: Case, run_id: str) -> bool:
 
 
 def names_dead_rank(record: RunRecord, rank: int, pid: int | None, signal_name: str) -> bool:
-    """The record's reason starts with the rank, its pid and the signal (slurm/rank_death.py)."""
-    return (record.reason or "").startswith(f"rank {rank} (pid {pid}) killed by {signal_name} "
-                                            f"on host ")
+    """The record's reason starts with the rank, its pid and the signal (slurm/rank_death.py).
+    Where the launcher's cleanup ended the other ranks before the watch woke (a loaded
+    machine), the reason names every rank that ended together: this one must be among them."""
+    first, sep, _ = (record.reason or "").partition(f" killed by {signal_name} on host ")
+    named = f"rank {rank} (pid {pid})"
+    return bool(sep) and (first == named or (named in first.split(" or ")))
 
 
 def survivor_aborted_first(case: Case, record: RunRecord) -> bool:
