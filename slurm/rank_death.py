@@ -87,9 +87,11 @@ def dead_rank_ending(seen: Seen, *, how: How | None, said: str,
     and its own traceback in the log says more."""
     if how is None or not how.signum:
         return None
-    killed = [r for r in seen.first_dead if r.pid in seen.oom_kills]
-    if len(killed) == 1:  # of ranks that ended together, the kernel names the one it killed
-        seen = replace(seen, first_dead=tuple(killed))
+    # The kernel names the rank it killed: that one, whatever the watch saw end first (an OOM
+    # victim frees its memory before it exits, and the launcher may reap another one first).
+    killed = [r for r in (*seen.first_dead, *seen.ranks) if r.pid in seen.oom_kills]
+    if killed and how.rank is None:
+        seen = replace(seen, first_dead=(killed[0],))
     what = _who(seen, how)
     evidence = step_oom or _kernel_evidence(seen)
     if evidence:
