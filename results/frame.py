@@ -13,7 +13,7 @@ sweep folder the record was read from).
 | sweep | str | name of the sweep file's `[sweep]` table |
 | repetition | int | repetition index of the scenario (0-based) |
 | *each axis* | its type | a column per axis of suite/axes.py, in order: workload, strategies |
-| n_params | Int64 | exact parameter count of the model (empty for a size not in this catalogue) |
+| n_params | Int64 | exact parameter count of the model (catalogue size or spelled-out dimensions) |
 | started_at | datetime (UTC) | when the run started |
 | night | str | the UTC date the run started, YYYY-MM-DD: which nightly run it belongs to |
 | finished_at | datetime (UTC) | when the run ended |
@@ -68,7 +68,7 @@ import pandas as pd
 from results.schema import RunRecord
 from suite.axes import AXES
 from suite.errors import MemsweepError
-from suite.models import MODELS
+from suite.models import MODELS, decode
 from suite.scenario import RunSettings, Scenario
 
 # Per-rank figures reported as the maximum over ranks (the rank that limits the job).
@@ -105,7 +105,8 @@ def record_row(r: RunRecord) -> dict:
     `rows_frame` derives), then any scenario parameter the catalogue does not know."""
     scenario = r.scenario
     params = scenario.get("params", {})
-    spec = MODELS.get(params.get("model"))
+    model = params.get("model")
+    spec = MODELS.get(model) or (decode(model) if isinstance(model, str) else None)
     fp = r.fingerprint
     row = {
         "run_id": r.run_id, "scenario_id": scenario_id(r.sweep, scenario),

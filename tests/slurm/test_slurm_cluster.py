@@ -8,7 +8,6 @@ nothing else and the whole file stays within a few minutes.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -33,6 +32,7 @@ from executor_support import REPO, records, to_toml
 
 from results.store import log_path, record_path
 from slurm import submissions
+from suite.plan import PLAN_FILE, Plan
 from suite.sweep import Sweep, parse_sweep
 
 pytestmark = pytest.mark.slurm
@@ -233,8 +233,7 @@ def test_a_job_slurm_no_longer_knows_is_recorded_missing(tmp_path):
            "axes": {"model": "tiny", "world_size": 2, "zero_stage": [0, 1]}}
     sweep, out = parse_sweep(doc), tmp_path / "out"
     out.mkdir()
-    (out / "plan.json").write_text(json.dumps(
-        {"sweep": "slurm-gone", "scenarios": [s.to_json() for s in sweep.scenarios]}))
+    Plan.of(sweep).write(out / PLAN_FILE)
     gone = "60000000"  # far above any id this cluster has handed out
     submissions.save(out, "slurm-gone", [submissions.Submission(
         array_job_id=gone, report_job_id=str(int(gone) + 1), indices=(0, 1), attempts=(1, 1),
