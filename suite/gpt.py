@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.checkpoint import checkpoint
 
+from suite.decoder import built_on, init_weights, lm_loss, through_blocks
 from suite.models import ModelSpec
 
 
@@ -38,39 +38,18 @@ class GPT(nn.Module):
         # Recompute every k-th block in backward instead of keeping its activations.
         self.checkpoint_every = checkpoint_every
         d = spec.d_model
-        with torch.device(device) if device else _nullctx():
+        with built_on(device):
             self.wte = nn.Embedding(spec.vocab_size, d)
             self.wpe = nn.Embedding(spec.max_seq_len, d)
             self.blocks = nn.ModuleList(Block(d, spec.n_head) for _ in range(spec.n_layer))
             self.ln_f = nn.LayerNorm(d)
         if device != "meta":
-            self.apply(_init_weights)
+            self.apply(init_weights)
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
         pos = torch.arange(idx.shape[1], device=idx.device)
         x = self.wte(idx) + self.wpe(pos)
-        for i, block in enumerate(self.blocks):
-            if self.training and self.checkpoint_every and i % self.checkpoint_every == 0:
-                x = checkpoint(block, x, use_reentrant=False)
-            else:
-                x = block(x)
+        x = through_blocks(self.blocks, x, checkpoint_every=self.checkpoint_every,
+                           training=self.training)
         logits = self.ln_f(x) @ self.wte.weight.t()  # tied output embedding
-        if targets is None:
-            return logits
-        return F.cross_entropy(logits.float().view(-1, logits.shape[-1]), targets.view(-1))
-
-
-def _init_weights(module: nn.Module) -> None:
-    # GPT-2's init; torch's default N(0, 1) embeddings make the tied head echo its input.
-    if isinstance(module, (nn.Linear, nn.Embedding)):
-        nn.init.normal_(module.weight, mean=0.0, std=0.02)
-    if isinstance(module, nn.Linear) and module.bias is not None:
-        nn.init.zeros_(module.bias)
-
-
-class _nullctx:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
+        return lm_loss(logits, targets)

@@ -10,8 +10,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.checkpoint import checkpoint
 
+from suite.decoder import built_on, init_weights, lm_loss, through_blocks
 from suite.models import ModelSpec
 
 
@@ -92,39 +92,19 @@ class Llama(nn.Module):
         self.spec = spec
         # Recompute every k-th block in backward instead of keeping its activations.
         self.checkpoint_every = checkpoint_every
-        with torch.device(device) if device else _nullctx():
+        with built_on(device):
             self.embed_tokens = nn.Embedding(spec.vocab_size, spec.d_model)
             self.layers = nn.ModuleList(Block(spec) for _ in range(spec.n_layer))
             self.norm = RMSNorm(spec.d_model)
             self.lm_head = None if spec.ties else nn.Linear(spec.d_model, spec.vocab_size,
                                                             bias=False)
         if device != "meta":
-            self.apply(_init_weights)
+            self.apply(init_weights)
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
         x = self.embed_tokens(idx)
-        for i, block in enumerate(self.layers):
-            if self.training and self.checkpoint_every and i % self.checkpoint_every == 0:
-                x = checkpoint(block, x, use_reentrant=False)
-            else:
-                x = block(x)
+        x = through_blocks(self.layers, x, checkpoint_every=self.checkpoint_every,
+                           training=self.training)
         x = self.norm(x)
         logits = x @ self.embed_tokens.weight.t() if self.lm_head is None else self.lm_head(x)
-        if targets is None:
-            return logits
-        return F.cross_entropy(logits.float().view(-1, logits.shape[-1]), targets.view(-1))
-
-
-def _init_weights(module: nn.Module) -> None:
-    if isinstance(module, (nn.Linear, nn.Embedding)):
-        nn.init.normal_(module.weight, mean=0.0, std=0.02)
-    if isinstance(module, nn.Linear) and module.bias is not None:
-        nn.init.zeros_(module.bias)
-
-
-class _nullctx:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
+        return lm_loss(logits, targets)

@@ -26,10 +26,11 @@ def test_cpu_sizes_are_small():
     assert all(2e5 <= m.n_params <= 2e7 for m in cpu)
 
 
-def test_tiny_model_trains_one_step():
+@pytest.mark.parametrize("name", ["tiny", "llama-tiny"])
+def test_cpu_models_train_one_step_with_checkpointing(name):
     import torch
 
-    spec = MODELS["tiny"]
+    spec = MODELS[name]
     model = build_model(spec, checkpoint_every=1)
     x = torch.randint(0, spec.vocab_size, (2, 16))
     loss = model(x, x)
@@ -73,18 +74,6 @@ def test_llama_members_use_grouped_query_attention_and_untied_heads():
         names = {n for n, _ in module.named_parameters()}
         assert {"layers.0.self_attn.q_proj.weight", "layers.0.mlp.gate_proj.weight",
                 "lm_head.weight"} <= names
-
-
-def test_llama_tiny_trains_one_step_with_checkpointing():
-    import torch
-
-    spec = MODELS["llama-tiny"]
-    model = build_model(spec, checkpoint_every=1)
-    x = torch.randint(0, spec.vocab_size, (2, 16))
-    loss = model(x, x)
-    loss.backward()
-    assert 0.5 * math.log(spec.vocab_size) < loss.item() < 2 * math.log(spec.vocab_size)
-    assert all(p.grad is not None for p in model.parameters())
 
 
 def test_rotary_attention_is_causal():
