@@ -7,7 +7,6 @@ probes and never runs one twice.
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 import sys
@@ -43,14 +42,13 @@ from = "small"
 to = "base"
 resolution = 0.25
 """
-DS = {"zero_optimization": {"reduce_bucket_size": 1000000, "allgather_bucket_size": 1000000,
-                            "stage3_prefetch_bucket_size": 900000,
-                            "stage3_param_persistence_threshold": 10000}}
+# The buckets of the demo's capacity sweep, scaled to CPU-scale models.
+DS = (REPO / "suite" / "sweeps" / "capacity_ds.json").read_text()
 
 
 def write_sweep(folder: Path, stages: list[int]) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "ds.json").write_text(json.dumps(DS))
+    (folder / "ds.json").write_text(DS)
     (folder / "s.toml").write_text(SWEEP.format(stages=stages))
     return folder / "s.toml"
 

@@ -4,7 +4,6 @@ mid-search resumes from its recorded probes; the report job reports the boundari
 
 from __future__ import annotations
 
-import json
 import subprocess
 import time
 
@@ -39,15 +38,14 @@ from = "small"
 to = "base"
 resolution = 0.25
 """
-DS = {"zero_optimization": {"reduce_bucket_size": 1000000, "allgather_bucket_size": 1000000,
-                            "stage3_prefetch_bucket_size": 900000,
-                            "stage3_param_persistence_threshold": 10000}}
+# The buckets of the demo's capacity sweep, scaled to CPU-scale models.
+DS = (REPO / "suite" / "sweeps" / "capacity_ds.json").read_text()
 
 
 def test_a_submitted_search_killed_and_resumed_ends_with_one_outcome_per_combination(
         tmp_path):
     require_cluster()
-    (tmp_path / "ds.json").write_text(json.dumps(DS))
+    (tmp_path / "ds.json").write_text(DS)
     (tmp_path / "s.toml").write_text(SWEEP)
     out = tmp_path / "out"
     try:
