@@ -39,7 +39,7 @@ UP = REPO / "slurm" / "cluster" / "up.sh"
 WATCH = ("--watch", "--interval", "3")
 # Long enough that slurmctld marks a killed node down (SlurmdTimeout=10 s, checked every
 # few seconds) well before the run could end: about 0.1 s a step here, more under load.
-LONG_STEPS = 600
+LONG_STEPS = 5000  # on a quiet machine 600 steps ended before the node was marked down
 
 
 def zero3(name: str, *, timed_steps: int) -> dict:
