@@ -44,6 +44,14 @@ def transform(model: Module, run: Resolved, ctx: RankContext) -> Module:
     return prune(model, sparsity)
 
 
+def needs_gpt_block(axis: str, what: str) -> Rule:
+    """The rule of a strategy whose model transform rewrites suite/gpt.py's Block."""
+    return Rule(name=f"{axis}-needs-gpt-block",
+                reason=f"{what} rewrites the GPT block's layers (suite/gpt.py); the llama "
+                       "family has no such transform yet",
+                excludes=lambda v: v[axis] != "none" and model_spec(v["model"]).family != "gpt")
+
+
 def block_linear_params(values: dict) -> tuple[int, int]:
     """(dense, after pruning) weights + biases of one block's linear layers."""
     spec = model_spec(values["model"])
@@ -80,11 +88,7 @@ STRATEGY = Strategy(
                values="none | unstructured-<pct> | structured-<pct>",
                help="pruning: none, unstructured-<pct> (magnitude, masks) or structured-<pct> "
                     "(heads and MLP neurons removed)"),),
-    rules=(Rule(name="pruning-needs-gpt-block",
-                reason="pruning rewrites the GPT block's layers (suite/gpt.py); "
-                       "the llama family has no such transform yet",
-                excludes=lambda v: v["pruning"] != "none"
-                and model_spec(v["model"]).family != "gpt"),
+    rules=(needs_gpt_block("pruning", "pruning"),
            Rule(name="unstructured-pruning-not-with-zero-3",
                 reason="torch's pruning computes weight = weight_orig * mask in a forward "
                        "pre-hook that runs before ZeRO-3 gathers weight_orig's partition",

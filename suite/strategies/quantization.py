@@ -76,11 +76,7 @@ STRATEGY = Strategy(
     axes=(Axis(name="quantize", type=str, default="none", choices=("none", *BITS),
                help="weight-only quantization of the block linears: int8, int4 (inference or "
                     "a distillation teacher)"),),
-    rules=(Rule(name="quantize-needs-gpt-block",
-                reason="quantization rewrites the GPT block's layers (suite/gpt.py); "
-                       "the llama family has no such transform yet",
-                excludes=lambda v: v["quantize"] != "none"
-                and model_spec(v["model"]).family != "gpt"),
+    rules=(pruning.needs_gpt_block("quantize", "quantization"),
            Rule(name="int4-group-fits-layers",
                 reason=f"int4 quantizes inputs in groups of {INT4_GROUP}: every linear layer's "
                        f"input width must be a multiple",
