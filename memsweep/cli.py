@@ -7,6 +7,7 @@ Exit codes: 0 success, 1 a run failed / a problem found, 2 bad input, 3 environm
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from memsweep import catalogue_cmds, results_cmds, running_cmds, selftest_cmds
@@ -40,6 +41,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("memsweep: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # `memsweep models | head`: the reader left; say nothing, and keep Python's own flush at
+        # exit from raising again on the closed pipe.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":
