@@ -51,12 +51,14 @@ def register(sub: argparse._SubParsersAction, epilog: str) -> None:
                    help="keep the runs whose record in the output folder is ok; run the rest")
     s.set_defaults(func=_cmd_run)
 
-    s = sub.add_parser("submit", help="submit a sweep to Slurm: one job array + a report job",
-                       description="Submit SWEEP to Slurm as ONE job array (one task per "
-                                   "scenario, each starting its ranks with srun) and a report "
-                                   "job that runs after it (--dependency=afterany), reconciles "
+    s = sub.add_parser("submit", help="submit a sweep to Slurm: job arrays + a report job",
+                       description="Submit SWEEP to Slurm as one job array per node count "
+                                   "(one task per scenario, asking for the nodes its world "
+                                   "size takes and starting its ranks with srun; a sweep whose "
+                                   "runs all fit on one node is ONE array) and a report job "
+                                   "that runs after them (--dependency=afterany), reconciles "
                                    "the records and makes DIR/report.pdf. Writes the scripts "
-                                   "into DIR and prints both job ids. Options override the "
+                                   "into DIR and prints the job ids. Options override the "
                                    "--profile file.", epilog=epilog)
     s.add_argument("sweep", nargs="?", help="sweep file (TOML); not with --resume")
     s.add_argument("--resume", metavar="DIR",
@@ -72,15 +74,16 @@ def register(sub: argparse._SubParsersAction, epilog: str) -> None:
     s.add_argument("--qos", metavar="Q")
     s.add_argument("--time", metavar="T", help="time limit of each task, e.g. 90 or 01:30:00")
     s.add_argument("--mem", metavar="SIZE", help="memory of each task's node, e.g. 16G")
-    s.add_argument("--nodes", type=int, metavar="N", help="nodes of each task")
+    s.add_argument("--nodes", type=int, metavar="N",
+                   help="nodes of each task (default: its world size / tasks_per_node)")
     s.add_argument("--gpus-per-node", type=int, metavar="G")
     s.add_argument("--max-parallel", type=int, metavar="K",
-                   help="at most K tasks of the array at once (%%K)")
+                   help="at most K tasks of each array at once (%%K)")
     s.add_argument("--mpi", metavar="PLUGIN",
                    help="srun --mpi plugin (pmi2, pmix, none) or `mpiexec`; default from the "
                         "MPI library mpi4py is built against (MPICH: pmi2, Open MPI: pmix)")
     s.add_argument("--dry-run", action="store_true",
-                   help="print the two scripts; write and submit nothing")
+                   help="print the scripts; write and submit nothing")
     s.set_defaults(func=_cmd_submit)
 
     s = sub.add_parser("status", help="the state of a submitted sweep, one scheduler call",

@@ -1,4 +1,5 @@
-"""Rendering the sweep's two sbatch scripts: pure functions whose keyword arguments are the schema.
+"""Rendering a sweep's sbatch scripts (its job arrays, its report job): pure functions whose
+keyword arguments are the schema.
 
 Every value that reaches an `#SBATCH` line is validated first (a newline or a
 space there would add a directive); every value in the shell body is quoted.
@@ -72,7 +73,8 @@ def render_array_script(*, sweep: str, n_tasks: int, max_parallel: int | None, n
                         time: str, partition: str | None, account: str | None, qos: str | None,
                         out_dir: str, python: str, mpi: str, signal_lead_s: int = 120,
                         indices: Sequence[int] | None = None, task: str = "slurm.task") -> str:
-    """The job array: task i runs scenario i of out_dir/plan.json on `ntasks` ranks.
+    """A job array: task i runs scenario i of out_dir/plan.json, with room for `ntasks` ranks
+    on `nodes` nodes (a sweep's runs go into one array per node count: slurm/node_shapes.py).
 
     `indices` are the plan positions to run (a resume); default all `n_tasks` of them.
     `task` is the module each task runs: slurm.task (one run), or slurm.search_task (a
@@ -94,7 +96,8 @@ def render_array_script(*, sweep: str, n_tasks: int, max_parallel: int | None, n
     if max(indices, default=0) >= n_tasks:
         raise ValueError(f"array indices {indices!r} go beyond the plan's {n_tasks} scenarios")
     lines = ["#!/bin/bash",
-             f"# memsweep: sweep {sweep}, {n_tasks} scenarios as one job array.",
+             f"# memsweep: sweep {sweep}, {n_tasks} scenarios; this job array runs those "
+             f"that take {nodes} node{'s' if nodes > 1 else ''}.",
              "# Task i runs scenario i of plan.json; resubmit with: memsweep submit --resume",
              *_directives(job_name=f"memsweep-{sweep}", array=array_spec(indices, max_parallel),
                           nodes=nodes, ntasks=ntasks, cpus_per_task=cpus_per_task,

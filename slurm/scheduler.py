@@ -3,7 +3,8 @@
 Every call gets a clean environment: a submission from inside an allocation (the
 nightly scrontab job, the report job) would otherwise hand its own SLURM_* / SBATCH_*
 settings (job id, partition, array, time limit ...) to the new job or the query.
-`CALLS` counts the calls per tool; a sweep takes two sbatch calls and one squeue per poll.
+`CALLS` counts the calls per tool; a sweep takes one sbatch call per node count plus one
+(the report job), and one squeue per poll.
 """
 
 from __future__ import annotations

@@ -165,13 +165,18 @@ def _log_of(folder: Path, run_id: str, *, attempt: int, task: str) -> Path | Non
 
 def render(snap: Snapshot) -> str:
     """The scenario -> state table, one line per planned run, and a count by state."""
-    last = snap.submissions[-1] if snap.submissions else None
+    arrays = submissions.latest(list(snap.submissions))
+    last = arrays[-1] if arrays else None
     head = f"sweep {snap.sweep} in {snap.folder}: {len(snap.rows)} runs"
-    if last:
+    if len(arrays) == 1:
         head += f"; array job {last.array_job_id}"
-        if last.report_job_id:
-            state = snap.report.state if snap.report else "unknown to Slurm"
-            head += f", report job {last.report_job_id} {state}"
+    elif arrays:  # one per node count
+        head += "; array jobs " + ", ".join(
+            s.array_job_id + (f" ({s.nodes} node{'s' if s.nodes > 1 else ''})" if s.nodes else "")
+            for s in arrays)
+    if last and last.report_job_id:
+        state = snap.report.state if snap.report else "unknown to Slurm"
+        head += f", report job {last.report_job_id} {state}"
     reps = any(r.scenario.repetition for r in snap.rows)
     table = [["index", "run_id", "scenario", "task", "slurm", "record", "attempt", "reason"]]
     counts: Counter[str] = Counter()

@@ -2,10 +2,11 @@
 
     {"sweep": "smoke", "submissions": [
       {"array_job_id": "40", "report_job_id": "46", "indices": [0, 1, 2], "attempts": [1, 1, 1],
-       "submitted_at": "2026-11-25T19:57:37+00:00", "settings": {...}}]}
+       "submitted_at": "2026-11-25T19:57:37+00:00", "settings": {...}, "nodes": 1}]}
 
-One entry per `memsweep submit` (a --resume adds one); written atomically after each sbatch,
-so a submission whose report job failed to submit still knows its array.
+One entry per job array: a `memsweep submit` (a --resume too) adds one per node count
+(slurm/node_shapes.py), all with the same submitted_at and report job. Written atomically
+after each sbatch, so a submission whose report job failed to submit still knows its arrays.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class Submission:
     attempts: tuple[int, ...]  # the attempt each of them runs, in the same order
     submitted_at: str  # ISO 8601: a record started before this is not from this submission
     settings: dict = field(default_factory=dict)  # what was submitted with (--resume reuses it)
+    nodes: int | None = None  # what each task of this array asks for (None: before it was kept)
 
     def __post_init__(self) -> None:
         if len(self.indices) != len(self.attempts):
@@ -73,6 +75,13 @@ def save(out: Path, sweep: str, submissions: list[Submission]) -> None:
 
 def with_report(sub: Submission, report_job_id: str) -> Submission:
     return replace(sub, report_job_id=report_job_id)
+
+
+def latest(submissions: list[Submission]) -> list[Submission]:
+    """The arrays of the last `memsweep submit`: those submitted with the last one."""
+    if not submissions:
+        return []
+    return [s for s in submissions if s.submitted_at == submissions[-1].submitted_at]
 
 
 def owners(submissions: list[Submission]) -> dict[int, Submission]:

@@ -1,9 +1,12 @@
-"""`memsweep submit`: a sweep as ONE job array plus a report job after it: two sbatch calls.
+"""`memsweep submit`: a sweep as job arrays, one per node count, plus a report job after them.
 
     DIR/plan.json          the scenarios; array task i runs scenario i (slurm/task.py)
-    DIR/slurm-array.sh     the array script, kept so a user can read and resubmit it
-    DIR/slurm-report.sh    the report job: --dependency=afterany:<array>, so it runs even when
-                           tasks fail; reconciles the records (status --reconcile), then the PDF
+    DIR/slurm-array.sh     the array script, kept so a user can read and resubmit it; when the
+                           runs take different node counts, one per count instead:
+                           slurm-array-1node.sh, slurm-array-2nodes.sh ... (slurm/node_shapes.py)
+    DIR/slurm-report.sh    the report job: --dependency=afterany:<each array>, so it runs
+                           even when tasks fail; reconciles the records (status --reconcile),
+                           then the PDF
     DIR/slurm.json         the job ids of every submission (slurm/submissions.py)
 
 `--resume DIR` submits only the runs without an ok record, as `--array=3,5,9%K`: same
@@ -12,7 +15,6 @@ run_id, attempt + 1.
 
 from __future__ import annotations
 
-import math
 import os
 import string
 import sys
@@ -21,9 +23,10 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 from results.search_outcome import FINISHED, load_outcomes
-from slurm import outcome, scheduler, submissions
+from slurm import node_shapes, outcome, scheduler, submissions
 from slurm.local import prepare_output
 from slurm.mpi_plugin import detect_mpi
+from slurm.node_shapes import Shape
 from slurm.profile import Profile, load_profile
 from slurm.sbatch import (
     check_mem,
@@ -76,24 +79,29 @@ def submit(*, sweep: str | None, resume: str | None, out: str | None, profile: s
     if not indices:
         print(f"sweep {req.name}: every run in {req.folder} has an ok record; nothing to submit")
         return 0
-    array, report = render_scripts(name=req.name, scenarios=req.scenarios, indices=indices,
-                                   profile=req.profile, out=req.folder, mpi=req.mpi,
-                                   search=req.search is not None)
-    what = f"sweep {req.name}: {len(indices)} of {len(req.scenarios)} runs as one job array"
+    arrays, report = render_scripts(name=req.name, scenarios=req.scenarios, indices=indices,
+                                    profile=req.profile, out=req.folder, mpi=req.mpi,
+                                    search=req.search is not None)
+    what = (f"sweep {req.name}: {len(indices)} of {len(req.scenarios)} runs as "
+            + ("one job array" if len(arrays) == 1 else
+               f"{len(arrays)} job arrays, one per node count"))
     if dry_run:
         print(f"{what}, then a report job (dry run: nothing written, nothing submitted)\n")
-        print(f"--- {req.folder / ARRAY_SCRIPT} (sbatch) ---\n{array}")
-        print(f"--- {req.folder / REPORT_SCRIPT} (sbatch --dependency=afterany:ARRAY_JOB_ID) "
-              f"---\n{report}", end="")
+        for shape, text in arrays:
+            print(f"--- {req.folder / script_name(shape, arrays)} (sbatch) ---\n{text}")
+        print(f"--- {req.folder / REPORT_SCRIPT} (sbatch --dependency=afterany:ARRAY_JOB_ID"
+              f"{':...' if len(arrays) > 1 else ''}) ---\n{report}", end="")
         return 0
-    sub = send(req, array=array, report=report, indices=indices,
-               attempts=[outcome.next_attempt(previous[i]) for i in indices])
+    subs = send(req, arrays=arrays, report=report,
+                attempts={i: outcome.next_attempt(previous[i]) for i in indices})
     folder = req.folder
-    print(f"{what} into {folder}\n"
-          f"array job:  {sub.array_job_id}  ({folder / ARRAY_SCRIPT}; task logs "
-          f"{folder}/logs/slurm-{sub.array_job_id}_<index>.out)\n"
-          f"report job: {sub.report_job_id}  ({folder / REPORT_SCRIPT}; runs after the array, "
-          f"writes {folder}/report.pdf)\n"
+    print(f"{what} into {folder}")
+    for sub, (shape, _) in zip(subs, arrays, strict=True):
+        print(f"array job:  {sub.array_job_id}  ({folder / script_name(shape, arrays)}; "
+              f"{len(shape.indices)} runs on {shape.label} each; task logs "
+              f"{folder}/logs/slurm-{sub.array_job_id}_<index>.out)")
+    print(f"report job: {subs[-1].report_job_id}  ({folder / REPORT_SCRIPT}; runs after the "
+          f"array{'s' if len(subs) > 1 else ''}, writes {folder}/report.pdf)\n"
           f"follow:     memsweep status {folder} --watch")
     return 0
 
@@ -133,34 +141,60 @@ def concluded(folder: Path, search: SearchSpec, combinations) -> list[bool]:
     return [done.get(search_id(search, c), False) for c in combinations]
 
 
-def send(req: Request, *, array: str, report: str, indices: list[int],
-         attempts: list[int]) -> Submission:
-    """Write the folder's files and make the two sbatch calls; the submission."""
+def send(req: Request, *, arrays: list[tuple[Shape, str]], report: str,
+         attempts: dict[int, int]) -> list[Submission]:
+    """Write the folder's files and make the sbatch calls (each array, then the report job);
+    the submissions, one per array."""
     folder = req.folder
     prepare_output(folder)
     earlier = submissions.load(folder)
     refuse_if_active(folder, earlier)
     if req.plan is not None:
         req.plan.write(plan_path(folder))
-    for file, text in ((ARRAY_SCRIPT, array), (REPORT_SCRIPT, report)):
+    files = [(script_name(shape, arrays), text) for shape, text in arrays]
+    for file, text in (*files, (REPORT_SCRIPT, report)):
         (folder / file).write_text(text, encoding="utf-8")
         (folder / file).chmod(0o755)
     submitted = datetime.now(timezone.utc).isoformat()  # before sbatch: tasks may start at once
-    sub = Submission(array_job_id=scheduler.sbatch(str(folder / ARRAY_SCRIPT)),
-                     indices=tuple(indices), attempts=tuple(attempts), submitted_at=submitted,
-                     settings={"profile": asdict(req.profile), "mpi": req.mpi,
-                               "python": sys.executable})
-    submissions.save(folder, req.name, [*earlier, sub])  # status knows the array from now on
+    settings = {"profile": asdict(req.profile), "mpi": req.mpi, "python": sys.executable}
+    subs: list[Submission] = []
+    for (shape, _), (file, _) in zip(arrays, files, strict=True):
+        try:
+            job_id = scheduler.sbatch(str(folder / file))
+        except EnvironmentProblem as e:
+            if not subs:
+                raise
+            raise EnvironmentProblem(
+                f"{_listed(subs)} submitted, the one for {shape.label} is not: {e}\n  then, "
+                f"once {'it has' if len(subs) == 1 else 'they have'} ended: memsweep submit "
+                f"--resume {folder} submits the rest") from None
+        subs.append(Submission(array_job_id=job_id, indices=shape.indices,
+                               attempts=tuple(attempts[i] for i in shape.indices),
+                               submitted_at=submitted, settings=settings, nodes=shape.nodes))
+        submissions.save(folder, req.name, [*earlier, *subs])  # status knows it from now on
     try:
-        report_id = scheduler.sbatch(str(folder / REPORT_SCRIPT),
-                                     dependency=f"afterany:{sub.array_job_id}")
+        report_id = scheduler.sbatch(str(folder / REPORT_SCRIPT), dependency="afterany:" +
+                                     ":".join(s.array_job_id for s in subs))
     except EnvironmentProblem as e:
-        raise EnvironmentProblem(f"the array job {sub.array_job_id} is submitted but the report "
-                                 f"job is not: {e}\n  then, once the array has ended: memsweep "
-                                 f"status {folder} --reconcile; memsweep report {folder}") from None
-    sub = submissions.with_report(sub, report_id)
-    submissions.save(folder, req.name, [*earlier, sub])
-    return sub
+        raise EnvironmentProblem(f"{_listed(subs)} submitted but the report job is not: {e}\n"
+                                 f"  then, once {'it has' if len(subs) == 1 else 'they have'} "
+                                 f"ended: memsweep status {folder} --reconcile; memsweep report "
+                                 f"{folder}") from None
+    subs = [submissions.with_report(s, report_id) for s in subs]
+    submissions.save(folder, req.name, [*earlier, *subs])
+    return subs
+
+
+def _listed(subs: list[Submission]) -> str:
+    ids = ", ".join(s.array_job_id for s in subs)
+    return f"the array job{'s' if len(subs) > 1 else ''} {ids} {'are' if len(subs) > 1 else 'is'}"
+
+
+def script_name(shape: Shape, arrays: list) -> str:
+    """slurm-array.sh when the submission is one array; else one file per node count."""
+    if len(arrays) == 1:
+        return ARRAY_SCRIPT
+    return f"slurm-array-{shape.nodes}node{'s' if shape.nodes > 1 else ''}.sh"
 
 
 def check_options(options: dict) -> dict:
@@ -184,23 +218,22 @@ def check_options(options: dict) -> dict:
 
 def render_scripts(*, name: str, scenarios: list[Scenario] | tuple[Scenario, ...],
                    indices: list[int], profile: Profile, out: Path, mpi: str,
-                   search: bool = False) -> tuple[str, str]:
-    """The array and report scripts. Every task asks for the largest world size submitted;
-    srun then starts each scenario's own."""
-    world = max(int(scenarios[i]["world_size"]) for i in indices)
-    nodes = profile.nodes or (math.ceil(world / profile.tasks_per_node)
-                              if profile.tasks_per_node else 1)
+                   search: bool = False, python: str = sys.executable
+                   ) -> tuple[list[tuple[Shape, str]], str]:
+    """The array scripts, one per node count (fewest nodes first), and the report script.
+    Every task of an array asks for the largest world size among its scenarios; srun then
+    starts each scenario's own."""
+    shapes = node_shapes.split([s.workload.world_size for s in scenarios], indices, profile)
     common = dict(sweep=name, partition=profile.partition, account=profile.account,
-                  qos=profile.qos, out_dir=str(out), python=sys.executable)
-    array = render_array_script(**common, n_tasks=len(scenarios), indices=indices,
-                                max_parallel=profile.max_parallel, ntasks=world, nodes=nodes,
-                                cpus_per_task=profile.cpus_per_task,
-                                gpus_per_node=profile.gpus_per_node, mem=profile.mem,
-                                time=profile.time, mpi=mpi,
-                                signal_lead_s=signal_lead_s(profile.time),
-                                task="slurm.search_task" if search else "slurm.task")
+                  qos=profile.qos, out_dir=str(out), python=python)
+    arrays = [(shape, render_array_script(
+        **common, n_tasks=len(scenarios), indices=shape.indices,
+        max_parallel=profile.max_parallel, ntasks=shape.ntasks, nodes=shape.nodes,
+        cpus_per_task=profile.cpus_per_task, gpus_per_node=profile.gpus_per_node,
+        mem=profile.mem, time=profile.time, mpi=mpi, signal_lead_s=signal_lead_s(profile.time),
+        task="slurm.search_task" if search else "slurm.task")) for shape in shapes]
     report = render_report_script(**common, time=REPORT_TIME, mem=REPORT_MEM)
-    return array, report
+    return arrays, report
 
 
 def refuse_if_active(folder: Path, earlier: list[Submission]) -> None:

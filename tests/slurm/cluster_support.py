@@ -110,11 +110,12 @@ def wait_for_text(path: Path, text: str, timeout_s: float) -> None:
 
 
 def cancel_leftovers(out: Path, *, env: dict | None = None) -> None:
-    """A failed test must not leave its jobs queued for the next one."""
+    """A failed test must not leave its jobs queued for the next one: every array and report
+    job the folder's submissions made (one array per node count)."""
     try:
-        sub = job_ids(out)
+        subs = json.loads((out / "slurm.json").read_text())["submissions"]
     except (OSError, ValueError, KeyError):
         return
-    ids = [i for i in (sub["array_job_id"], sub.get("report_job_id")) if i]
+    ids = sorted({i for s in subs for i in (s["array_job_id"], s.get("report_job_id")) if i})
     subprocess.run([shutil.which("scancel"), *ids], capture_output=True, check=False, timeout=60,
                    env={**os.environ, **(env or {})})

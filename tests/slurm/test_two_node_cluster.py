@@ -8,6 +8,7 @@ slurm/cluster/README.md). A cluster that is not up fails these tests with how to
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -40,6 +41,9 @@ WATCH = ("--watch", "--interval", "3")
 # Long enough that slurmctld marks a killed node down (SlurmdTimeout=10 s, checked every
 # few seconds) well before the run could end: about 0.1 s a step here, more under load.
 LONG_STEPS = 5000  # on a quiet machine 600 steps ended before the node was marked down
+# Why Slurm 22.05 holds back a job that needs a node that is down (squeue's reason; the
+# drain test's task waits with "ReqNodeNotAvail, UnavailableNodes:n2").
+DOWN_NODE_WAIT = "pending: Nodes required for job are DOWN, DRAINED or reserved for jobs in"
 
 
 def zero3(name: str, *, timed_steps: int) -> dict:
@@ -232,3 +236,54 @@ def test_a_job_that_died_with_its_node_is_reconciled_naming_the_node(tmp_path, m
                                  "ended in NODE_FAIL"), rec.reason
     assert rec.fingerprint["nodelist"] == "n[1-2]"
     require_two_nodes()  # and the node is back
+
+
+def test_with_a_node_down_the_one_node_runs_go_on_and_resume_finishes_the_rest(tmp_path):
+    """n2 down before the sweep: its one-node run ends ok on n1 (its own array asks for one
+    node) while the two-node run waits and `status` says why; the user cancels that wait,
+    and once n2 is back `submit --resume` runs it ok on both nodes."""
+    env = require_two_nodes()
+    doc = zero3("two-node-shapes", timed_steps=2)
+    doc["axes"]["world_size"] = [1, 2]
+    scontrol = ["scontrol", "update", "nodename=n2"]
+    subprocess.run([*scontrol, "state=down", "reason=memsweep test: n2 down for the sweep"],
+                   env={**os.environ, **env}, check=True, timeout=60)
+    t0 = time.monotonic()
+    seen = ""
+    try:
+        sweep, out = submit(doc, tmp_path, env)
+        [one, two] = json.loads((out / "slurm.json").read_text())["submissions"]
+        assert (one["indices"], one["nodes"], two["indices"], two["nodes"]) == ([0], 1, [1], 2)
+        end = time.monotonic() + 300
+        while records(sweep, out)[0] is None or DOWN_NODE_WAIT not in task_line(seen, 1):
+            assert time.monotonic() < end, seen  # the world-1 run ends; the world-2 one waits
+            time.sleep(2)
+            seen = memsweep("status", str(out), env=env).stdout
+        subprocess.run(["scancel", two["array_job_id"]], env={**os.environ, **env},
+                       check=True, timeout=60)  # the user stops waiting for n2
+        cancelled = memsweep("status", str(out), *WATCH, env=env, timeout_s=300)
+    finally:
+        subprocess.run([*scontrol, "state=resume"], env={**os.environ, **env},
+                       capture_output=True, check=False, timeout=60)
+        cancel_leftovers(tmp_path / "out", env=env)
+    down_s = time.monotonic() - t0
+    first, waited = records(sweep, out)
+    assert (first.status, first.attempt) == ("ok", 1), first.reason
+    assert [r.node for r in first.ranks] == ["n1"] and first.fingerprint["nodelist"] == "n1"
+    assert (waited.status, waited.attempt) == ("cancelled", 1), waited.reason  # reconciled
+    assert cancelled.returncode == 1, cancelled.stdout + cancelled.stderr
+    require_two_nodes()  # n2 is back
+    try:
+        sub = memsweep("submit", "--resume", str(out), env=env)
+        assert sub.returncode == 0, sub.stderr
+        assert "1 of 2 runs as one job array" in sub.stdout
+        assert "#SBATCH --nodes=2\n" in (out / "slurm-array.sh").read_text()
+        watch = memsweep("status", str(out), *WATCH, env=env, timeout_s=400)
+    finally:
+        cancel_leftovers(out, env=env)
+    print(f"n2 down: {down_s:.0f} s, resume: {time.monotonic() - t0 - down_s:.0f} s; "
+          f"status while n2 was down:\n{seen}")
+    assert watch.returncode == 0, watch.stdout + watch.stderr
+    again = records(sweep, out)
+    assert [(r.status, r.attempt) for r in again] == [("ok", 1), ("ok", 2)]
+    assert [r.node for r in again[1].ranks] == ["n1", "n2"]

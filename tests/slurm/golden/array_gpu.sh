@@ -1,5 +1,5 @@
 #!/bin/bash
-# memsweep: sweep smoke, 3 scenarios as one job array.
+# memsweep: sweep smoke, 3 scenarios; this job array runs those that take 2 nodes.
 # Task i runs scenario i of plan.json; resubmit with: memsweep submit --resume
 #SBATCH --job-name=memsweep-smoke
 #SBATCH --array=0-2
