@@ -21,14 +21,18 @@ from analysis.style import FAIL_COLOR, new_page, styled
 from analysis.tidy import LEDGER, hardware_keys, matching, ok_rows, peak_what
 from analysis.units import byte_unit, human_bytes
 
-COMPONENTS = {  # column -> (label, colour): a palette apart from the strategies'
-    "params_bytes": ("parameters", "#3B4B7A"),
-    "grads_bytes": ("gradients", "#7D94C4"),
-    "master_params_bytes": ("fp32 master copy", "#BFCDE8"),
-    "optimizer_state_bytes": ("optimizer states", "#8C6D3F"),
-    "activations": ("activations (model)", "#D9B77E"),
-    "other": ("other (rest of the peak)", "#DDDDDD"),
+COMPONENTS = {  # category -> (label, colour): a palette apart from the strategies'
+    "params": ("parameters", "#3B4B7A"),
+    "grads": ("gradients", "#7D94C4"),
+    "master_params": ("fp32 master copy", "#BFCDE8"),
+    "optimizer_state": ("optimizer states", "#8C6D3F"),
+    "buffers": ("buffers (buckets, staging)", "#5E8C6A"),
+    "activations": ("activations", "#D9B77E"),
+    "temporaries": ("temporaries", "#F0DDB8"),
+    "other": ("other", "#DDDDDD"),
 }
+_LEDGER_OF = dict(zip(("params", "grads", "master_params", "optimizer_state"), LEDGER,
+                      strict=True))
 
 
 def memory_vs_size_figure(a: Analysis, *, subtitle: str | None = None) -> Figure:
@@ -86,10 +90,11 @@ MAX_BREAKDOWN_PAGES = 2
 
 
 def breakdown_figures(a: Analysis, *, subtitle: str | None = None) -> list[Figure]:
-    """Per rank: parameters, gradients, fp32 master copy, optimizer states (measured ledger),
-    activations (analytical model) and the rest of the measured peak, stacked per strategy,
-    a panel per model size and setup listing the strategies run there; a black tick marks the
-    measured peak. Long lists go on over panels and pages."""
+    """Per rank, the breakdown at the measured peak (jobs/peak_probe.py's categories, of the
+    rank with the largest peak) stacked per strategy, a panel per model size and setup listing
+    the strategies run there; a black tick marks the measured peak, a diamond the predicted
+    one. A record without a breakdown (older than the probe) stacks its ledger, the modelled
+    activations and the rest of its peak as other. Long lists go on over panels and pages."""
     frame = a.frame
     title = "Memory breakdown per rank, per strategy"
     rows = with_predictions(ok_rows(frame).dropna(subset=list(LEDGER)))
@@ -107,6 +112,8 @@ def breakdown_figures(a: Analysis, *, subtitle: str | None = None) -> list[Figur
     handles = [Patch(facecolor=c, label=lbl) for lbl, c in COMPONENTS.values()]
     handles.append(Line2D([], [], color="black", marker="|", markersize=12,
                           linestyle="none", label="measured peak"))
+    handles.append(Line2D([], [], color="black", marker="D", markersize=5, fillstyle="none",
+                          linestyle="none", label="predicted peak"))
     figs = []
     for n, page in enumerate(pages[:MAX_BREAKDOWN_PAGES], start=1):
         more = f" ({n}/{min(len(pages), MAX_BREAKDOWN_PAGES)})" if len(pages) > 1 else ""
@@ -126,18 +133,34 @@ def breakdown_figures(a: Analysis, *, subtitle: str | None = None) -> list[Figur
     return figs
 
 
+def at_peak(rows: pd.DataFrame) -> pd.DataFrame:
+    """Bytes per COMPONENTS category at each row's peak (with_predictions' rows): the
+    measured breakdown, or for a row without one its ledger, the modelled activations and
+    the rest of its peak as other."""
+    measured = rows[[f"tensor_peak_{c}_bytes" for c in COMPONENTS]].astype("float64")
+    measured.columns = list(COMPONENTS)
+    old = pd.DataFrame(0.0, index=rows.index, columns=list(COMPONENTS))
+    for category, column in _LEDGER_OF.items():
+        old[category] = rows[column].astype("float64")
+    old["activations"] = rows["pred_activation_bytes"].fillna(0)
+    on_device = old[list(_LEDGER_OF)].sum(axis=1) - rows["pred_offloaded_bytes"].fillna(0)
+    old["other"] = (rows["peak_bytes"].astype("float64") - on_device
+                    - old["activations"]).clip(lower=0)
+    has = measured.notna().all(axis=1)
+    return measured.where(has, old)
+
+
 def _stack(ax, rows: pd.DataFrame, labels: list[str], colors: dict) -> None:
     ax.set_ylim(len(labels) - 0.5, -0.5)  # first label at the top
     if rows.empty:
         fig_parts.strategy_ticks(ax, labels, colors)
         return
-    med = rows.groupby("strategy")[[*LEDGER, "pred_activation_bytes", "pred_offloaded_bytes",
-                                    "peak_bytes"]].median()
-    med["activations"] = med["pred_activation_bytes"].fillna(0)
-    on_device = med[list(LEDGER)].sum(axis=1) - med["pred_offloaded_bytes"].fillna(0)
-    med["other"] = (med["peak_bytes"] - on_device - med["activations"]).clip(lower=0)
-    scale = float(max(med[[*LEDGER, "activations", "other"]].sum(axis=1).max(),
-                      med["peak_bytes"].max()))
+    parts = at_peak(rows).assign(strategy=rows["strategy"],
+                                 peak=rows["peak_bytes"].astype("float64"),
+                                 predicted=rows["predicted_peak_bytes"].astype("float64"))
+    med = parts.groupby("strategy").median()
+    scale = float(max(med[list(COMPONENTS)].sum(axis=1).max(), med["peak"].max(),
+                      med["predicted"].max(skipna=True) if med["predicted"].notna().any() else 0))
     unit, name = byte_unit(scale)
     for y, strategy in enumerate(labels):
         if strategy not in med.index:
@@ -148,8 +171,12 @@ def _stack(ax, rows: pd.DataFrame, labels: list[str], colors: dict) -> None:
             ax.barh(y, width, left=left, height=0.7, color=color, edgecolor="white",
                     linewidth=0.4, gid=f"{strategy}/{column}")
             left += width
-        ax.plot([float(med.at[strategy, "peak_bytes"]) / unit] * 2, [y - 0.42, y + 0.42],
+        ax.plot([float(med.at[strategy, "peak"]) / unit] * 2, [y - 0.42, y + 0.42],
                 color="black", linewidth=1.6, gid=f"{strategy}/peak")
+        if pd.notna(med.at[strategy, "predicted"]):
+            ax.plot([float(med.at[strategy, "predicted"]) / unit], [y], marker="D",
+                    markersize=5, fillstyle="none", color="black", linestyle="none",
+                    gid=f"{strategy}/predicted")
     fig_parts.strategy_ticks(ax, labels, colors)
     ax.set_ylim(len(labels) - 0.5, -0.5)
     ax.set_xlabel(f"bytes per rank [{name}]")
@@ -157,16 +184,21 @@ def _stack(ax, rows: pd.DataFrame, labels: list[str], colors: dict) -> None:
 
 def predicted_figure(a: Analysis, *, subtitle: str | None = None) -> Figure:
     """Measured against predicted bytes per rank (log-log, y = x dashed): the model states
-    held (ledger) and the peak, one point per scenario and partition."""
+    held (ledger) and the peak (suite/peak_model.py against the tensor peak on the CPU, the
+    peak allocated on a GPU), one point per scenario and partition."""
     frame = a.frame
     with styled():
         fig = new_page("Predicted vs measured memory per rank", subtitle)
         rows = with_predictions(ok_rows(frame))
+        # the peak the model predicts: tensors on the CPU (not RSS, for older records)
+        rows["measured_peak"] = rows["peak_bytes"].where(
+            (rows["device"] == "cuda") | rows["tensor_peak_bytes"].notna())
         keys = ["scenario_id", "partition", "strategy"]
-        med = rows.groupby(keys, dropna=False)[["held_bytes", "pred_held_bytes", "peak_bytes",
-                                                "pred_device_bytes"]].median().reset_index()
+        values = ["held_bytes", "pred_held_bytes", "measured_peak", "predicted_peak_bytes"]
+        rows[values] = rows[values].astype("float64")
+        med = rows.groupby(keys, dropna=False)[values].median().reset_index()
         pairs = (("held_bytes", "pred_held_bytes", "model states held (ledger)"),
-                 ("peak_bytes", "pred_device_bytes", peak_what(frame)))
+                 ("measured_peak", "predicted_peak_bytes", _peak_name(rows)))
         med = med.dropna(subset=["pred_held_bytes"])
         if med.empty:
             return fig_parts.message(fig, "no ok run the analytical model can predict")
@@ -184,9 +216,10 @@ def predicted_figure(a: Analysis, *, subtitle: str | None = None) -> Figure:
                 lo = float(min(data[measured].min(), data[predicted].min())) / 1.5
                 hi = float(max(data[measured].max(), data[predicted].max())) * 1.5
                 ax.plot([lo, hi], [lo, hi], color="#777777", linestyle="--", linewidth=0.8)
-                ratio = (data[measured] / data[predicted]).median()
-                ax.text(0.02, 0.97, f"median measured / predicted: {ratio:.2f}",
-                        transform=ax.transAxes, va="top", fontsize=8)
+                ratio = data[measured] / data[predicted]
+                ax.text(0.02, 0.97, f"measured / predicted: median {ratio.median():.3f}, "
+                        f"{ratio.min():.3f} to {ratio.max():.3f}",
+                        transform=ax.transAxes, va="top", fontsize=8, gid=f"{measured}/ratio")
             fig_parts.bytes_axis(ax, "x", log=True)
             fig_parts.bytes_axis(ax, "y", log=True)
             ax.set_xlabel(f"predicted {what}")
@@ -194,3 +227,11 @@ def predicted_figure(a: Analysis, *, subtitle: str | None = None) -> Figure:
             ax.grid(True, alpha=0.3)
         fig_parts.strategy_legend(fig, colors, markers=markers)
         return fig
+
+
+def _peak_name(rows: pd.DataFrame) -> str:
+    devices = set(rows["device"].dropna())
+    if devices == {"cuda"}:
+        return "peak device memory allocated"
+    return "peak tensor memory" if "cuda" not in devices else \
+        "peak memory (allocated on GPU, tensors on CPU)"

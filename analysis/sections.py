@@ -44,8 +44,9 @@ def analysis_pages(a: Analysis) -> list[tuple[str, Figure]]:
     out += memory_vs_size(a)
     out += breakdown(a)
     out += [("Predicted vs measured", fig_memory.predicted_figure(
-        a, subtitle="Analytical model (suite/memory_model.py) against the runs; one point "
-                    "per scenario and partition" + _cpu_offload_note(a.frame)))]
+        a, subtitle="suite/memory_model.py vs the ledger, suite/peak_model.py vs the tensor "
+                    "peak (allocated on a GPU); a point per scenario"
+                    + _cpu_offload_note(a.frame)))]
     if a.boundaries.empty:  # with searches, their page answers it
         out += largest_fits(a)
     out += pareto(a)
@@ -79,8 +80,7 @@ def _by_setup(frame: pd.DataFrame, keys: list[str], limit: int = MAX_SETUP_PAGES
 def _cpu_offload_note(frame: pd.DataFrame) -> str:
     # On the CPU "offload" moves bytes between ledger categories, not out of the one memory.
     if "device" in frame and (frame["device"] == "cpu").any():
-        return (". On the CPU, offloading moves bytes between ledger categories but not out "
-                "of physical memory: host and device are the same RAM")
+        return "; on the CPU, offloaded bytes stay in the same RAM"
     return ""
 
 
@@ -127,8 +127,9 @@ def memory_vs_size(a: Analysis) -> list[tuple[str, Figure]]:
 def breakdown(a: Analysis) -> list[tuple[str, Figure]]:
     cells, note = _by_setup(a.frame, hardware_keys(a.frame))
     return [("Memory breakdown", fig) for c in cells for fig in fig_memory.breakdown_figures(
-        a.of(c.rows), subtitle=f"{c.label + ' · ' if c.label else ''}ledger measured, activations "
-                         "modelled; offloaded states (on the host) reach past the peak mark"
+        a.of(c.rows), subtitle=f"{c.label + ' · ' if c.label else ''}measured at the peak "
+                         "of tensor memory, the rank with the largest peak; a run without "
+                         "that breakdown: its ledger, modelled activations, the rest as other"
                          f"{note}")]
 
 

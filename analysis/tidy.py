@@ -9,7 +9,9 @@ Analysis with it, `memsweep compare` its two sides):
 | color, marker | the strategy's colour (and marker, for points) on every figure |
 | partition | as in the frame, "local" for runs outside Slurm |
 | (axes) | an axis a record does not name (older than the axis) holds the axis default |
-| peak_bytes | peak memory per rank that limits the run: device allocated on GPU, host RSS on CPU |
+| peak_bytes | peak memory per rank: device allocated on GPU; on CPU the peak of live tensor |
+| | bytes, or host RSS for a record without it (older than jobs/peak_probe.py) |
+| rss_extra_bytes | CPU: what the peak host RSS adds to the tensor peak (the runtime, mostly) |
 | held_bytes | model states a rank holds: parameters + gradients + fp32 master + optimizer states |
 """
 
@@ -23,7 +25,8 @@ from suite.axes import AXES, WORKLOAD_AXES
 
 LOCAL = "local"
 LEDGER = ("params_bytes", "grads_bytes", "master_params_bytes", "optimizer_state_bytes")
-COLUMNS = ("strategy", "color", "marker", "partition", "peak_bytes", "held_bytes")  # it adds
+COLUMNS = ("strategy", "color", "marker", "partition", "peak_bytes", "rss_extra_bytes",
+           "held_bytes")  # it adds
 
 
 def enrich(frame: pd.DataFrame) -> pd.DataFrame:
@@ -37,7 +40,13 @@ def enrich(frame: pd.DataFrame) -> pd.DataFrame:
     out["marker"] = out["strategy"].map({s: m for s, (_, m) in styles.items()}).astype("object")
     out["partition"] = out["partition"].astype("object").fillna(LOCAL)
     on_gpu = (out["device"] == "cuda") & out["peak_device_bytes"].notna()
-    out["peak_bytes"] = out["peak_device_bytes"].where(on_gpu, out["peak_host_rss_bytes"])
+    # On the CPU the RSS is mostly the runtime (Python, torch, DeepSpeed, gloo): the tensor
+    # peak is what a strategy changes, the RSS what the runtime adds to it.
+    cpu_peak = out["tensor_peak_bytes"].where(out["tensor_peak_bytes"].notna(),
+                                              out["peak_host_rss_bytes"])
+    out["peak_bytes"] = out["peak_device_bytes"].where(on_gpu, cpu_peak)
+    out["rss_extra_bytes"] = (out["peak_host_rss_bytes"] - out["tensor_peak_bytes"]).where(
+        ~on_gpu)
     out["held_bytes"] = out[list(LEDGER)].sum(axis=1, min_count=len(LEDGER))
     return out
 
@@ -86,8 +95,13 @@ def varying(frame: pd.DataFrame, columns) -> list[str]:
 
 
 def peak_what(frame: pd.DataFrame) -> str:
-    """What `peak_bytes` measures in `frame`: device memory, host RSS, or both."""
+    """What `peak_bytes` measures in `frame`: device memory, tensor memory (or host RSS, for
+    records without a tensor peak) on the CPU, or both."""
     devices = set(frame["device"].dropna())
     if devices == {"cuda"}:
         return "peak device memory"
-    return "peak host RSS" if "cuda" not in devices else "peak memory (device on GPU, RSS on CPU)"
+    cpu = frame[(frame["device"] != "cuda") & frame["peak_host_rss_bytes"].notna()]
+    tensors = cpu["tensor_peak_bytes"].notna()
+    on_cpu = ("peak tensor memory" if tensors.all() else "peak host RSS" if not tensors.any()
+              else "peak tensor memory (host RSS where not measured)")
+    return on_cpu if "cuda" not in devices else f"peak memory (device on GPU, {on_cpu[5:]} on CPU)"

@@ -36,6 +36,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 import results.frame
+import results.frame_peaks
 import results.schema
 import suite.run_settings
 import suite.scenario
@@ -59,7 +60,8 @@ def _stamp() -> str:
     makes a row (frame, schema, scenario ids) and the catalogue (axes' defaults, model
     sizes). Any change makes every cache stale."""
     h = hashlib.sha256(str(FORMAT).encode())
-    for module in (results.frame, results.schema, suite.scenario, suite.run_settings):
+    for module in (results.frame, results.frame_peaks, results.schema, suite.scenario,
+                   suite.run_settings):
         h.update(Path(module.__file__).read_bytes())
     h.update(json.dumps([[a.name, repr(a.default)] for a in AXES.values()]).encode())
     h.update(json.dumps({name: spec.n_params for name, spec in MODELS.items()}).encode())

@@ -50,6 +50,8 @@ sweep folder the record was read from).
 | oom_kind | str | device, host or killed |
 | oom_requested_bytes | Int64 | the allocation that failed, from the error message |
 | oom_allocation | str | what that allocation was where the configuration sized it (bucket) |
+| *peaks, FLOP/s* | | results/frame_peaks.py's columns: both peaks' breakdowns, peaks per phase, |
+| | | activations, TFLOP/s, MFU, step-time CV, `stable`, the OOM's rank and bytes |
 
 Every value above is empty (NA) where the record does not hold it, e.g. the
 measurements of a failed run, or an axis a record older than the axis does not
@@ -65,6 +67,7 @@ import json
 import numpy as np
 import pandas as pd
 
+from results import frame_peaks
 from results.schema import RunRecord
 from suite.axes import AXES
 from suite.errors import MemsweepError
@@ -76,9 +79,9 @@ _MAX_OVER_RANKS = ("params_bytes", "grads_bytes", "master_params_bytes", "optimi
                    "peak_host_rss_bytes", "peak_device_allocated_bytes",
                    "peak_device_reserved_bytes", "tensor_peak_bytes")
 _FLOATS = ("duration_s", "step_time_s", "step_time_iqr_s", "samples_per_s", "tokens_per_s",
-           "final_loss", "tensor_peak_ratio")
+           "final_loss", "tensor_peak_ratio", *frame_peaks.FLOATS)
 _INTS = ("n_params", "timed_steps", "peak_device_bytes", *_MAX_OVER_RANKS,
-         "predicted_peak_bytes", "oom_requested_bytes")
+         "predicted_peak_bytes", "oom_requested_bytes", *frame_peaks.INTS)
 _OOM = {"oom_phase": "phase", "oom_kind": "kind", "oom_requested_bytes": "requested_bytes",
         "oom_allocation": "allocation"}
 _MEASURED = ("step_time_s", "step_time_iqr_s", "samples_per_s", "tokens_per_s", "final_loss")
@@ -96,7 +99,7 @@ COLUMNS: tuple[str, ...] = (
     "params_bytes", "grads_bytes", "master_params_bytes", "optimizer_state_bytes",
     "peak_host_rss_bytes", "peak_device_bytes", "peak_device_allocated_bytes",
     "peak_device_reserved_bytes", "tensor_peak_bytes", "predicted_peak_bytes",
-    "tensor_peak_ratio", *_OOM,
+    "tensor_peak_ratio", *_OOM, *frame_peaks.COLUMNS,
 )
 
 
@@ -137,6 +140,7 @@ def record_row(r: RunRecord) -> dict:
     row["tensor_peak_ratio"] = max(ratios, key=lambda x: abs(x - 1)) if ratios else None
     for col, key in _OOM.items():
         row[col] = getattr(r.oom, key) if r.oom is not None else None
+    row.update(frame_peaks.peak_columns(r))
     return row
 
 
@@ -205,6 +209,8 @@ def _typed(name: str, values: list):
         return np.array(values, dtype="float64")  # None -> NaN
     if name in _INTS:
         return pd.array(values, dtype="Int64")
+    if name in frame_peaks.BOOLEANS:
+        return pd.array(values, dtype="boolean")
     if name in ("started_at", "finished_at"):
         return pd.to_datetime(pd.Series(values, dtype="object"), utc=True, errors="coerce",
                               format="ISO8601")

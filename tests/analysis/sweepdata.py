@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from results.schema import Measurements, RankMetrics, RunRecord
+from jobs.record import predicted
+from results.schema import Measurements, RankMetrics, RunRecord, replace
 from results.store import runs_dir, write_record
 from suite.memory_model import predict
 from suite.models import MODELS
+from suite.peak_model import predict_peak
 from suite.scenario import Scenario
 
 MiB = 1024**2
@@ -37,9 +39,12 @@ def ledger(n_params: int, stage: int, world: int) -> dict[str, int]:
 def make_record(*, model: str, stage: int, offload: str, status: str = "ok",
                 device: str = "cpu", world: int = 2, sweep: str = "smoke", repetition: int = 0,
                 night: str = "2026-11-25", partition: str | None = None, memory: float = 1.0,
-                speed: float = 1.0, iqr: float = 1 / 20, **axes) -> RunRecord:
+                speed: float = 1.0, iqr: float = 1 / 20, tensor_peaks: bool = False,
+                **axes) -> RunRecord:
     """`memory` scales the ledger and the peaks, `speed` the throughput (a planted change);
-    `iqr` is the timed steps' spread relative to the median step."""
+    `iqr` is the timed steps' spread relative to the median step; `tensor_peaks` gives each
+    rank the tensor peak and breakdown of suite/peak_model.py (rank r: 1 + r/100 times it)
+    and the prediction a run records."""
     scenario = Scenario.from_values(sweep=sweep, repetition=repetition, values={
         "model": model, "world_size": world, "zero_stage": stage, "offload_optimizer": offload,
         "device": device, **axes})
@@ -57,6 +62,8 @@ def make_record(*, model: str, stage: int, offload: str, status: str = "ok",
                                         * memory) if device == "cuda" else None,
         peak_device_reserved_bytes=(128 * MiB) if device == "cuda" else None,
         step_time_s=step) for r in range(world))
+    if tensor_peaks:
+        ranks = tuple(with_tensor_peak(scenario, k) for k in ranks)
     return RunRecord(
         run_id=scenario.run_id, status=status, sweep=sweep, scenario=scenario.to_json(),
         started_at=started,
@@ -72,6 +79,17 @@ def make_record(*, model: str, stage: int, offload: str, status: str = "ok",
                      "gpu": "NVIDIA H100 80GB HBM3" if device == "cuda" else None},
         reason=None if ok else f"{status}: rank 1 exited with code 1",
         log_tail=None if ok else LOG_TAIL, log_path=None if ok else "logs/x.log")
+
+
+def with_tensor_peak(scenario: Scenario, k: RankMetrics) -> RankMetrics:
+    """`k` with a tensor peak measured 1 + rank/100 times suite/peak_model.py's, every
+    category scaled alike, and the prediction jobs/record.py adds to a run's ranks."""
+    peak = predict_peak(scenario.values, rank=k.rank)
+    scale = 1 + k.rank / 100
+    breakdown = {c: int(v * scale) for c, v in peak.breakdown().items()}
+    k = replace(k, tensor_peak_bytes=sum(breakdown.values()), tensor_peak_phase=peak.peak_phase,
+                tensor_breakdown=breakdown)
+    return replace(k, predicted=predicted(scenario, k))
 
 
 def write_sweep(root: Path, *, models=("tiny", "small"), device: str = "cpu",

@@ -4,6 +4,7 @@ import pandas as pd
 from sweepdata import MiB, make_record
 
 import results.frame
+from results import frame_peaks
 from results.frame import COLUMNS, records_frame
 from results.schema import OomInfo, PredictedMemory, replace
 from suite.axes import AXES
@@ -19,9 +20,26 @@ def documented() -> list[str]:
     return re.findall(r"^\| (\w+) \|", results.frame.__doc__, flags=re.MULTILINE)
 
 
+def peak_columns_documented() -> list[str]:
+    """frame_peaks' table, a row such as `tensor_peak_<phase>_bytes` spelled out."""
+    families = {"<category>": {"tensor_peak": frame_peaks.CATEGORIES,
+                               "predicted_peak": frame_peaks.CATEGORIES},
+                "<phase>": {"tensor_peak": frame_peaks.TENSOR_PHASES,
+                            "predicted_peak": frame_peaks.PREDICTED_PHASES,
+                            "host_rss": frame_peaks.RSS_PHASES}}
+    out = []
+    for name in re.findall(r"^\| ([\w<>]+) \|", frame_peaks.__doc__, flags=re.MULTILINE)[1:]:
+        prefix, _, family = name.partition("_<")
+        family = f"<{family.removesuffix('_bytes')}"
+        out += ([f"{prefix}_{v}_bytes" for v in families[family][prefix]]
+                if family in families else [name])
+    return out
+
+
 def test_every_column_is_documented_in_order():
     # [0] is the header row; the axes are one row for all ("each axis"), in AXES order
-    assert documented()[1:] == [c for c in COLUMNS if c not in AXES]
+    assert documented()[1:] + peak_columns_documented() == [c for c in COLUMNS
+                                                             if c not in AXES]
     assert [c for c in COLUMNS if c in AXES] == list(AXES)
     assert set(REQUIRED) <= set(COLUMNS)
 
