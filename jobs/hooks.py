@@ -71,6 +71,15 @@ def client_optimizer(run: Resolved) -> Callable[[Iterable], Any] | None:
     return found[0] if found else None
 
 
+def mpu(run: Resolved, ctx: RankContext) -> Any:
+    """DeepSpeed's `mpu` (the process groups) a strategy brings (sequence parallelism), else
+    None."""
+    found = [m for s in STRATEGIES if s.mpu is not None if (m := s.mpu(run, ctx)) is not None]
+    if len(found) > 1:
+        raise RuntimeError("two strategies bring their own process groups")
+    return found[0] if found else None
+
+
 def objective(run: Resolved, ctx: RankContext) -> Objective | None:
     """The loss a strategy puts in place of the model's own (distillation), else None."""
     found = [o for s in STRATEGIES if s.objective is not None

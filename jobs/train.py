@@ -20,7 +20,7 @@ from jobs.rank_outcome import RankOutcome
 from jobs.ranks import Ranks
 from results.schema import RankMetrics
 from suite.ds_config import deepspeed_config
-from suite.parallel import data_rank
+from suite.parallel import data_rank, sequence_slice
 from suite.resolved import Resolved
 from suite.strategy_spec import RankContext
 
@@ -46,18 +46,21 @@ def train(run: Resolved, ranks: Ranks, ctx: RankContext) -> RankOutcome:
     objective = hooks.objective(run, ctx)  # e.g. distillation's teacher and KL loss
     engine, *_ = deepspeed.initialize(model=model, model_parameters=model.parameters(),
                                       config=config,
-                                      optimizer=hooks.client_optimizer(run))
+                                      optimizer=hooks.client_optimizer(run),
+                                      mpu=hooks.mpu(run, ctx))
     tensors.attach(engine.module, engine.optimizer)
     phases.end()
     say(f"worker: deepspeed engine ready ({type(engine.optimizer).__name__})", flush=True)
 
     # Synthetic tokens, different on every rank, the same on every step: data loading is not
     # what is measured. Targets are the inputs shifted by one.
-    # A model replica's ranks (tensor parallelism) share their data (suite/parallel.py).
+    # A model replica's ranks (tensor parallelism) share their data, a sequence group's ranks
+    # their samples, each feeding its slice of the sequence (suite/parallel.py).
     gen = torch.Generator().manual_seed(settings.seed + data_rank(run, ranks.rank))
     mb, seq, accum = work.micro_batch, work.seq_len, work.grad_accum
     tokens = torch.randint(0, run.model.vocab_size, (mb, seq + 1), generator=gen)
-    x, y = tokens[:, :-1].contiguous().to(on), tokens[:, 1:].contiguous().to(on)
+    start, stop = sequence_slice(run, ranks.rank)
+    x, y = (tokens[:, start + i:stop + i].contiguous().to(on) for i in (0, 1))
 
     def step(mark=None) -> float:
         # `mark(point)`: the probe step's hook, where forward, backward and step begin.

@@ -1,6 +1,6 @@
 """What the decoder families (suite/gpt.py, suite/llama.py) do alike: where a module is built,
-the initialisation, the pass through the blocks with activation checkpointing, the loss.
-Imported only where torch runs."""
+the initialisation, the attention core, the pass through the blocks with activation
+checkpointing, the loss. Imported only where torch runs."""
 
 from __future__ import annotations
 
@@ -23,6 +23,35 @@ def init_weights(module: nn.Module) -> None:
         nn.init.normal_(module.weight, mean=0.0, std=0.02)
     if isinstance(module, nn.Linear) and module.bias is not None:
         nn.init.zeros_(module.bias)
+
+
+def rotary(x: torch.Tensor, theta: float) -> torch.Tensor:
+    """x (batch, heads, seq, head_dim) rotated by its positions (half-split pairing)."""
+    S, D = x.shape[-2], x.shape[-1]
+    inv = 1.0 / theta ** (torch.arange(0, D, 2, device=x.device, dtype=torch.float32) / D)
+    angles = torch.outer(torch.arange(S, device=x.device, dtype=torch.float32), inv)
+    cos, sin = (torch.cat((t, t), dim=-1).to(x.dtype) for t in (angles.cos(), angles.sin()))
+    x1, x2 = x[..., : D // 2], x[..., D // 2:]
+    return x * cos + torch.cat((-x2, x1), dim=-1) * sin
+
+
+class AttentionCore(nn.Module):
+    """Causal attention of q, k, v laid out (batch, seq, heads, head_dim), rotary positions
+    first when `theta` is given. Its own module so that sequence parallelism can put an
+    all-to-all around it (suite/sequence_split.py): it then sees the whole sequence and a
+    slice of the heads, so positions count from the sequence's start either way."""
+
+    def __init__(self, theta: float | None = None) -> None:
+        super().__init__()
+        self.theta = theta
+
+    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        q, k, v = (t.transpose(1, 2) for t in (q, k, v))
+        if self.theta is not None:
+            q, k = rotary(q, self.theta), rotary(k, self.theta)
+        a = F.scaled_dot_product_attention(q, k, v, is_causal=True,
+                                           enable_gqa=k.shape[1] != q.shape[1])
+        return a.transpose(1, 2)
 
 
 def through_blocks(blocks: nn.ModuleList, x: torch.Tensor, *, checkpoint_every: int,

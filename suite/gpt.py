@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from suite.decoder import built_on, init_weights, lm_loss, through_blocks
+from suite.decoder import AttentionCore, built_on, init_weights, lm_loss, through_blocks
 from suite.models import ModelSpec
 
 
@@ -20,13 +20,13 @@ class Block(nn.Module):
         self.ln2 = nn.LayerNorm(d)
         self.fc = nn.Linear(d, 4 * d)
         self.out = nn.Linear(4 * d, d)
+        self.core = AttentionCore()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, S, D = x.shape
         q, k, v = self.qkv(self.ln1(x)).split(D, dim=2)
-        q, k, v = (t.view(B, S, self.n_head, D // self.n_head).transpose(1, 2) for t in (q, k, v))
-        a = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-        x = x + self.proj(a.transpose(1, 2).reshape(B, S, D))
+        q, k, v = (t.view(B, S, self.n_head, D // self.n_head) for t in (q, k, v))
+        x = x + self.proj(self.core(q, k, v).reshape(B, S, D))
         return x + self.out(F.gelu(self.fc(self.ln2(x))))
 
 
@@ -37,6 +37,8 @@ class GPT(nn.Module):
         self.spec = spec
         # Recompute every k-th block in backward instead of keeping its activations.
         self.checkpoint_every = checkpoint_every
+        # Where this module's positions start: a sequence-parallel rank feeds a later slice.
+        self.first_position = 0
         d = spec.d_model
         with built_on(device):
             self.wte = nn.Embedding(spec.vocab_size, d)
@@ -47,7 +49,8 @@ class GPT(nn.Module):
             self.apply(init_weights)
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
-        pos = torch.arange(idx.shape[1], device=idx.device)
+        pos = torch.arange(self.first_position, self.first_position + idx.shape[1],
+                           device=idx.device)
         x = self.wte(idx) + self.wpe(pos)
         x = through_blocks(self.blocks, x, checkpoint_every=self.checkpoint_every,
                            training=self.training)

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from suite.decoder import built_on, init_weights, lm_loss, through_blocks
+from suite.decoder import AttentionCore, built_on, init_weights, lm_loss, through_blocks
 from suite.models import ModelSpec
 
 
@@ -28,36 +28,24 @@ class RMSNorm(nn.Module):
         return self.weight * h.to(x.dtype)
 
 
-def rotary(x: torch.Tensor, theta: float) -> torch.Tensor:
-    """x (batch, heads, seq, head_dim) rotated by its positions (half-split pairing)."""
-    S, D = x.shape[-2], x.shape[-1]
-    inv = 1.0 / theta ** (torch.arange(0, D, 2, device=x.device, dtype=torch.float32) / D)
-    angles = torch.outer(torch.arange(S, device=x.device, dtype=torch.float32), inv)
-    cos, sin = (torch.cat((t, t), dim=-1).to(x.dtype) for t in (angles.cos(), angles.sin()))
-    x1, x2 = x[..., : D // 2], x[..., D // 2:]
-    return x * cos + torch.cat((-x2, x1), dim=-1) * sin
-
-
 class Attention(nn.Module):
     def __init__(self, spec: ModelSpec) -> None:
         super().__init__()
         d, kv = spec.d_model, spec.kv_heads * spec.head_dim
-        self.head_dim, self.theta = spec.head_dim, spec.rope_theta
+        self.head_dim = spec.head_dim
         self.q_proj = nn.Linear(d, d, bias=spec.qkv_bias)
         self.k_proj = nn.Linear(d, kv, bias=spec.qkv_bias)
         self.v_proj = nn.Linear(d, kv, bias=spec.qkv_bias)
         self.o_proj = nn.Linear(d, d, bias=False)
+        self.core = AttentionCore(spec.rope_theta)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, S, _ = x.shape
         # Head counts come from the projections' widths, so a tensor-parallel shard (AutoTP
         # splits q/k/v by output columns) computes its own heads unchanged.
-        q, k, v = (t.view(B, S, -1, self.head_dim).transpose(1, 2)
+        q, k, v = (t.view(B, S, -1, self.head_dim)
                    for t in (self.q_proj(x), self.k_proj(x), self.v_proj(x)))
-        q, k = rotary(q, self.theta), rotary(k, self.theta)
-        a = F.scaled_dot_product_attention(q, k, v, is_causal=True,
-                                           enable_gqa=k.shape[1] != q.shape[1])
-        return self.o_proj(a.transpose(1, 2).reshape(B, S, -1))
+        return self.o_proj(self.core(q, k, v).reshape(B, S, -1))
 
 
 class MLP(nn.Module):
@@ -92,6 +80,7 @@ class Llama(nn.Module):
         self.spec = spec
         # Recompute every k-th block in backward instead of keeping its activations.
         self.checkpoint_every = checkpoint_every
+        self.first_position = 0  # rotary positions count in the attention core (decoder.py)
         with built_on(device):
             self.embed_tokens = nn.Embedding(spec.vocab_size, spec.d_model)
             self.layers = nn.ModuleList(Block(spec) for _ in range(spec.n_layer))

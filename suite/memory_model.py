@@ -24,7 +24,7 @@ from dataclasses import replace
 
 from suite.ds_config import deepspeed_config
 from suite.models import ModelSpec, model_spec
-from suite.parallel import data_parallel_size, rank_parameter_sizes
+from suite.parallel import rank_parameter_sizes, rank_seq_len, shard_ranks
 from suite.prediction import CATEGORIES, Prediction, Term
 from suite.scenario import Scenario
 from suite.strategies import effective, memory_terms
@@ -52,7 +52,7 @@ def predict(values: dict, *, mode: str = "deepspeed", rank: int | None = None,
     if mode not in MODES:
         raise ValueError(f"mode {mode!r} is not one of {MODES}")
     if rank is None:
-        n = data_parallel_size(values)
+        n = shard_ranks(values)
         candidates = range(n) if _rank_dependent(values) else (0,)
         return max((predict(values, mode=mode, rank=r, sizes=sizes) for r in candidates),
                    key=lambda p: (p.device_bytes, -p.rank))
@@ -82,7 +82,7 @@ def _prediction(values: dict, spec: ModelSpec, terms: list[Term], *, mode: str,
     total = {c: sum(t.nbytes for t in terms if t.category == c) for c in CATEGORIES}
     host = sum(t.nbytes for t in terms if t.place == "host")
     activations = activation_bytes(spec, micro_batch=values["micro_batch"],
-                                   seq_len=values["seq_len"],
+                                   seq_len=rank_seq_len(values),
                                    width=_DTYPE_BYTES[values["precision"]],
                                    checkpoint_every=values.get("checkpoint_every", 0))
     return Prediction(
@@ -96,7 +96,7 @@ def _prediction(values: dict, spec: ModelSpec, terms: list[Term], *, mode: str,
 
 
 def _paper_terms(values: dict, psi: int) -> list[Term]:
-    n, stage = data_parallel_size(values), values["zero_stage"]
+    n, stage = shard_ranks(values), values["zero_stage"]
     width = _DTYPE_BYTES[values["precision"]]
     # An fp32 copy of the partition at stage >= 1 (DeepSpeed's ZeRO optimizers keep one even
     # in fp32 training); at stage 0 only mixed precision needs one.
@@ -136,7 +136,7 @@ def _zero_terms(values: dict, sizes: list[int], rank: int) -> list[Term]:
     them, at the boundary otherwise. One parameter group (memsweep passes
     model.parameters()); round_robin_gradients off (DeepSpeed's default).
     """
-    n, stage = data_parallel_size(values), values["zero_stage"]
+    n, stage = shard_ranks(values), values["zero_stage"]
     w, accum = _DTYPE_BYTES[values["precision"]], int(values["grad_accum"])
     offload = values["offload_optimizer"] != "none"
     k = _STATE_BYTES.get(values["optimizer"], 0)

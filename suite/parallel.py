@@ -1,9 +1,11 @@
-"""How a scenario's ranks divide the work: world size = data parallel x model parallel.
+"""How a scenario's ranks divide the work: world size = data parallel x model parallel
+x sequence parallel.
 
 The model-parallel strategies (suite/strategies/, their `splits` and `rank_share` hooks)
-say how many ranks one model replica spans and what each rank holds; the memory model and
-the rank read the sizes here, so ZeRO shards over the data-parallel ranks and each rank
-holds its share of the parameters.
+say how many ranks one model replica spans and what each rank holds; the sequence-parallel
+ones (`seq_splits`) how many ranks split one sample's sequence, each holding a whole replica.
+The memory model and the rank read the sizes here, so ZeRO shards over the ranks that hold
+the same parameters, each rank holds its share of them and feeds its slice of the sequence.
 """
 
 from __future__ import annotations
@@ -21,15 +23,41 @@ def model_parallel(values: Mapping[str, object]) -> int:
                      if s.splits is not None and s.active(values))
 
 
+def sequence_parallel(values: Mapping[str, object]) -> int:
+    """Ranks one sample's sequence is split over (1: every rank sees whole samples)."""
+    return math.prod(s.seq_splits(values) for s in STRATEGIES
+                     if s.seq_splits is not None and s.active(values))
+
+
 def data_parallel_size(values: Mapping[str, object]) -> int:
-    """Ranks that each hold a replica's share and see their own data (ZeRO shards over them)."""
+    """Ranks (or groups of ranks) that see their own samples: distinct samples per step."""
+    return int(values["world_size"]) // (model_parallel(values) * sequence_parallel(values))
+
+
+def shard_ranks(values: Mapping[str, object]) -> int:
+    """Ranks ZeRO shards a replica's share over: those holding the same parameters (data and
+    sequence parallel: DeepSpeed's sequence-data-parallel group)."""
     return int(values["world_size"]) // model_parallel(values)
 
 
 def data_rank(values: Mapping[str, object], rank: int) -> int:
     """Which data-parallel replica `rank` works for: DeepSpeed groups consecutive ranks into
-    one replica, whose ranks must see the same data."""
-    return rank // model_parallel(values)
+    one replica (and one sequence group), whose ranks must see the same samples."""
+    return rank // (model_parallel(values) * sequence_parallel(values))
+
+
+def sequence_slice(values: Mapping[str, object], rank: int) -> tuple[int, int]:
+    """The positions [start, stop) of each sample's sequence that `rank` feeds: a sequence
+    group is consecutive ranks (parallel_state_sp), the sequence cut in equal slices."""
+    sp, seq = sequence_parallel(values), int(values["seq_len"])
+    part = seq // sp
+    start = (rank % sp) * part
+    return start, start + part
+
+
+def rank_seq_len(values: Mapping[str, object]) -> int:
+    """Positions of each sample one rank computes activations for."""
+    return int(values["seq_len"]) // sequence_parallel(values)
 
 
 def rank_parameter_sizes(values: Mapping[str, object], spec: ModelSpec) -> list[int]:

@@ -42,7 +42,7 @@ from dataclasses import dataclass, replace
 from suite.memory_model import _DTYPE_BYTES, predict, zero_config
 from suite.memory_model import activation_bytes as paper_activation_bytes
 from suite.models import ModelSpec, model_spec
-from suite.parallel import data_parallel_size, rank_parameter_sizes
+from suite.parallel import rank_parameter_sizes, rank_seq_len, shard_ranks
 from suite.prediction import runtime_bytes
 
 PHASES = ("forward", "backward", "step")
@@ -204,7 +204,7 @@ def activation_bytes(spec: ModelSpec, *, micro_batch: int, seq_len: int, width: 
 
 
 def _activation_terms(values: dict, spec: ModelSpec, mode: str) -> list[PeakTerm]:
-    b, s = int(values["micro_batch"]), int(values["seq_len"])
+    b, s = int(values["micro_batch"]), rank_seq_len(values)  # a rank's slice of the sequence
     w = _DTYPE_BYTES[values["precision"]]
     k = int(values.get("checkpoint_every", 0))
     if mode == "paper":  # Korthikanti's formula
@@ -224,7 +224,7 @@ def _activation_terms(values: dict, spec: ModelSpec, mode: str) -> list[PeakTerm
 
 
 def _transient_terms(values: dict, spec: ModelSpec) -> list[PeakTerm]:
-    n, w = data_parallel_size(values), _DTYPE_BYTES[values["precision"]]
+    n, w = shard_ranks(values), _DTYPE_BYTES[values["precision"]]
     sizes = rank_parameter_sizes(values, spec)
     zero = zero_config(values)
     return (_step_terms(values, sizes, n) + _master_grad_terms(values, sizes, n)

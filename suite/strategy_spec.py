@@ -99,6 +99,8 @@ class TorchTools(Protocol):
 
     def quantize(self, model: Module, bits: int, dtype: Any) -> Module: ...
 
+    def sequence_parallel(self, model: Module, group: Any, *, first_position: int) -> Module: ...
+
 
 class Objective(Protocol):
     """What replaces the model's own loss (distillation's teacher and KL loss)."""
@@ -122,6 +124,7 @@ Observe = Callable[[Resolved, dict, RankContext], dict]
 Cleanup = Callable[[Resolved, dict, RankContext], None]
 MemoryTerm = Callable[[Values, Prediction], Prediction]
 Splits = Callable[[Values], int]
+MakeMpu = Callable[[Resolved, RankContext], Any]
 RankShare = Callable[[Values, ModelSpec], list[int]]
 
 
@@ -148,6 +151,11 @@ class Strategy:
     splits(values) -> int                    ranks one model replica is split over (model
                                              parallelism; suite/parallel.py)
     rank_share(values, spec) -> [sizes]      the parameters one rank's module holds
+    seq_splits(values) -> int                ranks one sample's sequence is split over: they
+                                             hold whole replicas (ZeRO shards over them too)
+                                             and each feeds its slice (suite/parallel.py)
+    mpu(run, ctx) -> module | None           DeepSpeed's `mpu` (its process groups), passed
+                                             to deepspeed.initialize
 
     Hooks run for every scenario (a hook checks its own axes); `active` says whether
     the strategy is on.
@@ -171,6 +179,8 @@ class Strategy:
     memory_term: MemoryTerm | None = None
     splits: Splits | None = None
     rank_share: RankShare | None = None
+    seq_splits: Splits | None = None
+    mpu: MakeMpu | None = None
 
     def __post_init__(self) -> None:
         if not self.description or "\n" in self.description:

@@ -1,5 +1,5 @@
 """The torch side of the catalogue: building a model's module and the model surgery that
-strategies apply (pruned blocks, quantized linears).
+strategies apply (pruned blocks, quantized linears, sequence-parallel attention).
 
 It imports torch, so the catalogue never imports it (`memsweep plan` stays free of torch):
 the rank does (jobs/hooks.py) and hands it to the rank-side hooks as `RankContext.tools`;
@@ -12,8 +12,10 @@ from suite.gpt import GPT
 from suite.llama import Llama
 from suite.model_surgery import prune_structured, prune_unstructured, quantize
 from suite.models import ModelSpec
+from suite.sequence_split import sequence_parallel
 
-__all__ = ["build_model", "prune_structured", "prune_unstructured", "quantize"]
+__all__ = ["build_model", "prune_structured", "prune_unstructured", "quantize",
+           "sequence_parallel"]
 
 FAMILIES = {"gpt": GPT, "llama": Llama}
 

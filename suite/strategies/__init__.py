@@ -24,14 +24,15 @@ from suite.strategies import (
     precision,
     pruning,
     quantization,
+    sequence_parallel,
     tensor_parallel,
     zero,
 )
 from suite.strategy_spec import SCENARIO_KINDS, Axis, Rule, Strategy
 
 STRATEGIES: tuple[Strategy, ...] = tuple(m.STRATEGY for m in (
-    data_parallel, tensor_parallel, zero, offload, checkpointing, precision, optimizer,
-    batching, buckets, async_compute, pruning, quantization, distillation, compression,
+    data_parallel, tensor_parallel, sequence_parallel, zero, offload, checkpointing, precision,
+    optimizer, batching, buckets, async_compute, pruning, quantization, distillation, compression,
     allocator, hardware))
 
 if len({s.name for s in STRATEGIES}) != len(STRATEGIES):  # pragma: no cover

@@ -16,7 +16,8 @@ from suite.strategy_spec import Axis, merge
 REPO = Path(__file__).resolve().parents[2]
 TABLE_ROWS = {"data-parallel", "zero", "offload", "checkpointing", "precision", "optimizer",
               "buckets", "batching", "async", "pruning", "quantization", "distillation",
-              "compression", "allocator", "hardware", "tensor-parallel"}
+              "compression", "allocator", "hardware", "tensor-parallel",
+              "sequence-parallel"}
 
 
 def test_every_row_of_the_strategy_table_is_one_entry():
