@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from analysis.peak_table import peak_table
 from suite.units import parse_bytes
 
 
@@ -38,6 +39,11 @@ def _cmd_compare(args) -> int:
                        report=args.output, show_all=args.all)
 
 
+def _cmd_peak_table(args) -> int:
+    print(peak_table([Path(d) for d in args.dirs]))
+    return 0
+
+
 def register(sub: argparse._SubParsersAction, epilog: str) -> None:
     s = sub.add_parser("report", help="make the PDF report from one or more sweep folders")
     s.add_argument("dirs", nargs="+", metavar="DIR", help="sweep output folder(s)")
@@ -53,6 +59,15 @@ def register(sub: argparse._SubParsersAction, epilog: str) -> None:
     s.add_argument("-o", "--output", required=True,
                    help="output file; .parquet or .csv decides the format")
     s.set_defaults(func=_cmd_collect)
+
+    s = sub.add_parser(
+        "peak-table", help="print measured against predicted tensor peak per rank (Markdown)",
+        description="Print, for every ok training scenario of the sweep folder(s), the peak of "
+                    "live tensor bytes each rank measured against suite/peak_model.py's "
+                    "prediction, their ratio, the phase, and what the peak host RSS adds: the "
+                    "table of docs/measurement.md.")
+    s.add_argument("dirs", nargs="+", metavar="DIR", help="sweep output folder(s)")
+    s.set_defaults(func=_cmd_peak_table)
 
     s = sub.add_parser(
         "compare", help="flag regressions of NEW against BASELINE records (exit 1 if any)",
