@@ -40,7 +40,7 @@ import results.frame_peaks
 import results.schema
 import suite.run_settings
 import suite.scenario
-from results.frame import concat_frames, record_row, rows_frame, with_night
+from results.frame import bare_frame, concat_frames, record_row, with_night
 from results.load import Quarantined, Stamp, read_file, record_stamps
 from results.store import runs_dir
 from suite.axes import AXES
@@ -174,9 +174,9 @@ class _Fresh:
 
 def _decode(folder: Path, names: list[str]) -> _Fresh:
     fresh = _Fresh(names=names, names_read=[], rows=[], stamps=[], fingerprints=[], bad=[])
-    runs = runs_dir(folder)
+    runs = str(runs_dir(folder))
     for name in names:
-        record, problem, stamp = read_file(runs / name)
+        record, problem, stamp = read_file(os.path.join(runs, name))
         if record is None:
             fresh.bad.append(problem)
             continue
@@ -197,11 +197,11 @@ def _entries(fingerprint: dict) -> list[tuple[str, str]]:
 def _table(fresh: _Fresh) -> tuple[pa.Table | None, pd.DataFrame | None]:
     """The cache table of freshly decoded rows; or, if a column has values of mixed types
     Arrow cannot hold (hand-written scenario values), no table and their frame (uncached)."""
-    frame = rows_frame(fresh.rows)
+    frame = bare_frame(fresh.rows)
     try:
         table = _arrow(frame)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
-        return None, frame
+        return None, with_night(frame)
     return _with_keys(table, pa.table({
         "_name": pa.array(fresh.names_read, pa.string()),
         "_size": pa.array([s[0] for s in fresh.stamps], pa.int64()),
@@ -223,7 +223,9 @@ def _frame_of(table: pa.Table) -> pd.DataFrame:
 
 def _arrow(frame: pd.DataFrame) -> pa.Table:
     """The frame's columns for the cache (`night` is derived again when read)."""
-    return pa.Table.from_pandas(frame.drop(columns="night"), preserve_index=False)
+    if "night" in frame:
+        frame = frame.drop(columns="night")
+    return pa.Table.from_pandas(frame, preserve_index=False)
 
 
 def _merged(kept: pa.Table, fresh: _Fresh) -> tuple[pa.Table | None, pd.DataFrame | None]:
@@ -269,6 +271,8 @@ def _unchanged(cached: pa.Table, stamps: dict[str, Stamp | None]) \
 
 def _read_cache(path: Path) -> pa.Table | None:
     """The cache table if it is whole and was made by this code; else None (rebuilt)."""
+    if not os.path.isfile(path):  # none yet: cheaper to ask than to fail opening it
+        return None
     try:
         table = pq.read_table(path, page_checksum_verification=True)
         meta = json.loads(table.schema.metadata[_META])

@@ -66,6 +66,7 @@ import json
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from results import frame_peaks
 from results.schema import RunRecord
@@ -108,14 +109,12 @@ def record_row(r: RunRecord) -> dict:
     `rows_frame` derives), then any scenario parameter the catalogue does not know."""
     scenario = r.scenario
     params = scenario.get("params", {})
-    model = params.get("model")
-    spec = MODELS.get(model) or (decode(model) if isinstance(model, str) else None)
     fp = r.fingerprint
     row = {
         "run_id": r.run_id, "scenario_id": scenario_id(r.sweep, scenario),
         "attempt": r.attempt, "status": r.status, "sweep": r.sweep,
         "repetition": scenario.get("repetition"), **params,
-        "n_params": spec.n_params if spec else None,
+        "n_params": n_params(params.get("model")),
         "started_at": r.started_at, "finished_at": r.finished_at,
         "duration_s": r.duration_s, "reason": r.reason, "log_tail": r.log_tail,
         "log_path": r.log_path,
@@ -142,6 +141,25 @@ def record_row(r: RunRecord) -> dict:
         row[col] = getattr(r.oom, key) if r.oom is not None else None
     row.update(frame_peaks.peak_columns(r))
     return row
+
+
+_N_PARAMS: dict[str, int | None] = {}
+
+
+def n_params(model: object) -> int | None:
+    """The exact parameter count of a model value (catalogue name or spelled-out dimensions),
+    None if it names neither; counted once per value (a sum over every matrix)."""
+    if not isinstance(model, str):
+        return None
+    try:
+        return _N_PARAMS[model]
+    except KeyError:
+        pass
+    spec = MODELS.get(model) or decode(model)
+    found = spec.n_params if spec else None
+    if len(_N_PARAMS) < 100_000:
+        _N_PARAMS[model] = found
+    return found
 
 
 _SCENARIO_IDS: dict[tuple, str] = {}
@@ -177,7 +195,12 @@ def records_frame(records: list[RunRecord]) -> pd.DataFrame:
 
 
 def rows_frame(rows: list[dict]) -> pd.DataFrame:
-    """The frame of rows made by `record_row`, typed as documented.
+    """The frame of rows made by `record_row`, typed as documented."""
+    return with_night(bare_frame(rows))
+
+
+def bare_frame(rows: list[dict]) -> pd.DataFrame:
+    """rows_frame but its `night` column (what the frame cache keeps: night is derived).
 
     Built column by column (a list per column, then one typed array each): several times
     faster than a frame of dicts when there are many rows. Text columns are Python objects.
@@ -186,29 +209,30 @@ def rows_frame(rows: list[dict]) -> pd.DataFrame:
     names = [*(c for c in COLUMNS if c != "night"),
              *(c for c in dict.fromkeys(k for shape in shapes for k in shape) if c not in COLUMNS)]
     if len(shapes) == 1 and set(next(iter(shapes))) == set(names):
-        columns = {c: [] for c in next(iter(shapes))}
-        appends = [columns[c].append for c in columns]
-        for row in rows:
-            for append, value in zip(appends, row.values(), strict=True):
-                append(value)
+        order = list(next(iter(shapes)))
+        columns = dict(zip(order, map(list, zip(*(row.values() for row in rows), strict=True)),
+                           strict=True)) if rows else {c: [] for c in order}
     else:  # rows of different catalogues: look each column up
         columns = {c: [row.get(c) for row in rows] for c in names}
-    frame = pd.DataFrame({c: _typed(c, columns[c]) for c in names}, index=pd.RangeIndex(len(rows)))
-    return with_night(frame)
+    return pd.DataFrame({c: _typed(c, columns[c]) for c in names}, index=pd.RangeIndex(len(rows)))
 
 
 def with_night(frame: pd.DataFrame) -> pd.DataFrame:
     """`frame` (rows_frame's columns but `night`) with its `night` column, in place."""
-    night = frame["started_at"].dt.strftime("%Y-%m-%d").astype("object")
-    frame.insert(COLUMNS.index("night"), "night", night)
+    # a history has few nights: each day formatted once, not once per row
+    codes, days = pd.factorize(frame["started_at"].dt.floor("D"))
+    names = np.array([*days.strftime("%Y-%m-%d"), np.nan], dtype=object)
+    frame.insert(COLUMNS.index("night"), "night", names[codes])
     return frame
 
 
 def _typed(name: str, values: list):
     if name in _FLOATS:
         return np.array(values, dtype="float64")  # None -> NaN
-    if name in _INTS:
-        return pd.array(values, dtype="Int64")
+    if name in _INTS:  # through Arrow: a column of None (no such figure) costs nothing
+        ints = pa.array(values, pa.int64())
+        return pd.arrays.IntegerArray(ints.fill_null(0).to_numpy(),
+                                      ints.is_null().to_numpy(zero_copy_only=False))
     if name in frame_peaks.BOOLEANS:
         return pd.array(values, dtype="boolean")
     if name in ("started_at", "finished_at"):
