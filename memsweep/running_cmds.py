@@ -23,7 +23,8 @@ def _cmd_submit(args) -> int:
                      time=args.time, nodes=args.nodes, gpus_per_node=args.gpus_per_node,
                      max_parallel=args.max_parallel, mem=args.mem)
     return submit(sweep=args.sweep, resume=args.resume, out=args.out, profile=args.profile,
-                  overrides=overrides, mpi=args.mpi, dry_run=args.dry_run)
+                  overrides=overrides, mpi=args.mpi, dry_run=args.dry_run,
+                  ops_check=not args.no_ops_check)
 
 
 def _cmd_status(args) -> int:
@@ -84,6 +85,11 @@ def register(sub: argparse._SubParsersAction, epilog: str) -> None:
                         "MPI library mpi4py is built against (MPICH: pmi2, Open MPI: pmix)")
     s.add_argument("--dry-run", action="store_true",
                    help="print the scripts; write and submit nothing")
+    s.add_argument("--no-ops-check", action="store_true",
+                   help="submit without first checking here that DeepSpeed's ops the CPU "
+                        "runs load are built for this installation (exit 3 if not); each "
+                        "task still checks on its node. For compute nodes whose CPU differs "
+                        "from this host's")
     s.set_defaults(func=_cmd_submit)
 
     s = sub.add_parser("status", help="the state of a submitted sweep, one scheduler call",

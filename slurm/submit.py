@@ -23,7 +23,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 from results.search_outcome import FINISHED, load_outcomes
-from slurm import node_shapes, outcome, scheduler, submissions
+from slurm import node_shapes, ops_ready, outcome, scheduler, submissions
 from slurm.local import prepare_output
 from slurm.mpi_plugin import detect_mpi
 from slurm.node_shapes import Shape
@@ -66,8 +66,10 @@ class Request:
 
 
 def submit(*, sweep: str | None, resume: str | None, out: str | None, profile: str | None,
-           overrides: dict, mpi: str | None, dry_run: bool) -> int:
-    """Submit the sweep (or resume DIR); 0 when submitted (or shown, with dry_run)."""
+           overrides: dict, mpi: str | None, dry_run: bool, ops_check: bool = True) -> int:
+    """Submit the sweep (or resume DIR); 0 when submitted (or shown, with dry_run). With
+    `ops_check`, first exit 3 if a run would have to compile a DeepSpeed op (slurm/ops_ready.py).
+    """
     req = request(sweep=sweep, resume=resume, out=out, profile=profile, overrides=overrides,
                   mpi=mpi)
     previous = [outcome.previous_record(req.folder, s.run_id) for s in req.scenarios]
@@ -85,6 +87,8 @@ def submit(*, sweep: str | None, resume: str | None, out: str | None, profile: s
     what = (f"sweep {req.name}: {len(indices)} of {len(req.scenarios)} runs as "
             + ("one job array" if len(arrays) == 1 else
                f"{len(arrays)} job arrays, one per node count"))
+    if not dry_run and ops_check:
+        ops_ready.require_built([req.scenarios[i] for i in indices], python=sys.executable)
     if dry_run:
         print(f"{what}, then a report job (dry run: nothing written, nothing submitted)\n")
         for shape, text in arrays:

@@ -119,7 +119,9 @@ def test_an_offload_run_under_a_cap_uses_its_installations_op_or_fails_not_oom(t
 @pytest.mark.slurm
 def test_under_slurms_mem_a_second_installation_fails_not_built_and_this_one_runs(tmp_path):
     # The case: `memsweep submit` with the cpu-local profile (--mem=4G) from a second
-    # installation. Its task never compiles under the job's cgroup: failed, not oom.
+    # installation. It exits 3 up front, submitting nothing; with --no-ops-check (compute
+    # nodes unlike the submitting host) its task never compiles under the job's cgroup:
+    # failed, not oom.
     if shutil.which("sinfo") is None or subprocess.run(
             ["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, timeout=60,
             check=False).returncode != 0:
@@ -128,11 +130,20 @@ def test_under_slurms_mem_a_second_installation_fails_not_built_and_this_one_run
     other = second_installation(tmp_path / "other")
     profile = str(REPO / "slurm" / "profiles" / "cpu-local.toml")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
+    refused = subprocess.run([str(other), "-m", "memsweep", "submit", str(tmp_path / "ops.toml"),
+                              "--profile", profile, "--out", str(tmp_path / "refused")],
+                             cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert refused.returncode == 3, refused.stdout + refused.stderr
+    assert "DeepSpeed ops deepspeed_shm_comm, cpu_adam are not built for this installation " \
+        f"({ops.extensions_dir(str(tmp_path / 'other'))}): run `make install`; nothing was " \
+        "submitted" in refused.stderr, refused.stderr
+    assert not (tmp_path / "refused").exists()
     for python, name in ((other, "other"), (Path(sys.executable), "this")):
         out = tmp_path / f"{name}-out"
         sub = subprocess.run([str(python), "-m", "memsweep", "submit", str(tmp_path / "ops.toml"),
-                              "--profile", profile, "--out", str(out)], cwd=REPO, env=env,
-                             capture_output=True, text=True, timeout=120)
+                              "--profile", profile, "--out", str(out),
+                              *(["--no-ops-check"] if name == "other" else [])],
+                             cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
         assert sub.returncode == 0, sub.stdout + sub.stderr
         assert "#SBATCH --mem=4G" in (out / "slurm-array.sh").read_text()
         subprocess.run([str(python), "-m", "memsweep", "status", str(out), "--watch",
