@@ -60,7 +60,7 @@ def memory_vs_size_figure(a: Analysis, *, subtitle: str | None = None) -> Figure
             fig_parts.params_axis(ax)
             fig_parts.bytes_axis(ax, log=True)
             ax.set_xlabel("parameters")
-            ax.set_ylabel(f"{what} per rank")
+            ax.set_ylabel(f"{peak_what(setup.rows)} per rank")  # this panel's own
             ax.grid(True, which="major", alpha=0.3)
         oom = Line2D([], [], color="#333333", marker="x", linestyle="none",
                      label="ran out of memory")

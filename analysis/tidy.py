@@ -103,5 +103,5 @@ def peak_what(frame: pd.DataFrame) -> str:
     cpu = frame[(frame["device"] != "cuda") & frame["peak_host_rss_bytes"].notna()]
     tensors = cpu["tensor_peak_bytes"].notna()
     on_cpu = ("peak tensor memory" if tensors.all() else "peak host RSS" if not tensors.any()
-              else "peak tensor memory (host RSS where not measured)")
+              else "peak tensor (or RSS) memory")  # RSS: records without a tensor peak
     return on_cpu if "cuda" not in devices else f"peak memory (device on GPU, {on_cpu[5:]} on CPU)"

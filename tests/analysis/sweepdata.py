@@ -113,8 +113,9 @@ FAILURES = {("small", 1, "cpu"): "failed", ("small", 0, "none"): "oom"}
 
 def scenario_record(scenario: Scenario, *, status: str = "ok", night: str = "2026-11-25"
                     ) -> RunRecord:
-    """A CPU run of any catalogue scenario (every strategy axis), its ledger as the analytical
-    model predicts it: for reports of a real sweep file's scenarios without running them."""
+    """A CPU run of any catalogue scenario (every strategy axis), its ledger and its tensor peak
+    (where a training scenario's peak can be predicted) as the analytical models predict
+    them: for reports of a real sweep file's scenarios without running them."""
     values, pred = scenario.values, predict(scenario.values)
     world, n = values["world_size"], MODELS[values["model"]].n_params
     held = {k: max(v, 0) for k, v in pred.ledger().items()}
@@ -125,6 +126,8 @@ def scenario_record(scenario: Scenario, *, status: str = "ok", night: str = "202
     started = f"{night}T02:00:{int(scenario.run_id[:2], 16) % 60:02d}+00:00"
     ranks = tuple(RankMetrics(rank=r, hostname="node01", **held, peak_host_rss_bytes=rss + r,
                               step_time_s=step) for r in range(world))
+    if ok and values["kind"] == "train":
+        ranks = tuple(with_tensor_peak(scenario, k) for k in ranks)
     return RunRecord(
         run_id=scenario.run_id, status=status, sweep=scenario.sweep,
         scenario=scenario.to_json(), started_at=started, finished_at=started, duration_s=30.0,
