@@ -15,7 +15,7 @@ from jobs.ranks import Ranks
 from suite import torch_tools
 from suite.resolved import Resolved
 from suite.strategies import STRATEGIES
-from suite.strategy_spec import Module, Objective, RankContext
+from suite.strategy_spec import Module, Objective, RankContext, TrainStep
 
 
 def context(run: Resolved, ranks: Ranks) -> RankContext:
@@ -40,6 +40,9 @@ def build(run: Resolved, config: dict | None, ctx: RankContext) -> Module:
     gets it built whole first, and the transformed model is partitioned afterwards.
     """
     transforms = [s for s in STRATEGIES if s.name in run.active and s.model_transform]
+    builders = [s.build for s in STRATEGIES if s.name in run.active and s.build]
+    if builders:  # the strategy builds the module (a pipeline stage); ZeRO-3 is ruled out
+        return _apply(builders[0](run, ctx), transforms, run, ctx)
     zero3 = bool(config) and config.get("zero_optimization", {}).get("stage") == 3
     if zero3 and not any(s.transform_whole for s in transforms):
         import deepspeed  # heavy: loaded late, in the rank only
@@ -60,6 +63,14 @@ def _apply(model: Module, transforms, run: Resolved, ctx: RankContext) -> Module
     for s in transforms:
         model = s.model_transform(model, run, ctx)
     return model
+
+
+def train_step(run: Resolved) -> TrainStep | None:
+    """A strategy's own optimizer step (the pipeline's train_batch), else None."""
+    found = [s.train_step for s in STRATEGIES if s.name in run.active and s.train_step]
+    if len(found) > 1:
+        raise RuntimeError("two strategies bring their own train step")
+    return found[0] if found else None
 
 
 def client_optimizer(run: Resolved) -> Callable[[Iterable], Any] | None:

@@ -62,8 +62,12 @@ def train(run: Resolved, ranks: Ranks, ctx: RankContext) -> RankOutcome:
     start, stop = sequence_slice(run, ranks.rank)
     x, y = (tokens[:, start + i:stop + i].contiguous().to(on) for i in (0, 1))
 
+    own_step = hooks.train_step(run)  # e.g. the pipeline's train_batch
+
     def step(mark=None) -> float:
         # `mark(point)`: the probe step's hook, where forward, backward and step begin.
+        if own_step is not None:
+            return own_step(engine, x, y, accum, mark)
         for _ in range(accum):  # DeepSpeed counts micro-steps: step() on each, it steps at the last
             mark and mark("forward")
             loss = objective.loss(engine, x, y) if objective else engine(x, y)

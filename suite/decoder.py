@@ -17,12 +17,31 @@ def built_on(device: str | None):
     return torch.device(device) if device else contextlib.nullcontext()
 
 
-def init_weights(module: nn.Module) -> None:
-    # GPT-2's init; torch's default N(0, 1) embeddings make a tied head echo its input.
-    if isinstance(module, (nn.Linear, nn.Embedding)):
-        nn.init.normal_(module.weight, mean=0.0, std=0.02)
-    if isinstance(module, nn.Linear) and module.bias is not None:
-        nn.init.zeros_(module.bias)
+def unit_seed() -> int:
+    """The base of the units' seeds, drawn from torch's generator before anything is built."""
+    return int(torch.randint(0, 2**62, ()).item())
+
+
+def init_unit(unit: nn.Module, seed: int) -> nn.Module:
+    """GPT-2's init of one unit (embedding, block, norm, head) from its own generator, seeded
+    by the base and the unit's index: a pipeline stage that builds only its units
+    (suite/pipeline_layers.py) gets the same weights as the whole module."""
+    params = list(unit.parameters())
+    if not params or params[0].is_meta:
+        return unit
+    gen = torch.Generator(device=params[0].device).manual_seed(seed)
+    for module in unit.modules():
+        # torch's default N(0, 1) embeddings make a tied head echo its input.
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02, generator=gen)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            nn.init.zeros_(module.bias)
+    return unit
+
+
+def init_units(units: list[nn.Module], base: int) -> None:
+    for i, unit in enumerate(units):
+        init_unit(unit, base + i)
 
 
 def rotary(x: torch.Tensor, theta: float) -> torch.Tensor:

@@ -6,7 +6,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from suite.decoder import AttentionCore, built_on, init_weights, lm_loss, through_blocks
+from suite.decoder import (
+    AttentionCore,
+    built_on,
+    init_units,
+    lm_loss,
+    through_blocks,
+    unit_seed,
+)
 from suite.models import ModelSpec
 
 
@@ -40,13 +47,14 @@ class GPT(nn.Module):
         # Where this module's positions start: a sequence-parallel rank feeds a later slice.
         self.first_position = 0
         d = spec.d_model
+        base = unit_seed()
         with built_on(device):
             self.wte = nn.Embedding(spec.vocab_size, d)
             self.wpe = nn.Embedding(spec.max_seq_len, d)
             self.blocks = nn.ModuleList(Block(d, spec.n_head) for _ in range(spec.n_layer))
             self.ln_f = nn.LayerNorm(d)
-        if device != "meta":
-            self.apply(init_weights)
+        # the pipeline's units, in order (suite/pipeline_partition.py)
+        init_units([self.wte, self.wpe, *self.blocks, self.ln_f], base)
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
         pos = torch.arange(self.first_position, self.first_position + idx.shape[1],

@@ -11,7 +11,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from suite.decoder import AttentionCore, built_on, init_weights, lm_loss, through_blocks
+from suite.decoder import (
+    AttentionCore,
+    built_on,
+    init_units,
+    lm_loss,
+    through_blocks,
+    unit_seed,
+)
 from suite.models import ModelSpec
 
 
@@ -81,14 +88,16 @@ class Llama(nn.Module):
         # Recompute every k-th block in backward instead of keeping its activations.
         self.checkpoint_every = checkpoint_every
         self.first_position = 0  # rotary positions count in the attention core (decoder.py)
+        base = unit_seed()
         with built_on(device):
             self.embed_tokens = nn.Embedding(spec.vocab_size, spec.d_model)
             self.layers = nn.ModuleList(Block(spec) for _ in range(spec.n_layer))
             self.norm = RMSNorm(spec.d_model)
             self.lm_head = None if spec.ties else nn.Linear(spec.d_model, spec.vocab_size,
                                                             bias=False)
-        if device != "meta":
-            self.apply(init_weights)
+        # the pipeline's units, in order (suite/pipeline_partition.py)
+        init_units([self.embed_tokens, *self.layers, self.norm,
+                    *([self.lm_head] if self.lm_head is not None else [])], base)
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
         x = self.embed_tokens(idx)

@@ -24,7 +24,13 @@ from dataclasses import replace
 
 from suite.ds_config import deepspeed_config
 from suite.models import ModelSpec, model_spec
-from suite.parallel import rank_parameter_sizes, rank_seq_len, shard_ranks
+from suite.parallel import (
+    rank_parameter_sizes,
+    rank_seq_len,
+    shard_rank,
+    shard_ranks,
+    shares_differ,
+)
 from suite.prediction import CATEGORIES, Prediction, Term
 from suite.scenario import Scenario
 from suite.strategies import effective, memory_terms
@@ -44,22 +50,24 @@ def predict(values: dict, *, mode: str = "deepspeed", rank: int | None = None,
             sizes: list[int] | None = None) -> Prediction:
     """Predicted bytes for a scenario's axis values (`Scenario.values`) on `rank`.
 
-    `rank` None: the rank with the most device bytes (ranks differ only where a ZeRO-2
-    partition boundary cuts a parameter); that is what must fit. `sizes`: the parameters'
+    `rank` None: the rank with the most device bytes (ranks differ where a ZeRO-2 partition
+    boundary cuts a parameter, and where model parallelism gives them different parameters:
+    pipeline stages); that is what must fit. `rank` is global; ZeRO partitions by the
+    rank's place among the ranks it shards over (suite/parallel.py). `sizes`: the parameters'
     element counts in order, for a module other than the catalogue's (default: `values`'
     model, `parameter_sizes`).
     """
     if mode not in MODES:
         raise ValueError(f"mode {mode!r} is not one of {MODES}")
+    spec = model_spec(values["model"])
     if rank is None:
-        n = shard_ranks(values)
-        candidates = range(n) if _rank_dependent(values) else (0,)
+        differ = _rank_dependent(values) or (sizes is None and shares_differ(values, spec))
+        candidates = range(int(values["world_size"])) if differ else (0,)
         return max((predict(values, mode=mode, rank=r, sizes=sizes) for r in candidates),
                    key=lambda p: (p.device_bytes, -p.rank))
-    spec = model_spec(values["model"])
-    sizes = rank_parameter_sizes(values, spec) if sizes is None else list(sizes)
+    sizes = rank_parameter_sizes(values, spec, rank) if sizes is None else list(sizes)
     terms = _paper_terms(values, sum(sizes)) if mode == "paper" else \
-        _zero_terms(values, sizes, rank)
+        _zero_terms(values, sizes, shard_rank(values, rank))
     prediction = _prediction(values, spec, terms, mode=mode, rank=rank)
     if values.get("kind") == "inference":
         prediction = _inference(effective(values), prediction)

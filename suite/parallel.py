@@ -40,6 +40,12 @@ def shard_ranks(values: Mapping[str, object]) -> int:
     return int(values["world_size"]) // model_parallel(values)
 
 
+def shard_rank(values: Mapping[str, object], rank: int) -> int:
+    """`rank`'s place among the ranks ZeRO shards over (those holding the same parameters: a
+    replica's ranks are consecutive)."""
+    return rank // model_parallel(values)
+
+
 def data_rank(values: Mapping[str, object], rank: int) -> int:
     """Which data-parallel replica `rank` works for: DeepSpeed groups consecutive ranks into
     one replica (and one sequence group), whose ranks must see the same samples."""
@@ -60,9 +66,16 @@ def rank_seq_len(values: Mapping[str, object]) -> int:
     return int(values["seq_len"]) // sequence_parallel(values)
 
 
-def rank_parameter_sizes(values: Mapping[str, object], spec: ModelSpec) -> list[int]:
-    """The parameters one rank's module holds, in module order."""
+def rank_parameter_sizes(values: Mapping[str, object], spec: ModelSpec,
+                         rank: int = 0) -> list[int]:
+    """The parameters global rank `rank`'s module holds, in module order."""
     for s in STRATEGIES:
         if s.rank_share is not None and s.active(values):
-            return s.rank_share(values, spec)
+            return s.rank_share(values, spec, rank)
     return spec.parameter_sizes()
+
+
+def shares_differ(values: Mapping[str, object], spec: ModelSpec) -> bool:
+    """Whether a replica's ranks hold different parameters (pipeline stages do)."""
+    mp = model_parallel(values)
+    return len({tuple(rank_parameter_sizes(values, spec, r)) for r in range(mp)}) > 1

@@ -42,7 +42,13 @@ from dataclasses import dataclass, replace
 from suite.memory_model import _DTYPE_BYTES, predict, zero_config
 from suite.memory_model import activation_bytes as paper_activation_bytes
 from suite.models import ModelSpec, model_spec
-from suite.parallel import rank_parameter_sizes, rank_seq_len, shard_ranks
+from suite.parallel import (
+    model_parallel,
+    rank_parameter_sizes,
+    rank_seq_len,
+    shard_ranks,
+    shares_differ,
+)
 from suite.prediction import runtime_bytes
 
 PHASES = ("forward", "backward", "step")
@@ -129,15 +135,19 @@ def predict_peak(values: dict, *, rank: int | None = None,
     whose peak is highest)."""
     if activations not in ACTIVATION_MODES:
         raise ValueError(f"activations {activations!r} is not one of {ACTIVATION_MODES}")
+    spec = model_spec(values["model"])
     if rank is None and values["zero_stage"] == 2 and int(values["world_size"]) > 1:
         last = int(values["world_size"]) - 1  # ranks differ (_early_partition_terms)
         return max((predict_peak(values, rank=r, activations=activations) for r in (0, last)),
                    key=lambda p: (p.peak_bytes, -p.rank))
+    if rank is None and shares_differ(values, spec):  # e.g. pipeline stages
+        return max((predict_peak(values, rank=r, activations=activations)
+                    for r in range(model_parallel(values))),
+                   key=lambda p: (p.peak_bytes, -p.rank))
     rest = predict(values, rank=rank)
-    spec = model_spec(values["model"])
     terms = _rest_terms(values, rest.terms)
     terms += _activation_terms(values, spec, activations)
-    terms += _transient_terms(values, spec)
+    terms += _transient_terms(values, spec, rest.rank)
     terms += _early_partition_terms(values, spec, rest.rank)
     return PeakPrediction(rank=rest.rank, device=str(values["device"]), terms=tuple(terms),
                           runtime_bytes=runtime_bytes(values))
@@ -223,9 +233,9 @@ def _activation_terms(values: dict, spec: ModelSpec, mode: str) -> list[PeakTerm
                      note="the gradients of log_softmax's output and of the logits (fp32)")]
 
 
-def _transient_terms(values: dict, spec: ModelSpec) -> list[PeakTerm]:
+def _transient_terms(values: dict, spec: ModelSpec, rank: int) -> list[PeakTerm]:
     n, w = shard_ranks(values), _DTYPE_BYTES[values["precision"]]
-    sizes = rank_parameter_sizes(values, spec)
+    sizes = rank_parameter_sizes(values, spec, rank)
     zero = zero_config(values)
     return (_step_terms(values, sizes, n) + _master_grad_terms(values, sizes, n)
             + _reduce_terms(values, sizes, zero, w))

@@ -101,6 +101,8 @@ class TorchTools(Protocol):
 
     def sequence_parallel(self, model: Module, group: Any, *, first_position: int) -> Module: ...
 
+    def build_pipeline(self, spec: ModelSpec, *, stages: int, data_parallel: int) -> Module: ...
+
 
 class Objective(Protocol):
     """What replaces the model's own loss (distillation's teacher and KL loss)."""
@@ -125,7 +127,11 @@ Cleanup = Callable[[Resolved, dict, RankContext], None]
 MemoryTerm = Callable[[Values, Prediction], Prediction]
 Splits = Callable[[Values], int]
 MakeMpu = Callable[[Resolved, RankContext], Any]
-RankShare = Callable[[Values, ModelSpec], list[int]]
+RankShare = Callable[[Values, ModelSpec, int], list[int]]
+BuildModel = Callable[[Resolved, RankContext], Module]
+# (engine, inputs, targets, micro-steps, mark) -> the step's loss; mark(point) or None, as in
+# jobs/train.py's own step: "forward", "backward", "step", "end".
+TrainStep = Callable[[Any, Any, Any, int, Callable[[str], None] | None], float]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -150,7 +156,12 @@ class Strategy:
     memory_term(values, prediction) -> prediction   its part of suite/memory_model.py
     splits(values) -> int                    ranks one model replica is split over (model
                                              parallelism; suite/parallel.py)
-    rank_share(values, spec) -> [sizes]      the parameters one rank's module holds
+    rank_share(values, spec, rank) -> [sizes]   the parameters global rank `rank`'s module
+                                             holds
+    build(run, ctx) -> model                 builds the rank's module in place of the
+                                             catalogue's (a pipeline stage: its layers only)
+    train_step(engine, x, y, micro_steps, mark) -> loss   one optimizer step in place of
+                                             the rank's forward/backward/step loop
     seq_splits(values) -> int                ranks one sample's sequence is split over: they
                                              hold whole replicas (ZeRO shards over them too)
                                              and each feeds its slice (suite/parallel.py)
@@ -181,6 +192,8 @@ class Strategy:
     rank_share: RankShare | None = None
     seq_splits: Splits | None = None
     mpu: MakeMpu | None = None
+    build: BuildModel | None = None
+    train_step: TrainStep | None = None
 
     def __post_init__(self) -> None:
         if not self.description or "\n" in self.description:
@@ -195,7 +208,7 @@ class Strategy:
     def hooks(self) -> list[str]:
         """`module.function` of each hook it has, for `memsweep strategies` and --explain."""
         names = ("configure", "implies", "model_transform", "optimizer", "objective", "prepare",
-                 "observe", "cleanup", "memory_term")
+                 "observe", "cleanup", "memory_term", "build", "train_step")
         return [f"{n}={getattr(self, n).__module__}.{getattr(self, n).__qualname__}"
                 for n in names if getattr(self, n) is not None]
 

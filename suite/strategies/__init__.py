@@ -21,6 +21,7 @@ from suite.strategies import (
     hardware,
     offload,
     optimizer,
+    pipeline,
     precision,
     pruning,
     quantization,
@@ -31,8 +32,9 @@ from suite.strategies import (
 from suite.strategy_spec import SCENARIO_KINDS, Axis, Rule, Strategy
 
 STRATEGIES: tuple[Strategy, ...] = tuple(m.STRATEGY for m in (
-    data_parallel, tensor_parallel, sequence_parallel, zero, offload, checkpointing, precision,
-    optimizer, batching, buckets, async_compute, pruning, quantization, distillation, compression,
+    data_parallel, tensor_parallel, pipeline, sequence_parallel, zero, offload, checkpointing,
+    precision, optimizer, batching, buckets, async_compute, pruning, quantization,
+    distillation, compression,
     allocator, hardware))
 
 if len({s.name for s in STRATEGIES}) != len(STRATEGIES):  # pragma: no cover

@@ -27,7 +27,7 @@ def _widths_divide(v: Values) -> bool:
     return all(n % tp == 0 for n in (spec.n_head, spec.kv_heads, spec.ffn))
 
 
-def rank_share(values: Values, spec: ModelSpec) -> list[int]:
+def rank_share(values: Values, spec: ModelSpec, rank: int) -> list[int]:
     return spec.parameter_sizes(tp=values["tensor_parallel"])
 
 

@@ -17,7 +17,8 @@ REPO = Path(__file__).resolve().parents[2]
 TABLE_ROWS = {"data-parallel", "zero", "offload", "checkpointing", "precision", "optimizer",
               "buckets", "batching", "async", "pruning", "quantization", "distillation",
               "compression", "allocator", "hardware", "tensor-parallel",
-              "sequence-parallel"}
+              "sequence-parallel",
+              "pipeline"}
 
 
 def test_every_row_of_the_strategy_table_is_one_entry():

@@ -1,0 +1,143 @@
+"""Pipeline parallelism (DeepSpeed PipelineModule) on real ranks: the same loss as the unsharded
+model, each rank's parameter bytes as predicted from the reproduced partition, and the rules
+that refuse it."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from memsweep.cli import main
+from results.load import load_records
+from suite.models import MODELS, model_spec
+from suite.pipeline_partition import layers, partition, stage_parameter_sizes
+from suite.rules import violated_rule
+from suite.scenario import Scenario
+
+LEDGER = ("params_bytes", "grads_bytes", "master_params_bytes", "optimizer_state_bytes")
+# GPT's tied head is the interesting case (both ends hold the embedding); llama-tiny is untied.
+SWEEP = """
+[sweep]
+name = "pp"
+warmup_steps = 1
+timed_steps = 2
+
+[[axes]]
+model = ["tiny", "llama-tiny"]
+world_size = 1
+micro_batch = 2
+seq_len = 16
+grad_accum = 2
+
+[[axes]]
+model = "tiny"
+world_size = 2
+micro_batch = 2
+seq_len = 16
+grad_accum = 2
+pipeline_stages = 2
+zero_stage = [0, 1]
+
+[[axes]]
+model = "llama-tiny"
+world_size = 2
+micro_batch = 2
+seq_len = 16
+grad_accum = 2
+pipeline_stages = 2
+zero_stage = 1
+"""
+
+
+@pytest.mark.slow
+def test_two_stages_match_the_unsharded_loss_and_each_rank_holds_its_stage(tmp_path):
+    (tmp_path / "pp.toml").write_text(SWEEP)
+    assert main(["run", str(tmp_path / "pp.toml"), "--out", str(tmp_path / "out")]) == 0
+    records, bad = load_records(tmp_path / "out")
+    assert not bad and len(records) == 5 and all(r.status == "ok" for r in records)
+    whole = {r.scenario["params"]["model"]: r for r in records
+             if r.scenario["params"]["world_size"] == 1}
+    for r in records:
+        params = r.scenario["params"]
+        # one pipeline over both ranks, grad_accum micro-batches: the one-rank run's batch
+        assert abs(r.measurements.final_loss
+                   - whole[params["model"]].measurements.final_loss) <= 1e-4
+        for k in r.ranks:
+            for f in LEDGER:
+                assert getattr(k, f) == getattr(k.predicted, f), (params, k.rank, f)
+        if params["pipeline_stages"] == 2:
+            spec = model_spec(params["model"])
+            held = [k.params_bytes for k in sorted(r.ranks, key=lambda k: k.rank)]
+            assert held == [4 * sum(stage_parameter_sizes(spec, 2, s)) for s in (0, 1)]
+            assert all(b < whole[params["model"]].ranks[0].params_bytes for b in held)
+
+
+def test_the_partition_is_deepspeeds():
+    from deepspeed.runtime.utils import partition_balanced  # heavy: only to compare with it
+
+    rng = random.Random(0)
+    cases = [([sum(x.sizes) for x in layers(spec)], parts) for spec in MODELS.values()
+             for parts in (2, 3, 4, 8) if parts <= spec.n_layer]
+    cases += [([rng.choice((0, 1, 5, 5, 7, 100)) for _ in range(rng.randint(1, 14))],
+               rng.randint(1, 6)) for _ in range(300)]
+    for weights, parts in cases:
+        assert list(partition(tuple(weights), parts)) == partition_balanced(weights, parts), \
+            (weights, parts)
+
+
+def test_the_layers_are_the_modules_parameters_and_a_tied_head_is_the_embedding_again():
+    for spec in MODELS.values():
+        ls = layers(spec)
+        flat = [s for x in ls for s in x.sizes]
+        if spec.ties:
+            assert ls[-1].tie == ls[0].tie == "embed" and ls[-1].sizes == ls[0].sizes
+            flat = flat[:-1]
+        assert flat == spec.parameter_sizes(), spec.name
+
+
+def test_a_stage_built_alone_has_the_whole_modules_weights():
+    import torch  # heavy: loaded late
+
+    from suite import torch_tools
+    from suite.pipeline_layers import Unit, pipe_layers
+
+    for name in ("tiny", "llama-tiny"):
+        spec = model_spec(name)
+        torch.manual_seed(3)
+        whole = list(torch_tools.build_model(spec).parameters())
+        torch.manual_seed(3)
+        base = torch.randint(0, 2**62, ()).item()  # what the module draws first
+        # every layer but a tied head (the embedding again)
+        stage = [Unit(p.make, p.seed) for p in pipe_layers(spec, base) if p.forward is None]
+        got = [p for unit in stage for p in unit.parameters()]
+        assert len(got) == len(whole)
+        assert all(torch.equal(a, b) for a, b in zip(got, whole, strict=True)), name
+
+
+def values(**changes) -> dict:
+    return Scenario.from_values(sweep="s", values={"model": "tiny", "world_size": 2,
+                                                   "pipeline_stages": 2, **changes}).values
+
+
+@pytest.mark.parametrize("changes, rule", [
+    ({"zero_stage": 2}, "pipeline-zero-at-most-1"),
+    ({"zero_stage": 3}, "pipeline-zero-at-most-1"),
+    ({"pipeline_stages": 3, "world_size": 3}, "pipeline-stages-at-most-layers"),
+    ({"world_size": 3}, "pipeline-divides-world"),
+    ({"checkpoint_every": 1}, "pipeline-alone"),
+    ({"model": "llama-tiny", "tensor_parallel": 2, "world_size": 4}, "pipeline-alone"),
+])
+def test_rules_refuse_what_the_pipeline_cannot_run(changes, rule):
+    assert violated_rule(values(**changes)).name == rule
+
+
+def test_each_stage_is_predicted_and_the_largest_is_what_must_fit():
+    from suite.memory_model import predict
+
+    v = values(world_size=4, zero_stage=1)  # two pipelines of two stages
+    spec = model_spec("tiny")
+    stages = [sum(stage_parameter_sizes(spec, 2, s)) for s in (0, 1)]
+    assert [predict(v, rank=r).params_bytes for r in range(4)] == [4 * stages[r % 2]
+                                                                   for r in range(4)]
+    assert predict(v).params_bytes == 4 * max(stages)
