@@ -11,7 +11,7 @@ Analysis with it, `memsweep compare` its two sides):
 | (axes) | an axis a record does not name (older than the axis) holds the axis default |
 | peak_bytes | peak memory per rank: device allocated on GPU; on CPU the peak of live tensor |
 | | bytes, or host RSS for a record without it (older than jobs/peak_probe.py) |
-| rss_extra_bytes | CPU: what the peak host RSS adds to the tensor peak (the runtime, mostly) |
+| rss_extra_bytes | CPU: peak host RSS - tensor peak (the runtime; < 0: tensors not resident) |
 | held_bytes | model states a rank holds: parameters + gradients + fp32 master + optimizer states |
 """
 
