@@ -132,9 +132,9 @@ def runs_finding(frame: pd.DataFrame) -> Finding:
 def savings_findings(a: Analysis) -> list[Finding]:
     """Per hardware setup: the strategy that saves the most memory for the largest model whose
     baseline ran ok, and what it costs. On the CPU the peak is the tensor peak, and a sentence
-    says what the host RSS adds to it (the runtime); for records without a tensor peak, where
-    the peak is host RSS, mostly the runtime's own memory, the strategy that saves the most
-    model states instead (the ledger is what shows a strategy working there)."""
+    says what the host RSS adds to it (the runtime); then the strategy that saves the most
+    model states (the ledger shows a strategy working where the peak is mostly something
+    else: DeepSpeed's buckets, or the runtime where records hold only the RSS)."""
     frame = a.frame
     rows = a.reference.dropna(subset=["memory_saved_pct"])
     what = peak_what(frame)
@@ -167,7 +167,7 @@ def savings_findings(a: Analysis) -> list[Finding]:
                  "memory_saved_pct": saved, "throughput_cost_pct": cost, "loss_delta": loss}))
         if cell.values.get("device") != "cuda":
             rss = _rss_finding(frame, {**cell.values, "model": best["model"]}, where)
-            out += rss or _held_finding(cell.rows, where, cell.values)
+            out += rss + _held_finding(cell.rows, where, cell.values, peak_is_rss=not rss)
     return out
 
 
@@ -197,7 +197,8 @@ def _rss_finding(frame: pd.DataFrame, setup: dict, where: str) -> list[Finding]:
         {"model": setup["model"], "setup": setup, "rss_extra_min": lo, "rss_extra_max": hi})]
 
 
-def _held_finding(rows: pd.DataFrame, where: str, setup: dict) -> list[Finding]:
+def _held_finding(rows: pd.DataFrame, where: str, setup: dict, *,
+                  peak_is_rss: bool) -> list[Finding]:
     held = rows.dropna(subset=["held_saved_pct"])
     if held.empty:
         return []
@@ -209,8 +210,9 @@ def _held_finding(rows: pd.DataFrame, where: str, setup: dict) -> list[Finding]:
         "Strategies vs baseline",
         f"{best['strategy']} cut the model states a rank holds (parameters, gradients, "
         f"optimizer states: the ledger) by {saved:.0f}% for {best['model']}{where}, from "
-        f"{human_bytes(best['baseline_held'])} to {human_bytes(best['held'])} per rank; on "
-        f"the CPU the peak RSS is mostly the runtime's own memory.",
+        f"{human_bytes(best['baseline_held'])} to {human_bytes(best['held'])} per rank"
+        + ("; on the CPU the peak RSS is mostly the runtime's own memory." if peak_is_rss
+           else "."),
         {"strategy": best["strategy"], "model": best["model"], "setup": setup,
          "held_saved_pct": saved})]
 
