@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from bench import harness, search_cost
+from reliability import slurm_campaign
 from reliability.campaign import campaign
 from suite.errors import UserInputError
 
@@ -41,8 +42,15 @@ def _cmd_bench_aa(args) -> int:
 
 
 def _cmd_faults(args) -> int:
-    return campaign(faults=args.faults, deepspeed=args.deepspeed, seed=args.seed,
-                    out=Path(args.out) if args.out else None)
+    out = Path(args.out) if args.out else None
+    if args.slurm:
+        if args.deepspeed is not None:
+            raise UserInputError("--deepspeed is for the local campaign", key="--deepspeed",
+                                 fix="leave it out with --slurm: its real-worker cases come "
+                                     "with --faults")
+        return slurm_campaign.campaign(faults=args.faults, seed=args.seed, out=out)
+    return campaign(faults=24 if args.faults is None else args.faults,
+                    deepspeed=args.deepspeed, seed=args.seed, out=out)
 
 
 def _cmd_bench_search(args) -> int:
@@ -121,11 +129,16 @@ def register(sub: argparse._SubParsersAction, epilog: str) -> None:
                     "then planned runs, records, lost runs and statuses by fault.",
         epilog="exit codes: 0 no run lost, every record valid, every fault ended as promised; "
                "1 otherwise; 2 bad input")
-    s.add_argument("--faults", type=int, default=24, metavar="N",
-                   help="faults to inject, one per small sweep (default 24)")
+    s.add_argument("--faults", type=int, metavar="N",
+                   help="faults to inject, one per small sweep (default 24; with --slurm 12)")
     s.add_argument("--deepspeed", type=int, metavar="K",
                    help="of those, how many hit the real DeepSpeed worker (default 3, or N if "
                         "fewer; ~30-70 s each)")
+    s.add_argument("--slurm", action="store_true",
+                   help="against the Slurm clusters of slurm/cluster/up.sh instead (single- and "
+                        "two-node): rank and task SIGKILL, scancel, --time, --mem, requeue, "
+                        "drain, slurmctld restart, node death, and real-worker ranks signalled "
+                        "in forward/backward/step; every Slurm fault once in the first 9")
     s.add_argument("--seed", type=int, default=0, help="which faults, where and when (default 0)")
     s.add_argument("--out", metavar="DIR",
                    help="a new folder for the cases' sweeps (default out/faults/<time>-seed<S>)")

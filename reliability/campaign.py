@@ -22,22 +22,11 @@ from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 
-import jobs
 from reliability import inject
 from reliability.case import Case, Verdict
 from reliability.cases import DEEPSPEED, KINDS, WHAT, Seen
+from reliability.shim import make_shim
 from suite.errors import UserInputError
-
-
-def make_shim(folder: Path) -> Path:
-    """A folder whose `python -m jobs.worker` is the stand-in; every other jobs module is
-    memsweep's (the package's path goes on to the real one)."""
-    package = folder / "jobs"
-    package.mkdir(parents=True)
-    (package / "__init__.py").write_text(f"__path__.append({str(Path(jobs.__file__).parent)!r})\n")
-    (package / "worker.py").write_text("from reliability.stand_in import main\n\n"
-                                       "raise SystemExit(main())\n")
-    return folder
 
 
 def available(out: Path) -> tuple[list[str], dict[str, str]]:
@@ -112,7 +101,7 @@ def campaign(*, faults: int = 24, deepspeed: int | None = None, seed: int = 0,
         say(f"[{number:>2}/{len(plan)}] {kind} ({row[2]}): {seen.faulted}, "
             f"{'as promised' if _good(verdict, seen) else 'NOT AS PROMISED'} - {seen.detail} "
             f"({row[5]:.0f} s)")
-    for line in report(rows):
+    for line in report(rows, WHAT):
         say(line)
     (out / "campaign.txt").write_text("\n".join(lines) + "\n")
     return 0 if all(_good(r[3], r[4]) for r in rows) else 1
@@ -122,14 +111,14 @@ def _good(v: Verdict, seen: Seen) -> bool:
     return v.lost == 0 and v.invalid == 0 and v.left == 0 and seen.expected
 
 
-def report(rows: list) -> list[str]:
+def report(rows: list, what: dict[str, str]) -> list[str]:
     """The table of cases, the statuses by fault and the totals."""
     width = max(len(r[4].faulted) for r in rows)
-    head = (f"{'#':>3}  {'fault':<18} {'worker':<9} {'planned':>7} {'records':>7} {'lost':>4} "
+    head = (f"{'#':>3}  {'fault':<20} {'worker':<9} {'planned':>7} {'records':>7} {'lost':>4} "
             f"{'invalid':>7} {'left':>4}  {'faulted run':<{width}}  {'ok':<3} {'s':>4}")
     out = ["", head, "-" * len(head)]
     for n, kind, worker, v, seen, took in rows:
-        out.append(f"{n:>3}  {kind:<18} {worker:<9} {v.planned:>7} {v.records:>7} {v.lost:>4} "
+        out.append(f"{n:>3}  {kind:<20} {worker:<9} {v.planned:>7} {v.records:>7} {v.lost:>4} "
                    f"{v.invalid:>7} {v.left:>4}  {seen.faulted:<{width}}  "
                    f"{'yes' if _good(v, seen) else 'NO':<3} {took:>4.0f}")
     out += ["", "statuses by fault (how the faulted run ended; aN = attempt N):"]
@@ -140,8 +129,8 @@ def report(rows: list) -> list[str]:
         ended = Counter(r[4].faulted for r in group)
         text = ", ".join(f"{s} x{n}" if n > 1 else s for s, n in ended.most_common())
         good = sum(_good(r[3], r[4]) for r in group)
-        out.append(f"  {name:<31} {len(group):>2} case(s), {good} as promised: {text}")
-    out += ["", "faults:"] + [f"  {k:<18} {WHAT[k]}" for k in sorted({r[1] for r in rows})]
+        out.append(f"  {name:<33} {len(group):>2} case(s), {good} as promised: {text}")
+    out += ["", "faults:"] + [f"  {k:<20} {what[k]}" for k in sorted({r[1] for r in rows})]
     total = {k: sum(getattr(r[3], k) for r in rows)
              for k in ("planned", "records", "lost", "invalid", "left")}
     good = sum(_good(r[3], r[4]) for r in rows)

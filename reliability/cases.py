@@ -26,6 +26,7 @@ class Seen:
     faulted: str  # how the faulted run ended, e.g. "failed a1 -> ok a2 (--resume)"
     expected: bool
     detail: str = ""
+    false_status: bool = False  # the faulted run's status is not the one the fault must give
 
 
 def _st(record: RunRecord | None) -> str:

@@ -10,8 +10,8 @@ import random
 
 import pytest
 
-from reliability.campaign import make_shim
 from reliability.case import Case
+from reliability.shim import make_shim
 
 
 @pytest.fixture

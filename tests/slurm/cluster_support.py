@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import stat
@@ -19,52 +18,29 @@ from pathlib import Path
 import pytest
 from executor_support import REPO
 
+from reliability.cluster import SINGLE, TWO_NODE, job_ids
+
 TOOLS = ("sbatch", "squeue", "scontrol", "scancel")
-UP = "run `sudo bash slurm/cluster/up.sh` (or `make cluster-up`; `make test` does it)"
 
 
 def require_cluster() -> None:
     """Fail, never skip, when the cluster is not up: `make test` brings it up first."""
-    sinfo = shutil.which("sinfo")
-    if sinfo is None or any(shutil.which(t) is None for t in TOOLS):
-        pytest.fail(f"Slurm's client tools are not installed here: {UP}", pytrace=False)
-    done = subprocess.run([sinfo, "-h", "-o", "%T"], capture_output=True, text=True,
-                          timeout=60, check=False)
-    states = [s.rstrip("*~#") for s in done.stdout.split()]
-    if done.returncode != 0 or not set(states) & {"idle", "mixed", "allocated", "completing"}:
-        said = done.stdout.strip() or done.stderr.strip()
-        pytest.fail(f"the Slurm cluster is not up (sinfo: {said}): {UP}", pytrace=False)
+    if problem := SINGLE.problem():
+        pytest.fail(problem, pytrace=False)
 
 
 # The two-node cluster (slurm/cluster/up.sh --nodes 2) runs beside the single-node one; its
 # clients find it through SLURM_CONF, which memsweep passes on to the jobs it submits.
-TWO_NODE_CONF = "/etc/slurm/two-node/slurm.conf"
-TWO_NODE_RUN = Path("/run/slurm/two-node")
-UP_TWO = "run `sudo bash slurm/cluster/up.sh --nodes 2` (or `make cluster-up`; `make test` does it)"
+TWO_NODE_CONF = TWO_NODE.conf
+TWO_NODE_RUN = TWO_NODE.run_dir
 
 
 def require_two_nodes() -> dict[str, str]:
     """The environment of the two-node cluster's clients. Fails, never skips, unless both
     nodes n1 and n2 take jobs."""
-    env = {**os.environ, "SLURM_CONF": TWO_NODE_CONF}
-    sinfo = shutil.which("sinfo")
-    if sinfo is None or not Path(TWO_NODE_CONF).exists():
-        pytest.fail(f"the two-node Slurm cluster is not set up here: {UP_TWO}", pytrace=False)
-    end = time.monotonic() + 30  # a node just resumed is "idle*" until slurmctld pings it
-    while True:
-        done = subprocess.run([sinfo, "-h", "-N", "-o", "%N %T"], capture_output=True,
-                              text=True, env=env, timeout=60, check=False)
-        states = dict(line.split() for line in done.stdout.splitlines() if line.strip())
-        usable = {n for n, s in states.items() if s in ("idle", "mixed", "allocated",
-                                                         "completing")}
-        if (done.returncode == 0 and {"n1", "n2"} <= usable) or time.monotonic() > end:
-            break
-        time.sleep(1)
-    if done.returncode != 0 or not {"n1", "n2"} <= usable:
-        said = done.stdout.strip() or done.stderr.strip()
-        pytest.fail(f"the two-node Slurm cluster is not up (sinfo: {said}): {UP_TWO}",
-                    pytrace=False)
-    return {"SLURM_CONF": TWO_NODE_CONF}
+    if problem := TWO_NODE.problem(nodes=("n1", "n2")):
+        pytest.fail(problem, pytrace=False)
+    return TWO_NODE.env
 
 
 def counting_path(folder: Path) -> tuple[str, Path]:
@@ -95,11 +71,6 @@ def memsweep(*args: str, cwd: Path = REPO, env: dict | None = None,
     return subprocess.run([sys.executable, "-m", "memsweep", *args], cwd=cwd,
                           env={**os.environ, **(env or {})}, capture_output=True, text=True,
                           timeout=timeout_s, check=False)
-
-
-def job_ids(out: Path) -> dict:
-    """The last submission of out/slurm.json."""
-    return json.loads((out / "slurm.json").read_text())["submissions"][-1]
 
 
 def wait_for_text(path: Path, text: str, timeout_s: float) -> None:

@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import psutil
 import pytest
 from cluster_support import (
-    TWO_NODE_RUN,
     cancel_leftovers,
     memsweep,
     require_two_nodes,
@@ -27,6 +24,7 @@ from cluster_support import (
 )
 from executor_support import REPO, records, to_toml
 
+from reliability.cluster import TWO_NODE, processes_of
 from results.store import log_path
 from slurm import status
 from slurm.states import parse_squeue
@@ -36,7 +34,6 @@ from suite.sweep import Sweep, parse_sweep
 pytestmark = pytest.mark.slurm
 
 CPU_2NODE = str(REPO / "slurm" / "profiles" / "cpu-2node.toml")
-UP = REPO / "slurm" / "cluster" / "up.sh"
 WATCH = ("--watch", "--interval", "3")
 # Long enough that slurmctld marks a killed node down (SlurmdTimeout=10 s, checked every
 # few seconds) well before the run could end: about 0.1 s a step here, more under load.
@@ -116,33 +113,16 @@ def node_death(tmp_path_factory) -> NodeDeath:
     t0 = time.monotonic()
     try:
         wait_for_text(log_path(out, sweep.scenarios[0].run_id), "worker: timing", 300)
-        slurmd = int((TWO_NODE_RUN / "slurmd-n2.pid").read_text())
-        assert psutil.Process(slurmd).name() == "slurmd"
-        os.kill(slurmd, signal.SIGKILL)
+        TWO_NODE.kill_daemon("slurmd", "n2")  # SIGKILL
         watch = memsweep("status", str(out), *WATCH, env=env, timeout_s=400)
     finally:
         cancel_leftovers(out, env=env)
         # The node comes back: up.sh starts its slurmd again, which ends what is left of the
         # job's step there; ReturnToService=2 makes it usable again.
-        back = subprocess.run(["bash", str(UP), "--nodes", "2"], capture_output=True,
-                              text=True, timeout=120, check=False)
+        problem = TWO_NODE.restore(nodes=("n2",))
     print(f"node death: {time.monotonic() - t0:.0f} s")
-    assert back.returncode == 0, back.stdout + back.stderr
-    return NodeDeath(sweep=sweep, out=out, env=env, watch=watch, left=run_processes(out, 60))
-
-
-def run_processes(out: Path, within_s: float) -> list[str]:
-    """The command lines of processes that still work for `out` after `within_s` seconds."""
-    end = time.monotonic() + within_s
-    while True:
-        left = []
-        for p in psutil.process_iter(["cmdline"]):
-            cmd = p.info["cmdline"] or []
-            if any(str(out) in c for c in cmd):
-                left.append(" ".join(cmd))
-        if not left or time.monotonic() > end:
-            return left
-        time.sleep(1)
+    assert problem == ""
+    return NodeDeath(sweep=sweep, out=out, env=env, watch=watch, left=processes_of(out, 60))
 
 
 def test_a_node_that_dies_under_a_run_gives_node_fail_naming_it(node_death):
