@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 from executor_support import REPO
 
-from reliability.cluster import SINGLE, TWO_NODE, job_ids
+from reliability.cluster import SINGLE, TWO_NODE, submitted_jobs
+from reliability.cluster import job_ids as job_ids  # the tests' helper too
 
 TOOLS = ("sbatch", "squeue", "scontrol", "scancel")
 
@@ -83,10 +84,8 @@ def wait_for_text(path: Path, text: str, timeout_s: float) -> None:
 def cancel_leftovers(out: Path, *, env: dict | None = None) -> None:
     """A failed test must not leave its jobs queued for the next one: every array and report
     job the folder's submissions made (one array per node count)."""
-    try:
-        subs = json.loads((out / "slurm.json").read_text())["submissions"]
-    except (OSError, ValueError, KeyError):
+    ids = sorted(set(submitted_jobs(out)))
+    if not ids:
         return
-    ids = sorted({i for s in subs for i in (s["array_job_id"], s.get("report_job_id")) if i})
     subprocess.run([shutil.which("scancel"), *ids], capture_output=True, check=False, timeout=60,
                    env={**os.environ, **(env or {})})
