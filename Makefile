@@ -49,7 +49,7 @@ cluster-down:
 
 test: install nvme-ops cluster-up
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest
+	$(PY) -m pytest --durations=30  # the slowest tests, so CI shows where its time goes
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import math
 import os
+import statistics
 import sys
 import time
 from pathlib import Path
 
+from results.load import load_records
 from results.search_outcome import load_outcomes
 from slurm.local import run_sweep
 from suite.models import MODELS
@@ -62,14 +64,21 @@ def run(path: Path, out: Path) -> int:
     run_sweep(plain, out=out / "plain")
     swept = time.monotonic() - t
     probes = _probes(out / "search")
+    launched = sum(probes) - _reused(out / "search")
     ladder = search.ladder()
     steps = math.log(search.size(ladder[-1]) / search.size(ladder[0])) / math.log(
         1 + search.resolution)
     expected = math.log2(max(steps, 1)) + 2
     ratio = searched / swept
     print(f"search: {searched:7.1f} s wall, probes per combination {probes} "
-          f"(log2(range/resolution) + 2 = {expected:.1f})")
-    print(f"plain:  {swept:7.1f} s wall, {len(plain.scenarios)} runs")
+          f"(log2(range/resolution) + 2 = {expected:.1f}); {_per_run(searched, launched)}; "
+          f"{_statuses(out / 'search')}")
+    print(f"plain:  {swept:7.1f} s wall, {len(plain.scenarios)} runs; "
+          f"{_per_run(swept, len(plain.scenarios))}; {_statuses(out / 'plain')}")
+    # The ratio is (runs launched) x (wall per run): which of the two makes it.
+    print(f"runs launched search / plain = {launched}/{len(plain.scenarios)} = "
+          f"{launched / len(plain.scenarios):.2f}; wall per run search / plain = "
+          f"{(searched / max(launched, 1)) / (swept / len(plain.scenarios)):.2f}")
     print(f"ratio search / plain = {ratio:.2f} (goal <= {GOAL}: "
           f"{'met' if ratio <= GOAL else 'NOT met'}); load average {load0:.1f} -> "
           f"{os.getloadavg()[0]:.1f}; budget {format_bytes(_budget(sweep) or 0)} per rank")
@@ -78,6 +87,25 @@ def run(path: Path, out: Path) -> int:
 
 def _probes(folder: Path) -> list[int]:
     return [len(o.probes) for o in load_outcomes(folder)]
+
+
+def _reused(folder: Path) -> int:
+    return sum(p.reused for o in load_outcomes(folder) for p in o.probes)
+
+
+def _per_run(wall_s: float, runs: int) -> str:
+    return f"{wall_s / max(runs, 1):.1f} s wall per run launched"
+
+
+def _statuses(folder: Path) -> str:
+    """Each status's count and median time inside the worker (its record's duration_s: from
+    the worker's start to its record, so the rest of a run's wall is start-up and exit)."""
+    records, _ = load_records(folder)
+    by: dict[str, list[float]] = {}
+    for r in records:
+        by.setdefault(r.status, []).append(r.duration_s or 0.0)
+    return ", ".join(f"{len(d)} {status} (median {statistics.median(d):.1f} s in the worker)"
+                     for status, d in sorted(by.items()))
 
 
 def _budget(sweep: Sweep) -> int | None:

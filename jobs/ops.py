@@ -19,6 +19,7 @@ anything is out of date: ninja's own answer, with its log of past commands, chan
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import subprocess
@@ -79,6 +80,7 @@ def missing(builders: tuple[str, ...]) -> list[str]:
     from deepspeed.accelerator import get_accelerator
     from deepspeed.git_version_info import accelerator_name, installed_ops  # heavy: late, as above
 
+    ask_cpu_once()
     accelerator, out = get_accelerator(), []
     for name in builders:
         builder = accelerator.create_op_builder(name)
@@ -95,6 +97,17 @@ def require(values: Mapping) -> None:
     """Raise OpNotBuilt if this scenario's run would compile an op."""
     if absent := missing(needed(values)):
         raise OpNotBuilt(absent)
+
+
+def ask_cpu_once() -> None:
+    """Make py-cpuinfo answer once per process. DeepSpeed's CPU op builders ask it twice for
+    each build file (cpu_arch and simd_width: -march and the SIMD flags), each time in a new
+    Python process of its own (1.5 s at load ~9): the check's build file of CPU Adam and then
+    the op's load asked 4 times per rank. The CPU does not change under a running process."""
+    import cpuinfo  # heavy: runs `file` and `uname` at import; late, as deepspeed
+
+    if not hasattr(cpuinfo.get_cpu_info, "cache_info"):
+        cpuinfo.get_cpu_info = functools.cache(cpuinfo.get_cpu_info)
 
 
 def up_to_date(builder, folder: Path) -> bool:

@@ -17,6 +17,7 @@ if rank 0 could not write it); 2 bad arguments or plan (no record: no scenario k
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import sys
@@ -24,15 +25,13 @@ import time
 import traceback
 from pathlib import Path
 
-from jobs import dist, hooks, measure, oom, ops
+from jobs import dist, measure, oom, ops
 from jobs.fingerprint import fingerprint
-from jobs.inference import infer
 from jobs.nodelist import scontrol_hostnames
 from jobs.placement import placement
 from jobs.rank_outcome import RankRun, classify
 from jobs.ranks import Ranks, discover, launched_by_mpi
 from jobs.record import failed_record, now, ok_record
-from jobs.train import train
 from results.schema import RunRecord
 from results.store import record_path, write_record
 from suite.errors import MemsweepError, UserInputError
@@ -42,9 +41,6 @@ from suite.resolved import Resolved
 from suite.scenario import Scenario
 from suite.strategy_spec import RankContext
 
-# One RankRun per scenario kind: training (train, distill: a DeepSpeed engine) or inference
-# (no_grad forward passes). torch loads with them; deepspeed only once a run starts.
-RANK_RUNS: dict[str, RankRun] = {"train": train, "distill": train, "inference": infer}
 ABORT_GRACE_S = 5.0  # a failing rank > 0 waits this long for rank 0's record before aborting
 
 
@@ -63,7 +59,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    started = now()
     try:
         if args.attempt < 1:
             raise UserInputError(f"must be 1 or more, got {args.attempt}", key="--attempt")
@@ -71,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     except MemsweepError as e:
         print(f"worker: error: {e}", file=sys.stderr)
         return 2
+    rank_runs()  # torch loads here: before the run's clock starts, as when it loaded with us
+    started = now()
     comm = dist.mpi_comm() if launched_by_mpi(os.environ) else None
     return run(scenario, comm, out=args.out, attempt=args.attempt, started=started)
 
@@ -94,7 +91,7 @@ def run(scenario: Scenario, comm, *, out: Path, attempt: int, started) -> int:
                     f"{ranks.world_size} rank(s) via {ranks.source}, store {addr}:{port}")
         dist.init(ranks, device=work.device, addr=addr, port=port,
                   timeout_s=scenario.settings.timeout_s)
-        run_kind = RANK_RUNS[work.kind]
+        run_kind = rank_runs()[work.kind]
         cap = oom.apply_host_cap(scenario.settings.host_mem_cap)  # before the model is built
         ctx = start_rank(resolved, ranks)
         outcomes = dist.gather(run_kind(resolved, ranks, ctx), ranks, comm)
@@ -118,10 +115,23 @@ def run(scenario: Scenario, comm, *, out: Path, attempt: int, started) -> int:
     return 0
 
 
+def rank_runs() -> dict[str, RankRun]:
+    """One RankRun per scenario kind: training (train, distill: a DeepSpeed engine) or
+    inference (no_grad forward passes)."""
+    # Both load torch and torch._dynamo (seconds per rank): late, so that a bad command line
+    # or plan exits 2 without paying for them; deepspeed loads only once a run starts.
+    from jobs.inference import infer  # heavy: torch, late as said above
+    from jobs.train import train  # heavy: torch, late as said above
+
+    return {"train": train, "distill": train, "inference": infer}
+
+
 def start_rank(run: Resolved, ranks: Ranks) -> RankContext:
     """The rank's set-up once its process group is up, common to every kind: its share of the
     cores, its RankContext, the strategies' process set-up (allocator settings, ...)."""
     import torch  # heavy: loaded late, in the rank only
+
+    from jobs import hooks  # heavy: loads torch, late as above
 
     if run.workload.device == "cpu" and "OMP_NUM_THREADS" not in os.environ:
         # Each rank its share of the cores it may run on, as torchrun does: torch would start a
@@ -200,5 +210,14 @@ def _say(ranks: Ranks, line: str) -> None:
         print(line, flush=True)
 
 
+def exit_quickly(code: int) -> int:
+    """`code`, once the interpreter's shutdown is made cheap: Python's last full collection
+    would walk every object torch, torch._dynamo and DeepSpeed made (2-9 s per rank measured,
+    CPU-bound, after the record is written and counted in every run's wall time). Frozen
+    objects are skipped; atexit handlers (MPI_Finalize among them) still run."""
+    gc.freeze()
+    return code
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(exit_quickly(main()))

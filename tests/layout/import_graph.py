@@ -26,10 +26,11 @@ ORDER = ("suite <- results <- jobs, analysis <- slurm <- reliability, bench <- m
          "packages of one layer do not import each other")
 # A function-level import must say why it is late, on its line or the line above.
 LATE = re.compile(r"\b(late|lazily|lazy|heavy)\b", re.IGNORECASE)
-# What may be loaded late: slow to import, or with side effects at import (mpi4py starts MPI).
-# A project module counts when its module-level imports reach one of these.
+# What may be loaded late: slow to import, or with side effects at import (mpi4py starts MPI,
+# py-cpuinfo runs `file` and `uname`). A project module counts when its module-level imports
+# reach one of these.
 HEAVY = frozenset({"torch", "deepspeed", "pandas", "matplotlib", "mpi4py", "bitsandbytes",
-                   "pyarrow"})
+                   "pyarrow", "cpuinfo"})
 
 
 @dataclass(frozen=True, kw_only=True)
