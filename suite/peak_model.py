@@ -14,7 +14,14 @@ Terms beyond the state at rest, each measured on DeepSpeed 0.19.8 (tests/jobs/te
   q/k/v, attention output, proj input, ln2, fc, 4h gelu input and 4h out input, the two
   layer norms' mean and rstd, SDPA's fp32 log-sum-exp per head; a checkpointed block keeps
   its input b·s·h·w, and ceil(L/k) blocks are checkpointed. Then ln_f's and the head's
-  inputs, the token ids, and log_softmax's fp32 output b·s·V·4. `activations="paper"`
+  inputs, the token ids, and log_softmax's fp32 output b·s·V·4. The Llama block
+  (suite/llama.py): b·s·(8h + 8 + 4a + w·(6h + 2·kv + 4·ffn)) + 4·s·d·w -- two RMSNorms
+  (fp32 input, rstd, normalised, weighted), rotated q, k (kv = kv_heads·head_dim wide), v,
+  attention output, log-sum-exp, SwiGLU's gate, silu, up and product, rotary's cos and sin
+  (s·head_dim each, for q and k); then the final RMSNorm, ids and log_softmax (untied head:
+  no position ids). Sequence parallel: s is the rank's slice, plus o_proj's input b·s·h·w
+  (the all-to-all's output, no longer a view of SDPA's). Tensor parallel (AutoTP): the
+  attention and SwiGLU tensors are 1/tp wide, the norms whole. `activations="paper"`
   uses Korthikanti et al.'s s·b·h·(34 + 5as/h) instead (stored scores, dropout masks).
 * logits: b·s·V·w in the forward (and their fp32 copy at 16-bit).
 * gradients until the end of backward: ZeRO-0's torch gradients and the flat copy its
@@ -195,22 +202,50 @@ def _rest_terms(values: dict, rest_terms) -> list[PeakTerm]:
 
 
 def block_activation_bytes(spec: ModelSpec, *, micro_batch: int, seq_len: int,
-                           width: int) -> int:
-    """What one transformer block saves for backward (suite/gpt.py's Block, SDPA)."""
-    b, s, h, a = micro_batch, seq_len, spec.d_model, spec.n_head
-    return b * s * ((16 * h + 4) * width + 4 * a)
+                           width: int, sequence_parallel: int = 1,
+                           tensor_parallel: int = 1) -> int:
+    """What one transformer block saves for backward (suite/gpt.py's or suite/llama.py's
+    Block, SDPA). `seq_len`: the positions this rank feeds (a sequence-parallel rank's
+    slice of `seq_len * sequence_parallel`); `tensor_parallel`: AutoTP's share of the heads
+    and the MLP width (the norms and the projections' inputs stay whole)."""
+    b, s, h, a, w = micro_batch, seq_len, spec.d_model, spec.n_head, width
+    # Ulysses' all-to-all hands o_proj a new tensor, where without it o_proj's input is a
+    # view of SDPA's output (saved anyway): one more h-wide tensor per token.
+    split = b * s * h * w if sequence_parallel > 1 else 0
+    if spec.family == "gpt":
+        return b * s * ((16 * h + 4) * w + 4 * a) + split
+    kv = spec.kv_heads * spec.head_dim
+    # Per token, each RMSNorm: its fp32 input (x.float(): x itself in fp32), fp32 rstd, the
+    # normalised x and x times the weight (the projections' input); attention: q and k
+    # after rotation (kv-wide for k), v (kv-wide), the output (o_proj's input is a view of
+    # it), fp32 log-sum-exp per head; SwiGLU: gate, silu(gate), up and their product
+    # (down's input), each ffn-wide. Rotary saves its cos and sin for q and for k, s x
+    # head_dim each, computed for the whole sequence, whatever the batch.
+    norms = 2 * (4 * h + 4 + 2 * w * h)
+    attention = w * (2 * h + 2 * kv) + 4 * a
+    sharded = (attention + 4 * w * spec.ffn) // tensor_parallel
+    return (b * s * (norms + sharded) + split
+            + 4 * s * sequence_parallel * spec.head_dim * w)
 
 
 def activation_bytes(spec: ModelSpec, *, micro_batch: int, seq_len: int, width: int,
-                     checkpoint_every: int = 0) -> int:
-    """Everything the forward saves for backward, derived from the model's operations."""
+                     checkpoint_every: int = 0, sequence_parallel: int = 1,
+                     tensor_parallel: int = 1) -> int:
+    """Everything the forward saves for backward, derived from the model's operations.
+    `seq_len`: the positions this rank feeds (see block_activation_bytes)."""
     b, s, h, L = micro_batch, seq_len, spec.d_model, spec.n_layer
-    block = block_activation_bytes(spec, micro_batch=b, seq_len=s, width=width)
+    block = block_activation_bytes(spec, micro_batch=b, seq_len=s, width=width,
+                                   sequence_parallel=sequence_parallel,
+                                   tensor_parallel=tensor_parallel)
     kept = math.ceil(L / checkpoint_every) if checkpoint_every else 0  # i % k == 0
     blocks = kept * b * s * h * width + (L - kept) * block
-    ids = 8 * (2 * b * s + s)  # token ids, targets, positions (int64)
-    head = b * s * (2 * h + 2) * width + b * s * spec.vocab_size * 4  # ln_f, head, log_softmax
-    return blocks + ids + head
+    log_softmax = b * s * spec.vocab_size * 4  # its fp32 output
+    if spec.family == "gpt":
+        ids = 8 * (2 * b * s + s)  # token ids, targets, positions (int64)
+        return blocks + ids + b * s * (2 * h + 2) * width + log_softmax  # ln_f, head
+    # token ids and targets (int64); the final RMSNorm as a block's (its weighted output is
+    # the head's input)
+    return blocks + 8 * 2 * b * s + b * s * (4 * h + 4 + 2 * width * h) + log_softmax
 
 
 def _activation_terms(values: dict, spec: ModelSpec, mode: str) -> list[PeakTerm]:
@@ -221,7 +256,9 @@ def _activation_terms(values: dict, spec: ModelSpec, mode: str) -> list[PeakTerm
         saved = paper_activation_bytes(spec, micro_batch=b, seq_len=s, width=w,
                                        checkpoint_every=k)
     else:
-        saved = activation_bytes(spec, micro_batch=b, seq_len=s, width=w, checkpoint_every=k)
+        saved = activation_bytes(spec, micro_batch=b, seq_len=s, width=w, checkpoint_every=k,
+                                 sequence_parallel=int(values["seq_len"]) // s,
+                                 tensor_parallel=int(values.get("tensor_parallel", 1)))
     logits = b * s * spec.vocab_size * (w + (4 if w != 4 else 0))
     dlogits = b * s * spec.vocab_size * (8 + (w if w != 4 else 0))
     return [PeakTerm(name=f"activations ({mode})", nbytes=saved, category="activations",

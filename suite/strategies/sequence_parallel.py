@@ -30,6 +30,8 @@ def prepare(run: Resolved, ctx: RankContext) -> None:
     if run["sequence_parallel"] > 1:
         from deepspeed.runtime.sequence_parallel import parallel_state_sp  # heavy: in the rank
 
+        # A process may run several scenarios (tests/jobs/batch_runs.py): fresh groups each.
+        parallel_state_sp._release_sequence_parallel_groups()
         parallel_state_sp.initialize_sequence_parallel(run["sequence_parallel"])
 
 

@@ -1,4 +1,5 @@
-"""One transformer block's saved activations, measured by autograd, against suite/peak_model.py."""
+"""One transformer block's saved activations, measured by autograd, against suite/peak_model.py:
+GPT's block and the Llama block (RMSNorm, rotary, grouped-query attention, SwiGLU)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import pytest
 import torch
 
 from jobs.ledger import count
+from suite import llama
 from suite.gpt import Block
 from suite.models import model_spec
 from suite.peak_model import block_activation_bytes
@@ -33,6 +35,18 @@ def saved_bytes(block: torch.nn.Module, x: torch.Tensor) -> int:
 def test_one_block_within_5_percent_at_two_sequence_lengths(device, dtype, width):
     spec = model_spec("125m")  # h = 768, 12 heads: GPT-2 small's block
     block = Block(spec.d_model, spec.n_head).to(device=device, dtype=dtype)
+    for seq in (256, 1024):
+        x = torch.randn(2, seq, spec.d_model, device=device, dtype=dtype, requires_grad=True)
+        measured = saved_bytes(block, x)
+        predicted = block_activation_bytes(spec, micro_batch=2, seq_len=seq, width=width)
+        assert abs(measured / predicted - 1) < 0.05, (seq, measured, predicted)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype,width", [(torch.float32, 4), (torch.bfloat16, 2)])
+def test_one_llama_block_within_5_percent_at_two_sequence_lengths(device, dtype, width):
+    spec = model_spec("llama-base")  # h = 384, 6 heads over 2 kv heads, SwiGLU 1024 wide
+    block = llama.Block(spec).to(device=device, dtype=dtype)
     for seq in (256, 1024):
         x = torch.randn(2, seq, spec.d_model, device=device, dtype=dtype, requires_grad=True)
         measured = saved_bytes(block, x)

@@ -27,6 +27,21 @@ def test_block_term_is_linear_in_sequence_length_no_attention_scores():
     assert one == 1024 * ((16 * h + 4) * 2 + 4 * a)
 
 
+def test_llama_block_term_counts_gqa_swiglu_and_rotary():
+    spec = model_spec("llama3.1-8b")  # 32 heads over 8 kv heads: K and V a quarter of Q
+    h, a, kv, f, hd = spec.d_model, spec.n_head, 8 * 128, spec.ffn, spec.head_dim
+    one = block_activation_bytes(spec, micro_batch=1, seq_len=1024, width=2)
+    assert one == 1024 * (8 * h + 8 + 4 * a + 2 * (6 * h + 2 * kv + 4 * f)) + 4 * 1024 * hd * 2
+    assert block_activation_bytes(spec, micro_batch=1, seq_len=2048, width=2) == 2 * one
+    # a sequence-parallel rank: its slice, o_proj's input one more tensor, rotary's whole
+    half = block_activation_bytes(spec, micro_batch=1, seq_len=512, width=2, sequence_parallel=2)
+    assert half == (one - 4 * 1024 * hd * 2) // 2 + 512 * h * 2 + 4 * 1024 * hd * 2
+    # a tensor-parallel rank: its heads and MLP share, the norms whole
+    tp = block_activation_bytes(spec, micro_batch=1, seq_len=1024, width=2, tensor_parallel=2)
+    norms = 1024 * 2 * (4 * h + 4 + 2 * 2 * h)
+    assert tp - norms - 4 * 1024 * hd * 2 == (one - norms - 4 * 1024 * hd * 2) // 2
+
+
 def test_13b_on_8_ranks_uses_the_ops_term_and_fits_80gib_at_zero_1_2_3():
     spec = model_spec("13b")
     ops = activation_bytes(spec, micro_batch=1, seq_len=1024, width=2)
