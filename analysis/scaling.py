@@ -9,6 +9,7 @@ size, relative to the smallest world size run:
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from analysis.tidy import setup_keys
@@ -21,13 +22,18 @@ def scaling_table(med: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame()
     keys = [c for c in setup_keys(med) if c != "world_size"] + ["strategy"]
     med = med[(med["status"] == "ok") & med["peak"].notna()].sort_values("world_size")
-    parts = []
-    for _, group in med.groupby(keys, dropna=False, sort=False):
-        if group["world_size"].nunique() < 2:
-            continue
-        first = group.iloc[0]
-        parts.append(group.assign(
-            memory_ratio=group["peak"] / first["peak"],
-            efficiency=(group["samples_per_s"] / first["samples_per_s"])
-            / (group["world_size"] / first["world_size"])))
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    med = med[med.groupby(keys, dropna=False, sort=False)["world_size"].transform("nunique")
+              >= 2]
+    if med.empty:
+        return pd.DataFrame()
+    # each group's rows together, smallest world size first; the ratios to that first row
+    # (whole columns at once: a loop over the groups costs seconds with many setups)
+    group = med.groupby(keys, dropna=False, sort=False).ngroup().to_numpy()
+    med = med.iloc[np.argsort(group, kind="stable")].reset_index(drop=True)
+    group = np.sort(group, kind="stable")
+    first = np.r_[0, np.flatnonzero(np.diff(group)) + 1][np.unique(group, return_inverse=True)[1]]
+    at_first = med.iloc[first].reset_index(drop=True)
+    return med.assign(
+        memory_ratio=med["peak"] / at_first["peak"],
+        efficiency=(med["samples_per_s"] / at_first["samples_per_s"])
+        / (med["world_size"] / at_first["world_size"]))
