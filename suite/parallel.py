@@ -15,6 +15,7 @@ from collections.abc import Mapping
 
 from suite.models import ModelSpec
 from suite.strategies import STRATEGIES
+from suite.strategy_spec import LayerShare
 
 
 def model_parallel(values: Mapping[str, object]) -> int:
@@ -73,6 +74,15 @@ def rank_parameter_sizes(values: Mapping[str, object], spec: ModelSpec,
         if s.rank_share is not None and s.active(values):
             return s.rank_share(values, spec, rank)
     return spec.parameter_sizes()
+
+
+def rank_layers(values: Mapping[str, object], spec: ModelSpec, rank: int = 0) -> LayerShare:
+    """The layers global rank `rank` runs (its activations): all of them unless a strategy cuts
+    the model into stages."""
+    for s in STRATEGIES:
+        if s.layer_share is not None and s.active(values):
+            return s.layer_share(values, spec, rank)
+    return LayerShare(blocks=spec.n_layer)
 
 
 def shares_differ(values: Mapping[str, object], spec: ModelSpec) -> bool:

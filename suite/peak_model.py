@@ -36,6 +36,10 @@ Terms beyond the state at rest, each measured on DeepSpeed 0.19.8 (tests/jobs/te
 * the step: torch AdamW's two fp32 temporaries of the tensor it steps, and at 16-bit
   the fp32 gradients of the master copy.
 * offload_param: the parameter partitions on the host; NVMe: on disk, not in RAM.
+* pipeline stages (a strategy's `layer_share`): a stage's blocks only, times the micro-batches
+  in flight (1F1B: stages - stage); the embedding's ids on the first, the head and loss on the
+  last; the hidden states a stage sent, kept until their backward, and its receive buffers;
+  the last stage's logits, which stay in DeepSpeed's output buffers (2 slots).
 
 `runtime_bytes` (memory_model.RUNTIME_BYTES) is the runtime baseline, a named term the
 budget adds; the tensor peak does not contain it.
@@ -51,12 +55,14 @@ from suite.memory_model import activation_bytes as paper_activation_bytes
 from suite.models import ModelSpec, model_spec
 from suite.parallel import (
     model_parallel,
+    rank_layers,
     rank_parameter_sizes,
     rank_seq_len,
     shard_ranks,
     shares_differ,
 )
 from suite.prediction import runtime_bytes
+from suite.strategy_spec import LayerShare
 
 PHASES = ("forward", "backward", "step")
 # The moments a phase's peak can fall on: the forward's end; backward's start (activations and
@@ -153,8 +159,10 @@ def predict_peak(values: dict, *, rank: int | None = None,
                    key=lambda p: (p.peak_bytes, -p.rank))
     rest = predict(values, rank=rank)
     terms = _rest_terms(values, rest.terms)
-    terms += _activation_terms(values, spec, activations)
-    terms += _transient_terms(values, spec, rest.rank)
+    terms += _activation_terms(values, spec, activations, rank_layers(values, spec, rest.rank))
+    # BF16_Optimizer (the pipeline engine's at bf16, ZeRO-0) steps one flat fp32 group
+    flat = any(t.name == "fp32_groups_flat_partition" for t in rest.terms)
+    terms += _transient_terms(values, spec, rest.rank, flat=flat)
     terms += _early_partition_terms(values, spec, rest.rank)
     return PeakPrediction(rank=rest.rank, device=str(values["device"]), terms=tuple(terms),
                           runtime_bytes=runtime_bytes(values))
@@ -191,7 +199,7 @@ def _rest_terms(values: dict, rest_terms) -> list[PeakTerm]:
         if t.category == "grads" and accum == 1 and stage in (0, 1, 2) and place == "device":
             points = ("bwd_end", "step")  # set to None / reduced into a fresh partition
         if t.category == "buffers" and "reduce bucket" in t.name and stage in (1, 2) \
-                and (accum == 1 or stage == 2):
+                and (accum == 1 or stage == 2 or "released at the step" in t.name):
             # allocated at backward's first gradient, freed at its end (ZeRO-1 with
             # accumulation keeps it between micro-steps)
             points = ("bwd_early", "bwd_end")
@@ -230,10 +238,12 @@ def block_activation_bytes(spec: ModelSpec, *, micro_batch: int, seq_len: int,
 
 def activation_bytes(spec: ModelSpec, *, micro_batch: int, seq_len: int, width: int,
                      checkpoint_every: int = 0, sequence_parallel: int = 1,
-                     tensor_parallel: int = 1) -> int:
+                     tensor_parallel: int = 1, share: LayerShare | None = None) -> int:
     """Everything the forward saves for backward, derived from the model's operations.
-    `seq_len`: the positions this rank feeds (see block_activation_bytes)."""
-    b, s, h, L = micro_batch, seq_len, spec.d_model, spec.n_layer
+    `seq_len`: the positions this rank feeds (see block_activation_bytes); of the layers
+    `share` runs (default: all), for each of its micro-batches in flight."""
+    share = share or LayerShare(blocks=spec.n_layer)
+    b, s, h, L = micro_batch, seq_len, spec.d_model, share.blocks
     block = block_activation_bytes(spec, micro_batch=b, seq_len=s, width=width,
                                    sequence_parallel=sequence_parallel,
                                    tensor_parallel=tensor_parallel)
@@ -241,53 +251,86 @@ def activation_bytes(spec: ModelSpec, *, micro_batch: int, seq_len: int, width: 
     blocks = kept * b * s * h * width + (L - kept) * block
     log_softmax = b * s * spec.vocab_size * 4  # its fp32 output
     if spec.family == "gpt":
-        ids = 8 * (2 * b * s + s)  # token ids, targets, positions (int64)
-        return blocks + ids + b * s * (2 * h + 2) * width + log_softmax  # ln_f, head
-    # token ids and targets (int64); the final RMSNorm as a block's (its weighted output is
-    # the head's input)
-    return blocks + 8 * 2 * b * s + b * s * (4 * h + 4 + 2 * width * h) + log_softmax
+        # token ids and positions where the embedding is, targets where the loss is (int64)
+        ids = 8 * (b * s + s) * share.embeds + 8 * b * s * share.head
+        head = (b * s * (2 * h + 2) * width + log_softmax) * share.head  # ln_f, head
+    else:
+        # token ids and targets (int64); the final RMSNorm as a block's (its weighted output
+        # is the head's input)
+        ids = 8 * b * s * (share.embeds + share.head)
+        head = (b * s * (4 * h + 4 + 2 * width * h) + log_softmax) * share.head
+    return (blocks + ids + head) * share.in_flight
 
 
-def _activation_terms(values: dict, spec: ModelSpec, mode: str) -> list[PeakTerm]:
+def _activation_terms(values: dict, spec: ModelSpec, mode: str,
+                      share: LayerShare) -> list[PeakTerm]:
     b, s = int(values["micro_batch"]), rank_seq_len(values)  # a rank's slice of the sequence
     w = _DTYPE_BYTES[values["precision"]]
     k = int(values.get("checkpoint_every", 0))
     if mode == "paper":  # Korthikanti's formula
-        saved = paper_activation_bytes(spec, micro_batch=b, seq_len=s, width=w,
-                                       checkpoint_every=k)
+        saved = share.in_flight * paper_activation_bytes(
+            replace(spec, n_layer=share.blocks), micro_batch=b, seq_len=s, width=w,
+            checkpoint_every=k)
     else:
         saved = activation_bytes(spec, micro_batch=b, seq_len=s, width=w, checkpoint_every=k,
                                  sequence_parallel=int(values["seq_len"]) // s,
-                                 tensor_parallel=int(values.get("tensor_parallel", 1)))
-    logits = b * s * spec.vocab_size * (w + (4 if w != 4 else 0))
-    dlogits = b * s * spec.vocab_size * (8 + (w if w != 4 else 0))
-    return [PeakTerm(name=f"activations ({mode})", nbytes=saved, category="activations",
-                     points=("forward", "bwd_start", "bwd_early")),
+                                 tensor_parallel=int(values.get("tensor_parallel", 1)),
+                                 share=share)
+    terms = [PeakTerm(name=f"activations ({mode})", nbytes=saved, category="activations",
+                      points=("forward", "bwd_start", "bwd_early"))]
+    if share.head:
+        logits = b * s * spec.vocab_size * (w + (4 if w != 4 else 0))
+        dlogits = b * s * spec.vocab_size * (8 + (w if w != 4 else 0))
+        terms += [
             PeakTerm(name="logits", nbytes=logits, points=("forward",), category="temporaries",
                      note="the head's output (and its fp32 copy at 16-bit) until the loss"),
             PeakTerm(name="loss gradients", nbytes=dlogits, points=("bwd_start",),
                      category="temporaries",
                      note="the gradients of log_softmax's output and of the logits (fp32)")]
+    return terms + _boundary_terms(share, b * s * spec.d_model * w, b * s * spec.vocab_size * w)
 
 
-def _transient_terms(values: dict, spec: ModelSpec, rank: int) -> list[PeakTerm]:
+def _boundary_terms(share: LayerShare, hidden: int, logits: int) -> list[PeakTerm]:
+    """A pipeline stage's outputs and receive buffers: the hidden states (b·s·h) it sent, kept
+    until their gradient comes back, and the buffers it receives activations and gradients
+    into; the last stage's logits stay in its output buffers until they are reused."""
+    if not share.kept_outputs:
+        return []
+    if share.head:
+        terms = [PeakTerm(name="logits kept in the pipeline's output buffers", points=ALL,
+                          nbytes=share.kept_outputs * logits, category="temporaries")]
+    else:
+        terms = [PeakTerm(name="stage outputs kept for backward", category="activations",
+                          nbytes=share.kept_outputs * hidden,
+                          points=("forward", "bwd_start", "bwd_early")),
+                 PeakTerm(name="gradient receive buffer", nbytes=hidden, category="buffers",
+                          points=("bwd_start", "bwd_early", "bwd_end", "step"))]
+    if not share.embeds:
+        terms.append(PeakTerm(name="activation receive buffer", nbytes=hidden, points=ALL,
+                              category="buffers"))
+    return terms
+
+
+def _transient_terms(values: dict, spec: ModelSpec, rank: int, *,
+                     flat: bool = False) -> list[PeakTerm]:
     n, w = shard_ranks(values), _DTYPE_BYTES[values["precision"]]
     sizes = rank_parameter_sizes(values, spec, rank)
     zero = zero_config(values)
-    return (_step_terms(values, sizes, n) + _master_grad_terms(values, sizes, n)
+    return (_step_terms(values, sizes, n, flat=flat) + _master_grad_terms(values, sizes, n)
             + _reduce_terms(values, sizes, zero, w))
 
 
-def _step_terms(values: dict, sizes: list[int], n: int) -> list[PeakTerm]:
+def _step_terms(values: dict, sizes: list[int], n: int, *, flat: bool = False) -> list[PeakTerm]:
     """torch's AdamW (DeepSpeed's torch_adam on the CPU without offload) steps one tensor at a
-    time with two fp32 temporaries of its size: at ZeRO-0 the largest parameter, at ZeRO-1-3
-    this rank's flat fp32 partition. DeepSpeedCPUAdam (offload) works in place."""
+    time with two fp32 temporaries of its size: at ZeRO-0 the largest parameter (all of them
+    when the wrapper flattens them: `flat`), at ZeRO-1-3 this rank's flat fp32 partition.
+    DeepSpeedCPUAdam (offload) works in place."""
     if values["optimizer"] != "adamw" or values["offload_optimizer"] != "none" \
             or values["device"] != "cpu":
         return []
     stage, psi = values["zero_stage"], sum(sizes)
     if stage == 0:
-        largest = max(sizes)
+        largest = psi if flat else max(sizes)
     elif stage in (1, 2):
         largest = math.ceil(psi / (2 * n)) * 2  # the aligned partition (memory_model._ALIGN)
     else:

@@ -27,8 +27,10 @@ TIE = "embed"  # the key of the token embedding a tied head shares
 
 @dataclass(frozen=True, kw_only=True)
 class Layer:
-    """One pipeline layer: its parameters' element counts, and its tie key if it shares them."""
+    """One pipeline layer: what it is, its parameters' element counts, and its tie key if it
+    shares them."""
 
+    kind: str  # "embedding", "positions", "block", "norm" or "head"
     sizes: tuple[int, ...]
     tie: str | None = None
 
@@ -37,19 +39,20 @@ def layers(spec: ModelSpec) -> list[Layer]:
     """The pipeline's layers of `spec`, in order (see the module's docstring)."""
     s, L = spec.parameter_sizes(), spec.n_layer
     tied = spec.ties
-    embed = Layer(sizes=(s[0],), tie=TIE if tied else None)
+    embed = Layer(kind="embedding", sizes=(s[0],), tie=TIE if tied else None)
     if spec.family == "gpt":
-        front, back = [embed, Layer(sizes=(s[1],))], [Layer(sizes=tuple(s[-2:]))]
+        front = [embed, Layer(kind="positions", sizes=(s[1],))]
+        back = [Layer(kind="norm", sizes=tuple(s[-2:]))]
         body = s[2:-2]
     else:
         norm = -1 if tied else -2
-        front, back = [embed], [Layer(sizes=(s[norm],))]
+        front, back = [embed], [Layer(kind="norm", sizes=(s[norm],))]
         body = s[1:norm]
         if not tied:
-            back.append(Layer(sizes=(s[-1],)))
+            back.append(Layer(kind="head", sizes=(s[-1],)))
     per = len(body) // L
-    blocks = [Layer(sizes=tuple(body[i * per:(i + 1) * per])) for i in range(L)]
-    head = [Layer(sizes=(s[0],), tie=TIE)] if tied else []
+    blocks = [Layer(kind="block", sizes=tuple(body[i * per:(i + 1) * per])) for i in range(L)]
+    head = [Layer(kind="head", sizes=(s[0],), tie=TIE)] if tied else []
     return front + blocks + back + head
 
 

@@ -79,6 +79,20 @@ class RankContext:
     tools: TorchTools  # building models and model surgery (suite/torch_tools.py)
 
 
+@dataclass(frozen=True, kw_only=True)
+class LayerShare:
+    """Which of the model's layers a rank runs, for its activations (suite/peak_model.py): all
+    of them unless a strategy cuts the model into stages (`layer_share`)."""
+
+    blocks: int
+    embeds: bool = True  # the token embedding: it takes the token ids
+    head: bool = True  # the final norm, the head and the loss
+    in_flight: int = 1  # micro-batches whose activations it holds at once
+    # Micro-batch outputs it keeps beyond their use (DeepSpeed's pipeline buffers): a stage's
+    # hidden states until their backward; the last stage's logits until the buffer is reused.
+    kept_outputs: int = 0
+
+
 # A scenario's axis values by name, presets resolved (suite.strategies.effective); a Resolved
 # is one too. Plan-time hooks (rules, configure, implies, memory_term) take these: they run for
 # every combination of a sweep and for rows of a results frame, where nothing is resolved.
@@ -129,6 +143,7 @@ Splits = Callable[[Values], int]
 MakeMpu = Callable[[Resolved, RankContext], Any]
 RankShare = Callable[[Values, ModelSpec, int], list[int]]
 BuildModel = Callable[[Resolved, RankContext], Module]
+LayerShareOf = Callable[[Values, ModelSpec, int], LayerShare]
 # (engine, inputs, targets, micro-steps, mark) -> the step's loss; mark(point) or None, as in
 # jobs/train.py's own step: "forward", "backward", "step", "end".
 TrainStep = Callable[[Any, Any, Any, int, Callable[[str], None] | None], float]
@@ -158,6 +173,7 @@ class Strategy:
                                              parallelism; suite/parallel.py)
     rank_share(values, spec, rank) -> [sizes]   the parameters global rank `rank`'s module
                                              holds
+    layer_share(values, spec, rank) -> LayerShare   the layers global rank `rank` runs
     build(run, ctx) -> model                 builds the rank's module in place of the
                                              catalogue's (a pipeline stage: its layers only)
     train_step(engine, x, y, micro_steps, mark) -> loss   one optimizer step in place of
@@ -192,6 +208,7 @@ class Strategy:
     rank_share: RankShare | None = None
     seq_splits: Splits | None = None
     mpu: MakeMpu | None = None
+    layer_share: LayerShareOf | None = None
     build: BuildModel | None = None
     train_step: TrainStep | None = None
 

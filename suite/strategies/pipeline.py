@@ -14,12 +14,14 @@ data-parallel ranks, world_size / pipeline_stages (suite/parallel.py).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from suite.models import ModelSpec, model_spec
-from suite.pipeline_partition import stage_parameter_sizes
+from suite.pipeline_partition import stage_layers, stage_parameter_sizes
+from suite.prediction import CATEGORIES, Prediction, Term
 from suite.resolved import Resolved
-from suite.strategy_spec import Axis, Module, RankContext, Rule, Strategy, Values
+from suite.strategy_spec import Axis, LayerShare, Module, RankContext, Rule, Strategy, Values
 
 
 def configure(values: Values, config: dict) -> dict:
@@ -33,6 +35,87 @@ def configure(values: Values, config: dict) -> dict:
 def rank_share(values: Values, spec: ModelSpec, rank: int) -> list[int]:
     stages = int(values["pipeline_stages"])
     return stage_parameter_sizes(spec, stages, rank % stages)
+
+
+def layer_share(values: Values, spec: ModelSpec, rank: int) -> LayerShare:
+    """A stage's blocks, whether it has the embedding or the head, and the micro-batches it
+    holds at once: 1F1B runs stages - stage forwards before its first backward."""
+    stages = int(values["pipeline_stages"])
+    if stages == 1:
+        return LayerShare(blocks=spec.n_layer)
+    stage, micro = rank % stages, int(values["grad_accum"])
+    mine = stage_layers(spec, stages)[stage]
+    in_flight = min(stages - stage, micro)
+    last = stage == stages - 1
+    # The engine's buffers (max(2, in flight) slots): a sent output is dropped at its backward;
+    # the last stage never drops its logits, each slot's stay until it is reused.
+    return LayerShare(blocks=sum(layer.kind == "block" for layer in mine), embeds=stage == 0,
+                      head=last, in_flight=in_flight,
+                      kept_outputs=min(2, micro) if last else in_flight)
+
+
+def memory_term(values: Values, prediction: Prediction) -> Prediction:
+    """Where DeepSpeed 0.19.8's pipeline engine keeps other state than the ordinary engine.
+
+    ZeRO-1: backward runs outside ZeRO, which sets the reduce bucket up at the first backward;
+    the engine's one reduction after the last micro-batch appends a second bucket
+    (reduce_gradients(pipeline_parallel=True)), both released at the step; after that
+    reduction a rank keeps only its partition's gradients. bf16 at ZeRO-0: the engine wraps
+    the optimizer in BF16_Optimizer (fp32 gradient accumulators, one flat group stepped)
+    instead of the ordinary engine's unfused wrapper.
+    """
+    if values["pipeline_stages"] == 1:
+        return prediction
+    if values["zero_stage"] == 1:
+        terms = tuple(_zero1(values, t, prediction.terms) for t in prediction.terms)
+    elif values["zero_stage"] == 0 and values["precision"] == "bf16":
+        terms = tuple(_bf16(t, prediction.terms) for t in prediction.terms)
+    else:
+        return prediction
+    return _with_terms(prediction, terms)
+
+
+def _zero1(values: Values, t: Term, terms: tuple[Term, ...]) -> Term:
+    if t.category == "buffers" and "reduce bucket" in t.name:
+        copies = 2 if values["overlap_comm"] == "on" else 1
+        return replace(t, nbytes=t.nbytes * (copies + 1) // copies,
+                       name="ipg_buckets (reduce bucket, set up in backward, one more appended "
+                            "by the pipeline's reduction, released at the step)",
+                       note=f"{copies + 1} x reduce_bucket_size elements")
+    if t.category == "grads" and t.name == "param.grad":  # ZeRO-1 with accumulation
+        part = next(x.nbytes for x in terms if x.name == "single_partition_of_fp32_groups") // 4
+        width = 4 if values["precision"] == "fp32" else 2
+        return Term(category="grads", name="averaged_gradients", nbytes=width * part,
+                    note="the pipeline reduces once, after its last micro-batch, into this "
+                         "rank's partition")
+    return t
+
+
+def _bf16(t: Term, terms: tuple[Term, ...]) -> Term:
+    psi = _elements(terms)
+    if t.category == "grads":
+        return Term(category="grads", name="fp32_groups_gradients_flat", nbytes=4 * psi,
+                    note="BF16_Optimizer: fp32 gradient accumulators, for the whole run")
+    if t.category == "master_params":
+        return replace(t, name="fp32_groups_flat_partition", note="BF16_Optimizer")
+    if t.category == "optimizer_state" and t.nbytes % psi:
+        # torch's AdamW keeps one fp32 step counter per tensor it steps: one flat group here
+        return replace(t, nbytes=t.nbytes // psi * psi + 4, note="+ 1 fp32 step counter")
+    return t
+
+
+def _elements(terms: tuple[Term, ...]) -> int:
+    """The stage's parameter count, from its fp32 master copy (ZeRO-0 at 16-bit: all of it)."""
+    master = next(x for x in terms if x.category == "master_params")
+    return master.nbytes // 4
+
+
+def _with_terms(prediction: Prediction, terms: tuple[Term, ...]) -> Prediction:
+    total = {c: sum(t.nbytes for t in terms if t.category == c) for c in CATEGORIES}
+    return replace(prediction, terms=terms, params_bytes=total["params"],
+                   grads_bytes=total["grads"], master_params_bytes=total["master_params"],
+                   optimizer_state_bytes=total["optimizer_state"],
+                   buffer_bytes=total["buffers"])
 
 
 def build(run: Resolved, ctx: RankContext) -> Module:
@@ -120,6 +203,8 @@ STRATEGY = Strategy(
     configure=configure,
     splits=lambda v: v["pipeline_stages"],
     rank_share=rank_share,
+    layer_share=layer_share,
+    memory_term=memory_term,
     build=build,
     train_step=train_step,
 )
