@@ -220,6 +220,9 @@ def predicted_figure(a: Analysis, *, subtitle: str | None = None) -> Figure:
                 ax.text(0.02, 0.97, f"measured / predicted: median {ratio.median():.3f}, "
                         f"{ratio.min():.3f} to {ratio.max():.3f}",
                         transform=ax.transAxes, va="top", fontsize=8, gid=f"{measured}/ratio")
+            else:  # records older than the tensor peak and its prediction
+                ax.text(0.5, 0.5, "no run holds both figures", transform=ax.transAxes,
+                        ha="center", va="center", fontsize=8, color="#777777")
             fig_parts.bytes_axis(ax, "x", log=True)
             fig_parts.bytes_axis(ax, "y", log=True)
             ax.set_xlabel(f"predicted {what}")

@@ -116,3 +116,12 @@ def test_the_cpu_summary_says_what_the_rss_adds(runs, frame):
     extra = ok.groupby("strategy")["rss_extra_bytes"].median()
     assert (v["rss_extra_min"], v["rss_extra_max"]) == (extra.min(), extra.max())
 
+
+
+def test_predicted_vs_measured_says_when_no_run_has_a_tensor_peak():
+    old = analyse(records_frame([make_record(model="tiny", stage=s, offload="none")
+                                 for s in (0, 3)])).frame
+    fig = fig_memory.predicted_figure(Analysis(frame=old))
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert "no run holds both figures" in texts
+    assert "model states held (ledger)" in [ax.get_title() for ax in fig.axes]
