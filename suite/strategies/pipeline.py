@@ -118,6 +118,17 @@ def _with_terms(prediction: Prediction, terms: tuple[Term, ...]) -> Prediction:
                    buffer_bytes=total["buffers"])
 
 
+def prepare(run: Resolved, ctx: RankContext) -> None:
+    """Before every scenario: a process may run several (tests/jobs/batch_runs.py), and the
+    pipeline engine leaves its grid as DeepSpeed's global `mpu`, which a later engine would
+    take for its own process groups."""
+    from deepspeed.runtime.pipe.topology import PipelineParallelGrid  # heavy: in the rank
+    from deepspeed.utils import groups  # heavy: in the rank
+
+    if isinstance(groups.mpu, PipelineParallelGrid):
+        groups.mpu = None
+
+
 def build(run: Resolved, ctx: RankContext) -> Module:
     stages = int(run["pipeline_stages"])  # the only model parallelism (rule pipeline-alone)
     return ctx.tools.build_pipeline(run.model, stages=stages,
@@ -201,6 +212,7 @@ STRATEGY = Strategy(
     ),
     kinds=("train",),
     configure=configure,
+    prepare=prepare,
     splits=lambda v: v["pipeline_stages"],
     rank_share=rank_share,
     layer_share=layer_share,

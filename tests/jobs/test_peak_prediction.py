@@ -3,7 +3,7 @@ DeepSpeed runs against suite/peak_model.py, per rank, within 5 %.
 
 Runs the training scenarios of suite/sweeps/smoke.toml (2 ranks) and those of
 suite/sweeps/strategies.toml that `COVERED` names, in one MPI launch per file
-(tests/jobs/batch_runs.py): GPT and Llama, tensor and sequence parallel among them (the
+(tests/jobs/batch_runs.py): GPT and Llama, tensor, pipeline and sequence parallel among them (the
 sequence-parallel table comes last in strategies.toml: DeepSpeed keeps its `mpu` for the rest
 of the process). Not yet covered (their peak is not yet a term of the model): the 1-rank
 baseline, NVMe offload, the optimizers other than AdamW and SGD, pruning, distillation.
