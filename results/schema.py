@@ -139,6 +139,7 @@ class RankMetrics(_Part, kw_only=True):
     nvme_bytes: int | None = None  # NVMe offload: this rank's swap files in the named folder
     memory_snapshot: str | None = None  # CUDA allocator history (MEMSWEEP_MEMORY_SNAPSHOT=DIR)
     node: str | None = None  # the Slurm node it ran on (SLURMD_NODENAME); None outside Slurm
+    pipeline_stage: int | None = None  # pipeline parallelism: the stage whose layers it holds
     # The probe step's peak of live tensor bytes on the compute device (the largest of its
     # forward, backward and step phases), that phase, and the breakdown at the peak.
     tensor_peak_bytes: int | None = None

@@ -129,6 +129,11 @@ def prepare(run: Resolved, ctx: RankContext) -> None:
         groups.mpu = None
 
 
+def observe(run: Resolved, config: dict, ctx: RankContext) -> dict:
+    stages = int(run["pipeline_stages"])
+    return {"pipeline_stage": ctx.rank % stages} if stages > 1 else {}
+
+
 def build(run: Resolved, ctx: RankContext) -> Module:
     stages = int(run["pipeline_stages"])  # the only model parallelism (rule pipeline-alone)
     return ctx.tools.build_pipeline(run.model, stages=stages,
@@ -213,6 +218,7 @@ STRATEGY = Strategy(
     kinds=("train",),
     configure=configure,
     prepare=prepare,
+    observe=observe,
     splits=lambda v: v["pipeline_stages"],
     rank_share=rank_share,
     layer_share=layer_share,

@@ -70,7 +70,9 @@ def test_two_stages_match_the_unsharded_loss_and_each_rank_holds_its_stage(tmp_p
             assert abs(k.predicted.ratios["tensor_peak_bytes"] - 1) <= 0.05, (params, k.rank)
         if params["pipeline_stages"] == 2:
             spec = model_spec(params["model"])
-            held = [k.params_bytes for k in sorted(r.ranks, key=lambda k: k.rank)]
+            ranks = sorted(r.ranks, key=lambda k: k.rank)
+            assert [k.pipeline_stage for k in ranks] == [0, 1]
+            held = [k.params_bytes for k in ranks]
             assert held == [4 * sum(stage_parameter_sizes(spec, 2, s)) for s in (0, 1)]
             assert all(b < whole[params["model"]].ranks[0].params_bytes for b in held)
 
