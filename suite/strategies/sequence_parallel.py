@@ -27,11 +27,16 @@ def configure(values: Values, config: dict) -> dict:
 
 
 def prepare(run: Resolved, ctx: RankContext) -> None:
-    if run["sequence_parallel"] > 1:
-        from deepspeed.runtime.sequence_parallel import parallel_state_sp  # heavy: in the rank
+    """Before every scenario: a process may run several (tests/jobs/batch_runs.py), and an
+    engine leaves its mpu as DeepSpeed's global one, which a later engine would take for its
+    own process groups; then this scenario's sequence groups, fresh."""
+    from deepspeed.runtime.sequence_parallel import parallel_state_sp  # heavy: in the rank
+    from deepspeed.utils import groups  # heavy: in the rank
 
-        # A process may run several scenarios (tests/jobs/batch_runs.py): fresh groups each.
-        parallel_state_sp._release_sequence_parallel_groups()
+    if groups.mpu is parallel_state_sp:
+        groups.mpu = None
+    parallel_state_sp._release_sequence_parallel_groups()
+    if run["sequence_parallel"] > 1:
         parallel_state_sp.initialize_sequence_parallel(run["sequence_parallel"])
 
 

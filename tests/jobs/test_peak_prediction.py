@@ -3,10 +3,11 @@ DeepSpeed runs against suite/peak_model.py, per rank, within 5 %.
 
 Runs the training scenarios of suite/sweeps/smoke.toml (2 ranks) and those of
 suite/sweeps/strategies.toml that `COVERED` names, in one MPI launch per file
-(tests/jobs/batch_runs.py): GPT and Llama, tensor, pipeline and sequence parallel among them (the
-sequence-parallel table comes last in strategies.toml: DeepSpeed keeps its `mpu` for the rest
-of the process). Not yet covered (their peak is not yet a term of the model): the 1-rank
-baseline, NVMe offload, the optimizers other than AdamW and SGD, pruning, distillation.
+(tests/jobs/batch_runs.py): GPT and Llama, tensor, pipeline and sequence parallel among
+them (each scenario clears the mpu a previous engine left as DeepSpeed's global one, so
+their order does not matter). Not yet covered (their peak is not yet a term of the model):
+the 1-rank baseline, NVMe offload, the optimizers other than AdamW and SGD, pruning,
+distillation.
 Also: at `small`, 2 ranks, fp32 AdamW, what DeepSpeed 0.19.8 does with the gradients at the
 end of backward.
 """
