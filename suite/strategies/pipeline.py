@@ -64,7 +64,7 @@ def memory_term(values: Values, prediction: Prediction) -> Prediction:
     the optimizer in BF16_Optimizer (fp32 gradient accumulators, one flat group stepped)
     instead of the ordinary engine's unfused wrapper.
     """
-    if values["pipeline_stages"] == 1:
+    if values["pipeline_stages"] == 1 or prediction.mode != "deepspeed":  # the paper's stays
         return prediction
     if values["zero_stage"] == 1:
         terms = tuple(_zero1(values, t, prediction.terms) for t in prediction.terms)

@@ -145,6 +145,7 @@ def test_each_stage_is_predicted_and_the_largest_is_what_must_fit():
     assert [predict(v, rank=r).params_bytes for r in range(4)] == [4 * stages[r % 2]
                                                                    for r in range(4)]
     assert predict(v).params_bytes == 4 * max(stages)
+    assert predict(v, mode="paper").params_bytes == 4 * max(stages)  # the paper's terms stay
 
 
 def test_each_stage_runs_its_own_blocks_with_its_micro_batches_in_flight():
