@@ -99,7 +99,7 @@ def combined_frame(reads: list[FolderFrame], sources: list[str] | None = None) -
         if group:
             # one chunk per column: pandas' text columns keep Arrow's chunks, and indexing a
             # column of hundreds of chunks is many times slower
-            frame = _frame_of(pa.concat_tables(group).combine_chunks())
+            frame = _frame_of(pa.concat_tables(group).combine_chunks(), own=True)
             if sources is not None:
                 frame["source_dir"] = np.repeat(np.array(labels, dtype=object),
                                                 [t.num_rows for t in group])
@@ -215,10 +215,13 @@ def _with_keys(table: pa.Table, keys: pa.Table) -> pa.Table:
     return table
 
 
-def _frame_of(table: pa.Table) -> pd.DataFrame:
-    """The rows_frame of a cache table's rows (Arrow text becomes shared Python objects)."""
-    return with_night(table.drop_columns([k for k in _KEY if k in table.column_names])
-                      .to_pandas())
+def _frame_of(table: pa.Table, *, own: bool = False) -> pd.DataFrame:
+    """The rows_frame of a cache table's rows. `own`: nothing else uses `table`, so each of its
+    columns is let go once converted (the peak holds one copy of the rows, not two)."""
+    table = table.drop_columns([k for k in _KEY if k in table.column_names])
+    if own:
+        return with_night(table.to_pandas(self_destruct=True, split_blocks=True))
+    return with_night(table.to_pandas())
 
 
 def _arrow(frame: pd.DataFrame) -> pa.Table:
