@@ -47,7 +47,7 @@ class Case:
     def __post_init__(self) -> None:
         self.folder.mkdir(parents=True)
         self.sweep_file = self.folder / "sweep.toml"
-        self.sweep_file.write_text(_toml(_sweep_doc(self)))
+        self.sweep_file.write_text(toml_text(_sweep_doc(self)))
         self.sweep = load_sweep(self.sweep_file)
         self.run_ids = [s.run_id for s in self.sweep.scenarios]
         self.out = self.folder / "out"
@@ -123,7 +123,7 @@ def _sweep_doc(case: Case) -> dict:
     return {"sweep": settings, "axes": {"model": "tiny", "world_size": 2, "zero_stage": stages}}
 
 
-def _toml(doc: dict) -> str:
+def toml_text(doc: dict) -> str:
     """The TOML of a two-level document of strings, numbers and lists (JSON writes those)."""
     return "".join(f"[{table}]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in values.items())
                    for table, values in doc.items())

@@ -35,7 +35,7 @@ from suite.errors import EnvironmentProblem, UserInputError
 
 CLUSTERS = {SINGLE.name: SINGLE, TWO_NODE.name: TWO_NODE}
 NODES = {SINGLE.name: (), TWO_NODE.name: ("n1", "n2")}
-DEFAULT_FAULTS = 12  # every Slurm fault once and the real worker's three signals: ~6 min here
+DEFAULT_FAULTS = 12  # every Slurm fault once and the real worker's three signals
 
 
 def schedule(faults: int) -> list[tuple[str, Kind]]:

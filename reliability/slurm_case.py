@@ -24,7 +24,7 @@ import psutil
 import tomllib
 
 from reliability import inject
-from reliability.case import Verdict, _toml
+from reliability.case import Verdict, toml_text
 from reliability.cluster import Cluster, job_ids, processes_of, submitted_jobs
 from reliability.fault_point import FAULT_ENV
 from reliability.stand_in import CONFIG_ENV
@@ -57,10 +57,10 @@ class SlurmCase:
         self.sweep_file = self.folder / "sweep.toml"
         settings = {"name": f"slurm-faults-{self.number:02d}", "warmup_steps": 1,
                     "timed_steps": 2, "timeout_s": 600, **self.settings}
-        self.sweep_file.write_text(_toml({"sweep": settings, "axes": self.axes}))
+        self.sweep_file.write_text(toml_text({"sweep": settings, "axes": self.axes}))
         given = tomllib.loads(self.cluster.profile.read_text())["profile"]
         self.profile_file = self.folder / "profile.toml"
-        self.profile_file.write_text(_toml({"profile": {**given, **self.profile,
+        self.profile_file.write_text(toml_text({"profile": {**given, **self.profile,
                                                         "name": "faults"}}))
         self.sweep = load_sweep(self.sweep_file)
         self.run_ids = [s.run_id for s in self.sweep.scenarios]
@@ -102,14 +102,19 @@ class SlurmCase:
 
     def wait_log(self, index: int, text: str, timeout_s: float = 300) -> bool:
         """Until run `index`'s log holds `text`; False if its array ended first or time ran
-        out."""
-        end = time.monotonic() + timeout_s
+        out. Time the array spends pending (other people's jobs share the cluster) does not
+        count, up to END_S."""
+        start = time.monotonic()
+        end = start + timeout_s
         array = self.array()
         while time.monotonic() < end:
             if inject.wait_for(self.log(index), text, timeout_s=2, poll_s=0.05):
                 return True
-            if not self.cluster.jobs(array):
+            jobs = self.cluster.jobs(array)
+            if not jobs:
                 return inject.wait_for(self.log(index), text, timeout_s=1)
+            if not any(line.split()[-1] in ("RUNNING", "COMPLETING") for line in jobs):
+                end = min(max(end, time.monotonic() + timeout_s), start + END_S)
         return False
 
     def rank(self, index: int, rank: int) -> psutil.Process | None:
