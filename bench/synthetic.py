@@ -104,9 +104,11 @@ def write_quick(root: Path, record: RunRecord) -> Path:
     same JSON, sorted keys, indent 1, for these records (ASCII text, finite numbers); only a
     small float's text may differ (0.0000459 for 4.59e-05)."""
     path = record_path(root, record.run_id)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.parent.is_dir():
+        path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(msgspec.json.format(msgspec.json.encode(record.to_json(), order="sorted"),
+    # the Struct encoded as it is, fields sorted: the same text as its to_json(), sorted
+    tmp.write_bytes(msgspec.json.format(msgspec.json.encode(record, order="sorted"),
                                         indent=1) + b"\n")
     os.replace(tmp, path)
     return path
@@ -145,20 +147,31 @@ def make_record(scenario: Scenario, partition: str, day: date, index: int, rng: 
                    "date": started.isoformat()}
     ok = status == "ok"
     return RunRecord(
-        run_id=scenario.run_id, status=status, sweep=scenario.sweep,
+        run_id=_run_id(scenario), status=status, sweep=scenario.sweep,
         scenario=_scenario_json(scenario), started_at=started.isoformat(),
         finished_at=(started + timedelta(seconds=15)).isoformat(), duration_s=15.0,
         measurements=_measurements(scenario, hw, rng, planted) if ok else None,
         ranks=ranks, fingerprint=fingerprint,
         reason=None if ok else _reason(status, peak, hw),
         log_tail=None if ok else _log_tail(status, scenario),
-        log_path=None if ok else f"logs/{scenario.run_id}.log")
+        log_path=None if ok else f"logs/{_run_id(scenario)}.log")
 
 
 @functools.lru_cache(maxsize=4096)
 def _predicted(scenario: Scenario):
     """The analytical model's figures of a scenario: the same every night (computed once)."""
     return predict(scenario.values)
+
+
+@functools.lru_cache(maxsize=4096)
+def _run_id(scenario: Scenario) -> str:
+    return scenario.run_id  # a hash of the scenario: the same every night (computed once)
+
+
+@functools.lru_cache(maxsize=256)
+def _model(model: str, seq_len: int):
+    spec = model_spec(model)
+    return spec, flops_per_token(spec, seq_len)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -169,12 +182,12 @@ def _scenario_json(scenario: Scenario) -> dict:
 def _measurements(scenario: Scenario, hw: Partition, rng: random.Random,
                   planted: dict) -> Measurements:
     v = scenario.values
-    spec = model_spec(v["model"])
+    spec, per_token = _model(v["model"], v["seq_len"])
     efficiency = 0.45 * (1 - 0.06 * v["zero_stage"]) * (0.55 if v["offload_optimizer"] != "none"
                                                         else 1.0)
     flops = hw.tflops * 1e12 * (0.25 if v["precision"] == "fp32" else 1.0) * efficiency
     tokens = v["world_size"] * v["micro_batch"] * v["seq_len"]
-    step = tokens * flops_per_token(spec, v["seq_len"]) / (flops * v["world_size"])
+    step = tokens * per_token / (flops * v["world_size"])
     step *= rng.lognormvariate(0, 0.015) / planted.get("throughput", 1.0)
     steps = tuple(step * rng.lognormvariate(0, 0.02) for _ in range(10))
     ordered = sorted(steps)
