@@ -103,9 +103,9 @@ def _prediction_note(found: pd.DataFrame, axis: str) -> str:
     said = ", ".join(f"{r['strategy']} (predicted {show(r['predicted_size'])})"
                      for r in missed)
     return (f" The analytical model missed by more than one resolution step for {said}: "
-            "what it adds to the tensor peak for the runtime (a fixed named term) is less "
-            "than the address space a rank's process really takes under the cap (VmData: "
-            "threads, allocator arenas), which grows with ZeRO's engine.")
+            "what it adds to the tensor peak for the runtime (a named term per engine, "
+            "measured by `memsweep bench-runtime` on one machine and world size) differs "
+            "from the address space a rank's process takes under the cap here (VmData).")
 
 
 def _shown(axis: str):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bench import harness, search_cost
+from bench import harness, runtime_floor, search_cost
 from reliability import slurm_campaign
 from reliability.campaign import campaign
 from suite.errors import UserInputError
@@ -57,7 +57,24 @@ def _cmd_bench_search(args) -> int:
     return search_cost.run(Path(args.sweep), Path(args.out))
 
 
+def _cmd_bench_runtime(args) -> int:
+    return runtime_floor.run(Path(args.sweep), args.models, Path(args.out))
+
+
 def register(sub: argparse._SubParsersAction, epilog: str) -> None:
+    s = sub.add_parser(
+        "bench-runtime", help="measure what the runtime adds to the tensors under host_mem_cap",
+        description="Run SWEEP's combinations at MODELS (default: its search's lower end) "
+                    "under a cap no run reaches, sample each rank's VmData, and print per "
+                    "rank its peak, the measured and predicted tensor peak and VmData's peak "
+                    "less the predicted one: the runtime term of suite/prediction.py.",
+        epilog="exit codes: 0 every run ok, 1 a run not ok, 2 bad input")
+    s.add_argument("sweep", help="sweep file, e.g. suite/sweeps/capacity.toml")
+    s.add_argument("--models", nargs="+", default=[], metavar="MODEL",
+                   help="model values to run at (catalogue names or spelled dimensions)")
+    s.add_argument("--out", default="out/bench-runtime", metavar="DIR",
+                   help="folder for the runs' records (default out/bench-runtime)")
+    s.set_defaults(func=_cmd_bench_runtime)
     s = sub.add_parser(
         "bench-search", help="time a capacity search against the plain sweep it replaces",
         description="Run SWEEP (a sweep with a model [search]) and then the same combinations "

@@ -41,8 +41,9 @@ Terms beyond the state at rest, each measured on DeepSpeed 0.19.8 (tests/jobs/te
   last; the hidden states a stage sent, kept until their backward, and its receive buffers;
   the last stage's logits, which stay in DeepSpeed's output buffers (2 slots).
 
-`runtime_bytes` (memory_model.RUNTIME_BYTES) is the runtime baseline, a named term the
-budget adds; the tensor peak does not contain it.
+`runtime_bytes` (suite/prediction.py runtime_bytes: per engine, measured with
+`memsweep bench-runtime`) is what the runtime adds, a named term the budget adds; the tensor
+peak does not contain it.
 """
 
 from __future__ import annotations
@@ -165,7 +166,7 @@ def predict_peak(values: dict, *, rank: int | None = None,
     terms += _transient_terms(values, spec, rest.rank, flat=flat)
     terms += _early_partition_terms(values, spec, rest.rank)
     return PeakPrediction(rank=rest.rank, device=str(values["device"]), terms=tuple(terms),
-                          runtime_bytes=runtime_bytes(values))
+                          runtime_bytes=runtime_bytes(values, sum(spec.parameter_sizes())))
 
 
 def _early_partition_terms(values: dict, spec: ModelSpec, rank: int) -> list[PeakTerm]:
@@ -317,7 +318,27 @@ def _transient_terms(values: dict, spec: ModelSpec, rank: int, *,
     sizes = rank_parameter_sizes(values, spec, rank)
     zero = zero_config(values)
     return (_step_terms(values, sizes, n, flat=flat) + _master_grad_terms(values, sizes, n)
-            + _reduce_terms(values, sizes, zero, w))
+            + _reduce_terms(values, sizes, zero, w) + _tied_gradient_terms(values, spec, sizes, w))
+
+
+def _tied_gradient_terms(values: dict, spec: ModelSpec, sizes: list[int],
+                         w: int) -> list[PeakTerm]:
+    """A tied embedding gets two gradients: the head's, made first in backward and kept, and
+    the embedding lookup's, made last; autograd sums them into a third tensor before the
+    hook that hands the sum to ZeRO. Measured on a V x d = 32000 x 384 GPT at ZeRO-1/2/3
+    (bench-runtime, suite/sweeps/capacity.toml): 3·V·d·w of temporaries at the end of
+    backward. At ZeRO-0 the flat all-reduce copy that follows is larger, and at ZeRO-3 with
+    the whole model gathered so are the gathered parameters (measured): not a peak there.
+    Pipeline stages hold the embedding and the head on different ranks: not measured."""
+    stage = values["zero_stage"]
+    if not spec.ties or stage == 0 or int(values.get("pipeline_stages", 1)) > 1:
+        return []
+    if stage == 3 and _gathered(sizes, zero_config(values)) >= sum(sizes):
+        return []
+    return [PeakTerm(name="tied embedding gradients", points=("bwd_end",), category="temporaries",
+                     nbytes=3 * spec.vocab_size * spec.d_model * w,
+                     note="the head's and the lookup's gradients of the shared embedding and "
+                          "their sum")]
 
 
 def _step_terms(values: dict, sizes: list[int], n: int, *, flat: bool = False) -> list[PeakTerm]:
@@ -369,16 +390,21 @@ def _reduce_terms(values: dict, sizes: list[int], zero: dict, w: int) -> list[Pe
                          nbytes=w * min(psi, int(zero["reduce_bucket_size"])),
                          category="temporaries",
                          note="the filled bucket's average before it is scattered")]
-    prefetch = int(zero.get("stage3_prefetch_bucket_size", int(5e7)))
-    live = int(zero.get("stage3_max_live_parameters", int(1e9)))
-    # A gathered parameter is released only if its next use is further than
-    # stage3_max_reuse_distance (1e9) elements away, and at most max_live_parameters (1e9)
-    # stay gathered: a model under 1e9 parameters stays gathered whole through forward and
-    # backward (measured), a larger one holds about max_live_parameters.
-    gathered = min(psi, max(live, max(sizes) + prefetch))
-    return [PeakTerm(name="ZeRO-3 gathered parameters", nbytes=w * gathered,
+    return [PeakTerm(name="ZeRO-3 gathered parameters", nbytes=w * _gathered(sizes, zero),
                      points=("forward", "bwd_start", "bwd_early", "bwd_end"), category="params",
                      note="min(Ψ, stage3_max_live_parameters): kept for reuse in backward")]
+
+
+def _gathered(sizes: list[int], zero: dict) -> int:
+    """ZeRO-3's parameters gathered at once. A gathered parameter is released only if its
+    next use is further than stage3_max_reuse_distance (1e9) elements away, and at most
+    stage3_max_live_parameters (1e9) stay gathered: a model under 1e9 parameters stays
+    gathered whole through forward and backward (measured; stage3_max_reuse_distance = 0
+    alone does not change it), a larger one holds about max_live_parameters, and no fewer
+    than the largest parameter and the prefetch bucket."""
+    prefetch = int(zero.get("stage3_prefetch_bucket_size", int(5e7)))
+    live = int(zero.get("stage3_max_live_parameters", int(1e9)))
+    return min(sum(sizes), max(live, max(sizes) + prefetch))
 
 
 def with_activations(prediction: PeakPrediction, nbytes: int) -> PeakPrediction:

@@ -76,16 +76,33 @@ class Prediction:
                 "optimizer_state_bytes": self.optimizer_state_bytes}
 
 
-# What a rank's runtime takes before any model: Python, torch, DeepSpeed, MPI and gloo, as
-# VmData (what host_mem_cap counts) after DeepSpeed initialised its engine on the CPU.
-# Measured on this project's 2-core CI machine (torch 2.13 CPU, DeepSpeed 0.19.8); a GPU's
-# CUDA context is outside the caching allocator's figures and not counted (none measured).
-RUNTIME_BYTES = {"cpu": 285 * 2**20, "cuda": 0}
+# What a rank's runtime adds to its tensors, as host_mem_cap counts it (VmData): Python,
+# torch, DeepSpeed, MPI and gloo, the engine, and what the allocator keeps mapped. On the CPU
+# it differs by engine, and grows a little with the model: (MiB, bytes per parameter), from
+# `memsweep bench-runtime suite/sweeps/capacity.toml --models small
+# gpt-L8-d384-h6-ff1536-V32000-S2048` (VmData's peak less the predicted tensor peak, the
+# larger rank, at 3.75M and 26.5M parameters; 2 ranks, fp32 AdamW, glibc mapping allocations
+# of 1 MiB or more on their own as jobs/oom.py sets it under the cap; torch 2.13 CPU,
+# DeepSpeed 0.19.8, this project's 2-core CI machine, 2026-12-03). Measured at 3.75M / 26.5M:
+# ZeRO-0 363 / 386 MiB, ZeRO-1 411 / 429, ZeRO-2 408 / 431, ZeRO-3 425 / 462, ZeRO-3 + CPU
+# optimizer offload 424 / 462. Other world sizes were not measured.
+CPU_RUNTIME = {"zero-0": (359, 1.0),  # DeepSpeed's engine without a ZeRO optimizer
+               "zero-1/2": (407, 1.0),  # + ZeRO-1/2's optimizer
+               "zero-3": (419, 1.6)}  # + ZeRO-3's parameter coordinator (offload alike)
+# Inference and scenarios without a model: DeepSpeed initialised on the CPU, no optimizer.
+# A GPU's CUDA context is outside the caching allocator's figures and not counted.
+RUNTIME_BYTES = {"cpu": CPU_RUNTIME["zero-0"][0] * 2**20, "cuda": 0}
 
 
-def runtime_bytes(values: dict) -> int:
-    """The runtime baseline of a rank on the scenario's device (a named, measured term)."""
-    return RUNTIME_BYTES.get(str(values["device"]), 0)
+def runtime_bytes(values: dict, n_params: int = 0) -> int:
+    """The runtime term of a rank on the scenario's device for a model of `n_params`
+    parameters (a named, measured term; 0 parameters: what the runtime alone takes)."""
+    if str(values["device"]) != "cpu" or values.get("kind", "train") != "train" \
+            or "zero_stage" not in values:
+        return RUNTIME_BYTES.get(str(values["device"]), 0)
+    engine = {0: "zero-0", 1: "zero-1/2", 2: "zero-1/2"}.get(int(values["zero_stage"]), "zero-3")
+    mib, per_param = CPU_RUNTIME[engine]
+    return mib * 2**20 + round(per_param * n_params)
 
 
 _FIELDS = {"params": "params_bytes", "grads": "grads_bytes",
