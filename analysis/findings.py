@@ -84,7 +84,7 @@ def capacity_findings(a: Analysis) -> list[Finding]:
         others = [f"{r['strategy']} {show(r['boundary_size'])}" for _, r in
                   found.sort_values("boundary_size").iterrows()]
         text += " Boundaries measured: " + ", ".join(others) + "."
-        text += _prediction_note(found, axis)
+        text += _prediction_note(found, axis) + _order_note(found)
         out.append(Finding("Capacity boundaries (search)", text,
                            {"setup": setup, "best": best["strategy"],
                             "best_size": int(best["boundary_size"]),
@@ -106,6 +106,21 @@ def _prediction_note(found: pd.DataFrame, axis: str) -> str:
             "what it adds to the tensor peak for the runtime (a named term per engine, "
             "measured by `memsweep bench-runtime` on one machine and world size) differs "
             "from the address space a rank's process takes under the cap here (VmData).")
+
+
+def _order_note(found: pd.DataFrame) -> str:
+    """Why ZeRO-3 stays below ZeRO-2 where the analytical model predicts it too (one sentence):
+    the ZeRO paper's states at rest order the other way, the step's peak does not."""
+    by = {r["strategy"]: r for _, r in found.iterrows()}
+    z2, z3 = by.get("zero_stage=2"), by.get("zero_stage=3")
+    if z2 is None or z3 is None or not z3["boundary_size"] < z2["boundary_size"] \
+            or pd.isna(z3["predicted_size"]) or pd.isna(z2["predicted_size"]) \
+            or z3["predicted_size"] > z2["predicted_size"]:
+        return ""
+    return (" ZeRO-3 stays below ZeRO-2, as the analytical model predicts: at this world size "
+            "its step holds as many bytes per parameter as ZeRO-2's (its shards plus a flat "
+            "fp32 copy of its gradient shard and AdamW's two temporaries, against ZeRO-2's "
+            "full parameters plus shards), and its engine takes more runtime memory.")
 
 
 def _shown(axis: str):

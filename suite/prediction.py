@@ -84,11 +84,11 @@ class Prediction:
 # larger rank, at 3.75M and 26.5M parameters; 2 ranks, fp32 AdamW, glibc mapping allocations
 # of 1 MiB or more on their own as jobs/oom.py sets it under the cap; torch 2.13 CPU,
 # DeepSpeed 0.19.8, this project's 2-core CI machine, 2026-12-03). Measured at 3.75M / 26.5M:
-# ZeRO-0 363 / 386 MiB, ZeRO-1 411 / 429, ZeRO-2 408 / 431, ZeRO-3 425 / 462, ZeRO-3 + CPU
+# ZeRO-0 363 / 386 MiB, ZeRO-1 411 / 429, ZeRO-2 408 / 431, ZeRO-3 420 / 462, ZeRO-3 + CPU
 # optimizer offload 424 / 462. Other world sizes were not measured.
 CPU_RUNTIME = {"zero-0": (359, 1.0),  # DeepSpeed's engine without a ZeRO optimizer
                "zero-1/2": (407, 1.0),  # + ZeRO-1/2's optimizer
-               "zero-3": (419, 1.6)}  # + ZeRO-3's parameter coordinator (offload alike)
+               "zero-3": (413, 1.9)}  # + ZeRO-3's parameter coordinator (offload alike)
 # Inference and scenarios without a model: DeepSpeed initialised on the CPU, no optimizer.
 # A GPU's CUDA context is outside the caching allocator's figures and not counted.
 RUNTIME_BYTES = {"cpu": CPU_RUNTIME["zero-0"][0] * 2**20, "cuda": 0}

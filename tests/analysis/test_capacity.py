@@ -72,6 +72,15 @@ def test_a_missed_prediction_is_said_with_why():
     assert "missed by more than one resolution step for zero_stage=3" in f.text
 
 
+def test_zero3_below_zero2_is_explained_where_the_model_predicts_it():
+    found = [outcome(0, 10e6, 10e6), outcome(2, 14e6, 14e6), outcome(3, 12e6, 12e6)]
+    [f] = capacity_findings(Boundaries(capacity_table(found, frame_of(found), WORKLOAD_AXES)))
+    assert "ZeRO-3 stays below ZeRO-2, as the analytical model predicts" in f.text
+    found = [outcome(0, 10e6, 10e6), outcome(2, 14e6, 14e6), outcome(3, 12e6, 20e6)]
+    [f] = capacity_findings(Boundaries(capacity_table(found, frame_of(found), WORKLOAD_AXES)))
+    assert "ZeRO-3 stays below" not in f.text  # a prediction that disagrees explains nothing
+
+
 class Boundaries:
     """The one part of an Analysis the capacity findings read."""
 
