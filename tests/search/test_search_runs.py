@@ -61,7 +61,8 @@ def memsweep_run(sweep: Path, out: Path) -> subprocess.Popen:
 
 def check_boundaries(sweep: Path, out: Path) -> list:
     """Every search concluded, every probe an ordinary ok/oom record run once, and each found
-    boundary an ok probe whose next step up is oom within the resolution."""
+    boundary an ok probe whose next step up is oom within the resolution, within one step of
+    the analytical model's boundary."""
     outcomes = load_outcomes(out)
     records = {r.run_id: r for r in load_records(out)[0]}
     search = load_sweep(sweep).search
@@ -76,6 +77,9 @@ def check_boundaries(sweep: Path, out: Path) -> list:
             ladder = [search.size(v) for v in search.ladder()]
             between = [s for s in ladder if o.last_ok.size < s < o.first_failed.size]
             assert not between or o.first_failed.size <= o.last_ok.size * 1.25
+            # the analytical model (tensor peak + the runtime term) predicted it within a step
+            assert abs(o.last_ok.size / o.predicted_size - 1) <= search.resolution, \
+                (o.last_ok.size, o.predicted_size)
         assert len({p.run_id for p in o.probes}) == len(o.probes)  # none run twice
     return outcomes
 
