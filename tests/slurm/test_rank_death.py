@@ -53,6 +53,15 @@ def test_the_launchers_words_say_how_the_first_rank_ended():
     assert from_srun("nothing from srun") is None
 
 
+def test_the_rank_the_watch_saw_end_first_comes_before_srun_s_first_line():
+    # as srun printed it when rank 1 got SIGTERM (memsweep faults --slurm, ds-sigterm-forward)
+    tail = ("srun: error: vm: task 0: Killed\nsrun: launch/slurm: _step_signal: Terminating "
+            "StepId=367.0\nsrun: error: vm: task 1: Terminated\n")
+    assert from_srun(tail, first=1) == How(signum=signal.SIGTERM, rank=1, host="vm")
+    assert from_srun(tail) == How(signum=signal.SIGKILL, rank=0, host="vm")  # nothing seen
+    assert from_srun(tail, first=3) == How(signum=signal.SIGKILL, rank=0, host="vm")
+
+
 def test_a_sigkill_without_evidence_is_failed_and_names_the_rank_first():
     seen = Seen(first_dead=(R1,), ranks=(R0, R1), oom_kills={999: "Killed process 999 (x)"})
     ending = dead_rank_ending(seen, how=How(signum=signal.SIGKILL), said="mpiexec: code 9")
