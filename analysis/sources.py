@@ -65,18 +65,22 @@ def load_sources(dirs: list[Path]) -> Sources:
     found = [s for d in map(Path, dirs) for s in sweep_dirs(d)]
     found = list(dict.fromkeys(found))  # a folder given twice is read once
     parts = _read_all(found)
-    frame = combined_frame([p[0] for p in parts], [str(f) for f in found]) if parts else \
-        _with_source(rows_frame([]), "")
+    reads = [p[0] for p in parts]
+    quarantined = tuple(q for p in parts for q in p[1])
     prints = Fingerprints()
     for p in parts:
         prints = prints.merged(p[2])
-    if unwritable := [(folder, p[3]) for folder, p in zip(found, parts, strict=True) if p[3]]:
+    unwritable = [(folder, p[3]) for folder, p in zip(found, parts, strict=True) if p[3]]
+    del parts  # the reads' tables are let go as they join the frame (a million rows: GiBs)
+    frame = combined_frame(reads, [str(f) for f in found], consume=True) if reads else \
+        _with_source(rows_frame([]), "")
+    if unwritable:
         folder, why = unwritable[0]
         print(f"memsweep: the frame cache could not be written in {len(unwritable)} sweep "
               f"folder(s) (first: {folder}: {why}); they load from their records each time",
               file=sys.stderr)
     return Sources(dirs=tuple(map(Path, dirs)), sweep_dirs=tuple(found),
-                   quarantined=tuple(q for p in parts for q in p[1]), fingerprints=prints,
+                   quarantined=quarantined, fingerprints=prints,
                    frame=frame, searches=tuple(o for d in found for o in load_outcomes(d)))
 
 

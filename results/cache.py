@@ -89,24 +89,35 @@ class FolderFrame:
         return combined_frame([self])
 
 
-def combined_frame(reads: list[FolderFrame], sources: list[str] | None = None) -> pd.DataFrame:
+def combined_frame(reads: list[FolderFrame], sources: list[str] | None = None, *,
+                   consume: bool = False) -> pd.DataFrame:
     """The frames of `reads` in one, in order, as `concat_frames` would join them; with a
     `source_dir` column last if `sources` (one per read) are given. Reads whose tables have
-    the same columns and types are converted to pandas together, in one go."""
+    the same columns and types are converted to pandas together, in one go. `consume`: the
+    caller holds no other reference to the reads, and `reads` is emptied as they are joined
+    (their tables are let go before the rows become the frame: a smaller peak)."""
     frames, group, labels = [], [], []
 
     def flush() -> None:
         if group:
+            counts = [t.num_rows for t in group]
             # one chunk per column: pandas' text columns keep Arrow's chunks, and indexing a
             # column of hundreds of chunks is many times slower
-            frame = _frame_of(pa.concat_tables(group).combine_chunks(), own=True)
+            table = pa.concat_tables(group).combine_chunks()
+            group.clear()
+            table = table.drop_columns([k for k in _KEY if k in table.column_names])
+            # nothing else holds these columns now: each is let go once converted
+            frame = with_night(table.to_pandas(self_destruct=True, split_blocks=True))
+            del table
             if sources is not None:
-                frame["source_dir"] = np.repeat(np.array(labels, dtype=object),
-                                                [t.num_rows for t in group])
+                frame["source_dir"] = np.repeat(np.array(labels, dtype=object), counts)
             frames.append(frame)
-            group.clear(), labels.clear()
+            labels.clear()
 
-    for i, read in enumerate(reads):
+    for i in range(len(reads)):
+        read = reads[i]
+        if consume:
+            reads[i] = None  # its table stays in `group` only
         if read.table is not None and group and not _same_columns(read.table, group[0]):
             flush()
         if read.table is not None:
@@ -215,13 +226,10 @@ def _with_keys(table: pa.Table, keys: pa.Table) -> pa.Table:
     return table
 
 
-def _frame_of(table: pa.Table, *, own: bool = False) -> pd.DataFrame:
-    """The rows_frame of a cache table's rows. `own`: nothing else uses `table`, so each of its
-    columns is let go once converted (the peak holds one copy of the rows, not two)."""
-    table = table.drop_columns([k for k in _KEY if k in table.column_names])
-    if own:
-        return with_night(table.to_pandas(self_destruct=True, split_blocks=True))
-    return with_night(table.to_pandas())
+def _frame_of(table: pa.Table) -> pd.DataFrame:
+    """The rows_frame of a cache table's rows."""
+    return with_night(table.drop_columns([k for k in _KEY if k in table.column_names])
+                      .to_pandas())
 
 
 def _arrow(frame: pd.DataFrame) -> pa.Table:
