@@ -64,16 +64,21 @@ def from_mpiexec(returncode: int, log_tail: str | None) -> How | None:
     return How(code=returncode)
 
 
-def from_srun(log_tail: str | None, *, first: int | None = None) -> How | None:
+def from_srun(log_tail: str | None, *, first: int | None = None,
+              watched: frozenset[int] = frozenset()) -> How | None:
     """How a task of the step ended, from srun's error line about it: rank `first`'s (the
-    one the watch saw end before the others) where srun has one, else srun's first line.
-    srun prints its lines in no order of death: once one task ended badly it ends the others
-    (--kill-on-bad-exit) and may report those first (`memsweep faults --slurm` saw rank 1's
-    SIGTERM reported after rank 0's "Killed")."""
+    one the watch saw end before the others) where srun has one and the watch saw every rank
+    srun names (`watched`; on one node of several it sees only that node's), else srun's
+    first line. srun prints its lines in no order of death: once one task ended badly it ends
+    the others (--kill-on-bad-exit) and may report those first (`memsweep faults --slurm` saw
+    rank 1's SIGTERM reported after rank 0's "Killed")."""
     lines = list(_SRUN.finditer(log_tail or ""))
     if not lines:
         return None
-    found = next((m for m in lines if m.group(2) == str(first)), lines[0])
+    named = {int(m.group(2)) for m in lines if m.group(2).isdigit()}
+    found = lines[0]
+    if first is not None and named <= watched:
+        found = next((m for m in lines if m.group(2) == str(first)), lines[0])
     host, tasks, what = found.group(1), found.group(2), found.group(3).strip()
     rank = int(tasks) if tasks.isdigit() else None
     if code := re.match(r"Exited with exit code (\d+)", what):

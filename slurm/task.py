@@ -180,7 +180,8 @@ class SlurmStep:
             step_oom = (f"the Slurm step reported an OOM kill in its cgroup: \"{reported}\"; "
                         f"a rank went over the job's memory limit (--mem)")
         first = seen.first_dead[0].rank if len(seen.first_dead) == 1 else None
-        how = from_srun(tail, first=first) or from_mpiexec(returncode, tail)
+        how = from_srun(tail, first=first, watched=frozenset(r.rank for r in seen.ranks)) or \
+            from_mpiexec(returncode, tail)
         return dead_rank_ending(seen, how=how, said=said, step_oom=step_oom) or \
             (outcome.Ending(status="oom", reason=f"{step_oom}; {said}") if step_oom else
              outcome.Ending(status=ending.status, reason=said))

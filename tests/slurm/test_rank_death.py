@@ -57,9 +57,15 @@ def test_the_rank_the_watch_saw_end_first_comes_before_srun_s_first_line():
     # as srun printed it when rank 1 got SIGTERM (memsweep faults --slurm, ds-sigterm-forward)
     tail = ("srun: error: vm: task 0: Killed\nsrun: launch/slurm: _step_signal: Terminating "
             "StepId=367.0\nsrun: error: vm: task 1: Terminated\n")
-    assert from_srun(tail, first=1) == How(signum=signal.SIGTERM, rank=1, host="vm")
+    both = frozenset({0, 1})
+    assert from_srun(tail, first=1, watched=both) == How(signum=signal.SIGTERM, rank=1,
+                                                         host="vm")
     assert from_srun(tail) == How(signum=signal.SIGKILL, rank=0, host="vm")  # nothing seen
-    assert from_srun(tail, first=3) == How(signum=signal.SIGKILL, rank=0, host="vm")
+    # On one node of two the watch sees that node's ranks only: its "first" says nothing
+    # about the other node's (the two-node cluster: rank 1 on n2 SIGKILLed, rank 0 seen end)
+    tail = "srun: error: n2: task 1: Killed\nsrun: error: n1: task 0: Killed\n"
+    assert from_srun(tail, first=0, watched=frozenset({0})) == How(signum=signal.SIGKILL,
+                                                                   rank=1, host="n2")
 
 
 def test_a_sigkill_without_evidence_is_failed_and_names_the_rank_first():
