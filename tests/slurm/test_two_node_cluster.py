@@ -36,9 +36,11 @@ pytestmark = pytest.mark.slurm
 
 CPU_2NODE = str(REPO / "slurm" / "profiles" / "cpu-2node.toml")
 WATCH = ("--watch", "--interval", "3")
-# Long enough that slurmctld marks a killed node down (SlurmdTimeout=10 s, checked every
-# few seconds) well before the run could end: about 0.1 s a step here, more under load.
-LONG_STEPS = 5000  # on a quiet machine 600 steps ended before the node was marked down
+# The node-death run is killed by its node mid-training, and the resumed run trains all of it
+# again: long enough to be in its timed steps when n2 dies (~0.1 s a step here), short enough
+# that the resume stays a minute of CI. Slurm is told at once that the node is gone (as a
+# health check would), rather than after SlurmdTimeout, so the run need not outlast that.
+LONG_STEPS = 400
 # Why Slurm 22.05 holds back a job that needs a node that is down (squeue's reason; the
 # drain test's task waits with "ReqNodeNotAvail, UnavailableNodes:n2").
 DOWN_NODE_WAIT = "pending: Nodes required for job are DOWN, DRAINED or reserved for jobs in"
@@ -115,6 +117,7 @@ def node_death(tmp_path_factory) -> NodeDeath:
     try:
         wait_for_text(log_path(out, sweep.scenarios[0].run_id), "worker: timing", 300)
         TWO_NODE.kill_daemon("slurmd", "n2")  # SIGKILL
+        TWO_NODE.set_node("n2", "down", "memsweep test: slurmd killed")
         watch = memsweep("status", str(out), *WATCH, env=env, timeout_s=400)
     finally:
         cancel_leftovers(out, env=env)
