@@ -62,21 +62,32 @@ def submit(doc: dict, folder: Path, env: dict) -> tuple[Sweep, Path]:
     return parse_sweep(doc), out
 
 
-def test_zero3_spans_two_nodes_with_the_single_node_loss(tmp_path):
+def pipeline(name: str) -> dict:
+    return {"sweep": {"name": name, "warmup_steps": 1, "timed_steps": 2, "timeout_s": 600},
+            "axes": {"model": "tiny", "world_size": 2, "zero_stage": 1, "grad_accum": 2,
+                     "pipeline_stages": 2, "precision": "fp32"}}
+
+
+# ZeRO-3 gathers parameters across the nodes; a pipeline sends activations from the stage on
+# n1 to the stage on n2 and gradients back.
+@pytest.mark.parametrize("doc", [zero3("two-node-z3", timed_steps=2), pipeline("two-node-pp")],
+                         ids=["zero3", "pipeline"])
+def test_a_run_spans_two_nodes_with_the_single_node_loss(tmp_path, doc):
     env = require_two_nodes()
-    doc = zero3("two-node-z3", timed_steps=2)
     t0 = time.monotonic()
     sweep, out = submit(doc, tmp_path / "two", env)
     try:
         watch = memsweep("status", str(out), *WATCH, env=env, timeout_s=540)
     finally:
         cancel_leftovers(out, env=env)
-    print(f"two-node ZeRO-3 sweep: {time.monotonic() - t0:.0f} s")
+    print(f"two-node {doc['sweep']['name']} sweep: {time.monotonic() - t0:.0f} s")
     assert watch.returncode == 0, watch.stdout + watch.stderr
     [rec] = records(sweep, out)
     assert rec.status == "ok", rec.reason
     assert "#SBATCH --nodes=2\n" in (out / "slurm-array.sh").read_text()
     assert [(r.rank, r.node) for r in rec.ranks] == [(0, "n1"), (1, "n2")]
+    if doc["axes"].get("pipeline_stages"):
+        assert [r.pipeline_stage for r in rec.ranks] == [0, 1]  # one stage per node
     fp = rec.fingerprint
     assert (fp["partition"], fp["nodelist"]) == ("two", "n[1-2]")
     assert (fp["rank_nodes"], fp["placement"]) == ("n1,n2", "n1:0 n2:1")
