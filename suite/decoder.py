@@ -30,12 +30,18 @@ def init_unit(unit: nn.Module, seed: int) -> nn.Module:
     if not params or params[0].is_meta:
         return unit
     gen = torch.Generator(device=params[0].device).manual_seed(seed)
-    for module in unit.modules():
+
+    def init(module: nn.Module) -> None:
         # torch's default N(0, 1) embeddings make a tied head echo its input.
         if isinstance(module, (nn.Linear, nn.Embedding)):
             nn.init.normal_(module.weight, mean=0.0, std=0.02, generator=gen)
         if isinstance(module, nn.Linear) and module.bias is not None:
             nn.init.zeros_(module.bias)
+
+    # Through Module.apply, not a walk over modules(): inside ZeRO-3's zero.Init DeepSpeed
+    # wraps apply to gather each module's partitioned parameters around the call; a plain walk
+    # would write into the empty shards and leave ZeRO-3 with torch's default init.
+    unit.apply(init)
     return unit
 
 
