@@ -40,6 +40,9 @@ from analysis.tidy import COLUMNS, enrich
 from results.search_outcome import SearchOutcome
 from suite.axes import WORKLOAD_AXES
 
+COMPARISONS = ("boundaries", "medians", "vs_baseline", "reference", "fits", "pareto", "scaling",
+               "trends", "nightly", "partitions")
+
 
 @dataclass(frozen=True, kw_only=True)
 class Analysis:
@@ -56,6 +59,12 @@ class Analysis:
     def of(self, rows: pd.DataFrame) -> Analysis:
         """The analysis of `rows` of this frame (their columns are already added)."""
         return Analysis(frame=rows, capacity=self.capacity, searches=self.searches)
+
+    def computed(self) -> Analysis:
+        """This analysis with every comparison computed (processes forked after share them)."""
+        for name in COMPARISONS:
+            getattr(self, name)
+        return self
 
     @cached_property
     def boundaries(self) -> pd.DataFrame:

@@ -1,4 +1,5 @@
-"""`memsweep report`: assemble the sections and save them as one PDF (the only place that saves).
+"""`memsweep report`: assemble the sections and save them as one PDF (here or, section by section
+in several processes, in pdf_parts.py: the only places that save).
 
 Sections, in order (a section without data to show is left out and the
 summary says so): findings; strategies vs baseline; memory vs model size;
@@ -11,8 +12,9 @@ by side; failures; appendix (one row per scenario and partition).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import datetime, timezone
+from functools import partial
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -21,27 +23,40 @@ from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
 
 from analysis import pages, sections
-from analysis.analysis import analyse
+from analysis.analysis import Analysis, analyse
 from analysis.history import night_span
+from analysis.pdf_parts import Page, Section, add_footers, cores, write_parallel
 from analysis.run_tables import environment_table, partitions_table, status_line
 from analysis.sources import Sources, load_sources
-from analysis.style import FAIL_COLOR, FOOTER_BAND, styled
+from analysis.style import FAIL_COLOR, styled
 from suite.errors import UserInputError
 
 
-@dataclass(frozen=True)
-class Page:
-    title: str  # its section, as listed in the contents
-    figure: Figure
-
-
-def make_report(dirs: list[Path], output: Path, *, capacity: int | None = None) -> list[str]:
+def make_report(dirs: list[Path], output: Path, *, capacity: int | None = None,
+                workers: int | None = None) -> list[str]:
     """Write the PDF report of the sweep folders in `dirs` to `output`; return the page titles."""
     output = check_pdf(output)
-    sources = load_sources(dirs)
-    report = report_pages(sources, capacity=capacity)
-    save(report, output, sweep_name(sources.frame), night_span(sources.frame))
-    return [p.title for p in report]
+    return write_report(load_sources(dirs), output, capacity=capacity, workers=workers)
+
+
+def write_report(sources: Sources, output: Path, *, capacity: int | None = None,
+                 workers: int | None = None) -> list[str]:
+    """The report of `sources` as a PDF at `output`, its sections drawn by `workers` processes
+    (default: one per core; 1: all here); return the page titles."""
+    workers = cores() if workers is None else workers
+    output.parent.mkdir(parents=True, exist_ok=True)
+    analysis = analyse(sources.frame, capacity=capacity, searches=sources.searches)
+    body = _sections(analysis, sources)
+    sweep, when = sweep_name(analysis.frame), night_span(analysis.frame)
+    if workers < 2:
+        report = _assemble(sources, analysis.frame, body)
+        save(report, output, sweep, when)
+        return [p.title for p in report]
+    analysis.computed()  # once, before the processes fork: the sections share the comparisons
+    return write_parallel(
+        body, front=lambda titles: [_title_page(sources, analysis.frame, titles)],
+        footer=_footer("memsweep report", sweep, when), output=output,
+        metadata=_metadata(sweep), workers=workers)
 
 
 def check_pdf(output: Path) -> Path:
@@ -59,7 +74,7 @@ def save(report: list[Page], output: Path, sweep: str, when: str, *,
     tmp = output.with_name(f".{output.name}.tmp")
     try:
         with styled(), PdfPages(tmp, metadata=_metadata(sweep)) as pdf:
-            add_footers(report, f"{what} · sweep {sweep} · {when}")
+            add_footers(report, _footer(what, sweep, when))
             for page in report:
                 pdf.savefig(page.figure)
         os.replace(tmp, output)
@@ -67,47 +82,70 @@ def save(report: list[Page], output: Path, sweep: str, when: str, *,
         tmp.unlink(missing_ok=True)
 
 
+def _footer(what: str, sweep: str, when: str) -> str:
+    return f"{what} · sweep {sweep} · {when}"
+
+
 def report_pages(sources: Sources, *, capacity: int | None = None) -> list[Page]:
-    """Every page of the report, in order, title page first: one Analysis of the frame,
-    handed to every section (they share its comparisons)."""
+    """Every page of the report, in order, title page first, built here."""
     analysis = analyse(sources.frame, capacity=capacity, searches=sources.searches)
+    return _assemble(sources, analysis.frame, _sections(analysis, sources))
+
+
+def _assemble(sources: Sources, frame: pd.DataFrame, body: list[Section]) -> list[Page]:
+    pages_ = [page for section in body for page in section()]
+    return [_title_page(sources, frame, [p.title for p in pages_]), *pages_]
+
+
+def _sections(analysis: Analysis, sources: Sources) -> list[Section]:
+    """The report's sections after the title page, in order; one Analysis of the frame
+    handed to every section (they share its comparisons)."""
     frame = analysis.frame
     if frame.empty:
-        body = [Page("No run records", pages.message_page(
+        body = [lambda: [Page("No run records", pages.message_page(
             "No run records", "No run records found",
-            "The folders hold no valid run record: " + ", ".join(map(str, sources.dirs))))]
+            "The folders hold no valid run record: " + ", ".join(map(str, sources.dirs))))]]
     elif (frame["status"] != "ok").all():
         n = len(frame)
-        body = [Page("No ok runs", pages.message_page(
+        body = [lambda: [Page("No ok runs", pages.message_page(
             "No ok runs", f"None of the {n:,} run{'s' * (n != 1)} is ok",
             "Statuses: " + status_line(frame) + ". The failures pages list each run, its "
-            "reason and the last lines of its log."))]
+            "reason and the last lines of its log."))]]
         # A search where nothing fits is still an answer: its page stays.
-        body += [Page(title, fig) for title, fig in sections.boundaries(analysis)]
+        body += [_paged(partial(sections.boundaries, analysis))]
     else:
-        body = [Page(title, fig) for title, fig in sections.analysis_pages(analysis)]
-    body += _titled("Failures and quarantined files", sections.failures(analysis, sources))
-    body += _titled(sections.APPENDIX, sections.appendix(analysis)) if not frame.empty else []
-    contents = _contents(body)
-    title = pages.title_page(f"memsweep report: sweep {sweep_name(frame)}", _facts(sources),
-                             [("Partitions", partitions_table(frame)),
-                              ("Software and environment (fingerprints of the runs)",
-                               environment_table(sources.fingerprints))], contents)
-    return [Page("Title and contents", title), *body]
+        body = [_paged(s) for s in sections.analysis_sections(analysis)]
+    body += [_titled("Failures and quarantined files",
+                     partial(sections.failures, analysis, sources))]
+    if not frame.empty:
+        body += [_titled(sections.APPENDIX, partial(sections.appendix, analysis))]
+    return body
 
 
-def _titled(title: str, figs: list[Figure]) -> list[Page]:
-    return [Page(title, fig) for fig in figs]
+def _paged(section: Callable[[], list[tuple[str, Figure]]]) -> Section:
+    return lambda: [Page(title, fig) for title, fig in section()]
 
 
-def _contents(body: list[Page]) -> list[tuple[str, str]]:
+def _titled(title: str, section: Callable[[], list[Figure]]) -> Section:
+    return lambda: [Page(title, fig) for fig in section()]
+
+
+def _title_page(sources: Sources, frame: pd.DataFrame, titles: list[str]) -> Page:
+    return Page("Title and contents", pages.title_page(
+        f"memsweep report: sweep {sweep_name(frame)}", _facts(sources),
+        [("Partitions", partitions_table(frame)),
+         ("Software and environment (fingerprints of the runs)",
+          environment_table(sources.fingerprints))], _contents(titles)))
+
+
+def _contents(titles: list[str]) -> list[tuple[str, str]]:
     """(section, pages) per section: `3` or `4-7`, counting the title page as 1."""
     out: list[list] = []
-    for number, page in enumerate(body, start=2):
-        if out and out[-1][0] == page.title:
+    for number, title in enumerate(titles, start=2):
+        if out and out[-1][0] == title:
             out[-1][2] = number
         else:
-            out.append([page.title, number, number])
+            out.append([title, number, number])
     return [(t, str(a) if a == b else f"{a}-{b}") for t, a, b in out]
 
 
@@ -148,16 +186,6 @@ def _span(frame: pd.DataFrame) -> str:
     first, last = frame["started_at"].min(), frame["started_at"].max()
     fmt = "%Y-%m-%d %H:%M UTC"
     return first.strftime(fmt) + ("" if first == last else " to " + last.strftime(fmt))
-
-
-def add_footers(report: list[Page], left: str) -> None:
-    """`left` and `page i of n` at the foot of every page."""
-    y = FOOTER_BAND / 2
-    for i, page in enumerate(report, start=1):
-        page.figure.text(0.02, y, left, fontsize=8, color="#555555", va="center",
-                         parse_math=False)
-        page.figure.text(0.98, y, f"page {i} of {len(report)}", fontsize=8, color="#555555",
-                         va="center", ha="right")
 
 
 def _metadata(sweep: str) -> dict:

@@ -8,6 +8,9 @@ and say what they left out.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+
 import pandas as pd
 from matplotlib.figure import Figure
 
@@ -33,30 +36,36 @@ APPENDIX = "Appendix: every scenario"
 MEDIANS = "medians over the ok runs of every night and repetition"
 
 
-def analysis_pages(a: Analysis) -> list[tuple[str, Figure]]:
-    """Every section from the findings to the partitions, for a frame with ok runs."""
+def analysis_sections(a: Analysis) -> list[Callable[[], list[tuple[str, Figure]]]]:
+    """Every section from the findings to the partitions, for a frame with ok runs, in order:
+    each a call that builds its pages (the report may make them in several processes)."""
+    return [partial(summary, a), partial(boundaries, a), partial(strategies_vs_baseline, a),
+            partial(memory_vs_size, a), partial(breakdown, a), partial(predicted, a),
+            partial(largest_fits_unless_searched, a), partial(pareto, a), partial(scaling, a),
+            partial(trends, a), partial(nightly, a), partial(partitions, a)]
+
+
+def summary(a: Analysis) -> list[tuple[str, Figure]]:
     found = findings(a)
-    out = [(FINDINGS, fig) for fig in pages.findings_pages(
+    return [(FINDINGS, fig) for fig in pages.findings_pages(
         FINDINGS, [(f.section, f.text) for f in found],
         f"Computed from the runs; {MEDIANS}. Each has a section of its own below.")]
-    out += boundaries(a)
-    out += strategies_vs_baseline(a)
-    out += memory_vs_size(a)
-    out += breakdown(a)
-    out += [("Predicted vs measured", fig_memory.predicted_figure(
+
+
+def predicted(a: Analysis) -> list[tuple[str, Figure]]:
+    return [("Predicted vs measured", fig_memory.predicted_figure(
         a, subtitle="suite/memory_model.py vs the ledger, suite/peak_model.py vs the tensor "
                     "peak (allocated on a GPU); a point per scenario"
                     + _cpu_offload_note(a.frame)))]
-    if a.boundaries.empty:  # with searches, their page answers it
-        out += largest_fits(a)
-    out += pareto(a)
-    out += scaling(a)
-    out += trends(a)
-    nightly, nights = a.nightly
-    if nightly is not None:
-        out += nightly_pages(nightly, nights)
-    out += partitions(a)
-    return out
+
+
+def largest_fits_unless_searched(a: Analysis) -> list[tuple[str, Figure]]:
+    return largest_fits(a) if a.boundaries.empty else []  # with searches, their page answers
+
+
+def nightly(a: Analysis) -> list[tuple[str, Figure]]:
+    comparison, nights = a.nightly
+    return [] if comparison is None else nightly_pages(comparison, nights)
 
 
 def _by_setup(frame: pd.DataFrame, keys: list[str], limit: int = MAX_SETUP_PAGES

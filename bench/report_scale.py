@@ -140,8 +140,7 @@ def measure(folder: Path, pdf: Path, load_only: bool = False) -> dict:
     """Time the phases here (wall and CPU seconds, worker processes included); return them,
     the peak RSS and the page count."""
     # the analysis loads late: `memsweep --help` need not pay for pandas and matplotlib
-    from analysis.history import night_span
-    from analysis.report import report_pages, save, sweep_name
+    from analysis.report import write_report
     from analysis.sources import load_sources
 
     out: dict = {}
@@ -151,10 +150,9 @@ def measure(folder: Path, pdf: Path, load_only: bool = False) -> dict:
     out["records"] = len(sources.frame)
     if load_only:  # the load's own peak (a million records may be timed without the report)
         return {**out, "peak_rss_mib": _peak_rss_mib(), "worker_rss_mib": _worker_rss_mib()}
-    report = report_pages(sources)
-    save(report, pdf, sweep_name(sources.frame), night_span(sources.frame))
+    titles = write_report(sources, pdf)
     out["report_s"], out["report_cpu_s"] = clock.lap()
-    out.update(pages=len(report), peak_rss_mib=_peak_rss_mib(),
+    out.update(pages=len(titles), peak_rss_mib=_peak_rss_mib(),
                worker_rss_mib=_worker_rss_mib())
     return out
 

@@ -1,0 +1,203 @@
+"""A report's sections drawn in forked processes, each saved to a PDF of its own, joined in order.
+
+Drawing is most of a report's time (figures, their layout, their text) and the
+sections are independent of one another. Each process (this one and
+`workers - 1` forked ones, sharing the Analysis already made) takes the next
+section nobody has taken and builds its pages. Once every section's titles are
+known, this process makes the front pages (the title page lists every section's
+pages) and tells the others each section's first page number and the page count;
+each then adds the footers and saves its sections, one PDF each; the parts are
+joined in report order (pypdf) and the output replaced at once. The pages are the
+same Figures the serial path saves, from the same section calls.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import tempfile
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from matplotlib.backends.backend_pdf import PdfPages
+from matplotlib.figure import Figure
+from pypdf import PdfWriter
+
+from analysis.style import FOOTER_BAND, styled
+
+
+@dataclass(frozen=True)
+class Page:
+    title: str  # its section, as listed in the contents
+    figure: Figure
+
+
+Section = Callable[[], list[Page]]  # builds one section's pages
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Plan:
+    first: dict[int, int]  # section index -> its first page's number
+    total: int  # pages in the report
+    footer: str  # left of every page's footer
+
+
+def add_footers(pages: list[Page], left: str, *, first: int = 1,
+                total: int | None = None) -> None:
+    """`left` and `page i of n` at the foot of every page, numbered from `first`; `total`
+    is n (by default the pages given)."""
+    y = FOOTER_BAND / 2
+    total = len(pages) + first - 1 if total is None else total
+    for i, page in enumerate(pages, start=first):
+        page.figure.text(0.02, y, left, fontsize=8, color="#555555", va="center",
+                         parse_math=False)
+        page.figure.text(0.98, y, f"page {i} of {total}", fontsize=8, color="#555555",
+                         va="center", ha="right")
+
+
+def cores() -> int:
+    """The CPU cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else \
+        os.cpu_count() or 1
+
+
+def write_parallel(sections: list[Section], *, front: Callable[[list[str]], list[Page]],
+                   footer: str, output: Path, metadata: dict[str, str],
+                   workers: int) -> list[str]:
+    """Write `front(body titles)` then every section's pages to `output` (footers on every
+    page) with `workers` processes; return the titles of every page, in order."""
+    context = multiprocessing.get_context("fork")  # the children share the Analysis as is
+    taken = context.Value("i", 0)
+    with tempfile.TemporaryDirectory(prefix=f".{output.name}.", dir=output.parent) as tmp:
+        folder = Path(tmp)
+        children = [_Child.start(context, sections, taken, folder) for _ in range(workers - 1)]
+        try:
+            built = _build(sections, taken)
+            titles = {i: [p.title for p in pages] for i, pages in built.items()}
+            for child in children:
+                titles.update(child.receive())
+            body = [t for i in range(len(sections)) for t in titles[i]]
+            head = front(body)
+            plan = _plan(titles, len(head), footer)
+            for child in children:
+                child.send(plan)
+            _save(built, plan, folder)
+            _save_pages(head, footer, 1, plan.total, folder / "front.pdf")
+            for child in children:
+                child.receive()
+        except BaseException:
+            for child in children:  # their work is of no use now
+                child.process.terminate()
+            raise
+        finally:
+            for child in children:
+                child.process.join()
+                child.conn.close()
+        parts = [folder / "front.pdf", *(folder / _name(i) for i in range(len(sections))
+                                         if titles[i])]
+        _join(parts, output, metadata)
+    return [p.title for p in head] + body
+
+
+def _plan(titles: dict[int, list[str]], front: int, footer: str) -> _Plan:
+    first, number = {}, front + 1
+    for i in sorted(titles):
+        first[i] = number
+        number += len(titles[i])
+    return _Plan(first=first, total=number - 1, footer=footer)
+
+
+def _build(sections: list[Section], taken) -> dict[int, list[Page]]:
+    """Build the next section not yet taken, until none is left."""
+    built = {}
+    while True:
+        with taken.get_lock():
+            i = taken.value
+            taken.value += 1
+        if i >= len(sections):
+            return built
+        built[i] = sections[i]()
+
+
+def _save(built: dict[int, list[Page]], plan: _Plan, folder: Path) -> None:
+    for i, pages in built.items():
+        if pages:
+            _save_pages(pages, plan.footer, plan.first[i], plan.total, folder / _name(i))
+
+
+def _save_pages(pages: list[Page], footer: str, first: int, total: int, path: Path) -> None:
+    with styled(), PdfPages(path) as pdf:
+        add_footers(pages, footer, first=first, total=total)
+        for page in pages:
+            pdf.savefig(page.figure)
+
+
+def _name(i: int) -> str:
+    return f"section-{i:04d}.pdf"
+
+
+def _join(parts: list[Path], output: Path, metadata: dict[str, str]) -> None:
+    """The parts as one PDF, written atomically."""
+    writer = PdfWriter()
+    for part in parts:
+        writer.append(part)
+    writer.add_metadata({**{f"/{k}": v for k, v in metadata.items()},
+                         "/CreationDate": datetime.now(timezone.utc).strftime("D:%Y%m%d%H%M%SZ")})
+    tmp = output.with_name(f".{output.name}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            writer.write(f)
+        os.replace(tmp, output)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class _Child:
+    """A forked process building and saving sections; it answers over `conn`: its sections'
+    titles, then (given the plan) that they are saved."""
+
+    process: multiprocessing.Process
+    conn: object
+
+    @classmethod
+    def start(cls, context, sections: list[Section], taken, folder: Path) -> _Child:
+        ours, theirs = context.Pipe()
+        process = context.Process(target=_child_main, args=(sections, taken, folder, theirs),
+                                  daemon=True)
+        process.start()
+        theirs.close()
+        return cls(process, ours)
+
+    def receive(self):
+        try:
+            kind, value = self.conn.recv()
+        except EOFError:
+            self.process.join()
+            raise RuntimeError("a report process ended without an answer (exit code "
+                               f"{self.process.exitcode})") from None
+        if kind == "failed":
+            raise RuntimeError(f"a report process failed:\n{value}")
+        return value
+
+    def send(self, plan: _Plan) -> None:
+        self.conn.send(plan)
+
+
+def _child_main(sections: list[Section], taken, folder: Path, conn) -> None:
+    try:
+        built = _build(sections, taken)
+        conn.send(("titles", {i: [p.title for p in pages] for i, pages in built.items()}))
+        try:
+            plan = conn.recv()
+        except EOFError:  # the parent gave up: nothing to save
+            return
+        _save(built, plan, folder)
+        conn.send(("saved", None))
+    except Exception:
+        conn.send(("failed", traceback.format_exc()))
+    finally:
+        conn.close()
