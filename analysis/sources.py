@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from results.cache import FolderFrame, cache_path, combined_frame, folder_frame
-from results.frame import rows_frame
+from results.frame import records_frame
 from results.load import Quarantined
 from results.search_outcome import SearchOutcome, load_outcomes
 from results.store import runs_dir
@@ -73,7 +73,7 @@ def load_sources(dirs: list[Path]) -> Sources:
     unwritable = [(folder, p[3]) for folder, p in zip(found, parts, strict=True) if p[3]]
     del parts  # the reads' tables are let go as they join the frame (a million rows: GiBs)
     frame = combined_frame(reads, [str(f) for f in found], consume=True) if reads else \
-        _with_source(rows_frame([]), "")
+        _with_source(records_frame([]), "")
     if unwritable:
         folder, why = unwritable[0]
         print(f"memsweep: the frame cache could not be written in {len(unwritable)} sweep "

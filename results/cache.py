@@ -2,7 +2,7 @@
 
     DIR/.frame-cache.parquet
 
-One row per valid record, in file-name order: the `rows_frame` columns (`night`
+One row per valid record, in file-name order: the `records_frame` columns (`night`
 aside: derived when read), the record file's name, size and mtime (the key), and
 its fingerprint entries (for the report's environment table; their counts are in
 the file's metadata). `folder_frame` reads the cache, keeps the rows whose file
@@ -37,10 +37,11 @@ import pyarrow.parquet as pq
 
 import results.frame
 import results.frame_peaks
+import results.per_run
 import results.schema
 import suite.run_settings
 import suite.scenario
-from results.frame import bare_frame, concat_frames, record_row, with_night
+from results.frame import Loose, concat_frames, frame_columns, frame_table, table_frame, with_night
 from results.load import Quarantined, Stamp, read_file, record_stamps
 from results.store import runs_dir
 from suite.axes import AXES
@@ -60,8 +61,8 @@ def _stamp() -> str:
     makes a row (frame, schema, scenario ids) and the catalogue (axes' defaults, model
     sizes). Any change makes every cache stale."""
     h = hashlib.sha256(str(FORMAT).encode())
-    for module in (results.frame, results.frame_peaks, results.schema, suite.scenario,
-                   suite.run_settings):
+    for module in (results.frame, results.frame_peaks, results.per_run, results.schema,
+                   suite.scenario, suite.run_settings):
         h.update(Path(module.__file__).read_bytes())
     h.update(json.dumps([[a.name, repr(a.default)] for a in AXES.values()]).encode())
     h.update(json.dumps({name: spec.n_params for name, spec in MODELS.items()}).encode())
@@ -76,8 +77,8 @@ class FolderFrame:
     """What reading a sweep folder gave. Its rows are an Arrow table (the cache's columns)
     so that many folders become one frame in one conversion (`combined_frame`)."""
 
-    table: pa.Table | None  # the rows_frame columns but night; None if Arrow cannot hold them
-    uncached: pd.DataFrame | None  # then: the rows_frame itself
+    table: pa.Table | None  # the records_frame columns but night; None if Arrow cannot hold them
+    uncached: pd.DataFrame | None  # then: the records_frame itself
     quarantined: tuple[Quarantined, ...]
     fingerprints: dict[str, dict[str, int]]  # entry -> value (as text) -> how many records
     decoded: int  # record files decoded (the others came from the cache)
@@ -85,7 +86,7 @@ class FolderFrame:
 
     @property
     def frame(self) -> pd.DataFrame:
-        """rows_frame of the folder's valid records, in file-name order."""
+        """records_frame of the folder's valid records, in file-name order."""
         return combined_frame([self])
 
 
@@ -101,14 +102,15 @@ def combined_frame(reads: list[FolderFrame], sources: list[str] | None = None, *
     def flush() -> None:
         if group:
             counts = [t.num_rows for t in group]
-            # one chunk per column: pandas' text columns keep Arrow's chunks, and indexing a
-            # column of hundreds of chunks is many times slower
-            table = pa.concat_tables(group).combine_chunks()
-            group.clear()
-            table = table.drop_columns([k for k in _KEY if k in table.column_names])
-            # nothing else holds these columns now: each is let go once converted
-            frame = with_night(table.to_pandas(self_destruct=True, split_blocks=True))
-            del table
+            table = _joined(group)
+            if table is None:  # a column typed differently in two folders: pandas joins them
+                frame = concat_frames([with_night(table_frame(t)) for t in group])
+                group.clear()
+            else:
+                group.clear()
+                # nothing else holds these columns now: each is let go once converted
+                frame = with_night(table_frame(table, destroy=True))
+                del table
             if sources is not None:
                 frame["source_dir"] = np.repeat(np.array(labels, dtype=object), counts)
             frames.append(frame)
@@ -118,7 +120,8 @@ def combined_frame(reads: list[FolderFrame], sources: list[str] | None = None, *
         read = reads[i]
         if consume:
             reads[i] = None  # its table stays in `group` only
-        if read.table is not None and group and not _same_columns(read.table, group[0]):
+        if read.table is not None and group and \
+                read.table.column_names != group[0].column_names:
             flush()
         if read.table is not None:
             group.append(read.table)
@@ -133,10 +136,21 @@ def combined_frame(reads: list[FolderFrame], sources: list[str] | None = None, *
     return concat_frames(frames)
 
 
-def _same_columns(a: pa.Table, b: pa.Table) -> bool:
-    """Same columns, Arrow types and pandas types: one conversion to pandas fits both."""
-    return a.schema.equals(b.schema) and \
-        a.schema.metadata.get(b"pandas") == b.schema.metadata.get(b"pandas")
+def _joined(tables: list[pa.Table]) -> pa.Table | None:
+    """Tables of the same columns in one, their frame columns only, a chunk per text
+    column; None if a column's types cannot be joined (int64 in one, double in another).
+    A column of nulls only (no failure, no reason) takes the others' type."""
+    try:
+        table = pa.concat_tables(tables, promote_options="default")
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None
+    table = table.drop_columns([k for k in _KEY if k in table.column_names])
+    # pandas' text columns keep Arrow's chunks, and indexing a column of hundreds of chunks
+    # is many times slower: each is made one chunk (numbers become one array anyway)
+    for i, field in enumerate(table.schema):
+        if pa.types.is_string(field.type) and table.column(i).num_chunks > 1:
+            table = table.set_column(i, field, table.column(i).combine_chunks())
+    return table
 
 
 def cache_path(folder: Path) -> Path:
@@ -150,21 +164,24 @@ def folder_frame(folder: Path) -> FolderFrame:
     stamps = record_stamps(runs_dir(folder))
     cached = _read_cache(cache_path(folder))
     kept = _unchanged(cached, stamps) if cached is not None else None
+    fresh = _decode(folder, [n for n in stamps if kept is None or n not in kept[1]])
+    table = _merged(kept[0], fresh) if kept is not None else None
+    if kept is not None and table is None:  # the new rows' columns differ: all read again
+        kept = None
+        fresh = _decode(folder, list(stamps))
     if kept is None:
         cached = None
-    fresh = _decode(folder, [n for n in stamps if kept is None or n not in kept[1]])
-    table, uncached = _table(fresh) if kept is None else _merged(kept[0], fresh)
-    changed = cached is None or fresh.rows or len(kept[1]) != cached.num_rows
+        table = None if fresh.loose else fresh.table
+    changed = cached is None or fresh.table.num_rows or len(kept[1]) != cached.num_rows
     if not changed:  # counted when the cache was written
         counts = json.loads(cached.schema.metadata[_META])["fingerprints"]
-    elif table is not None:
-        counts = _counts(table.column("_fingerprint").chunks)
     else:
-        counts = _counts([pa.array(fresh.fingerprints, _FINGERPRINT),
-                          *(kept[0].column("_fingerprint").chunks if kept else ())])
+        counts = _counts((table or fresh.table).column("_fingerprint").chunks)
     unwritable = None
     if changed and table is not None and (cached is not None or table.num_rows):
         unwritable = _write(cache_path(folder), table, scanned_ns, counts)
+    uncached = None if table is not None else \
+        with_night(table_frame(fresh.table.drop_columns(list(_KEY)), fresh.loose))
     return FolderFrame(table=None if table is None else table.drop_columns(list(_KEY)),
                        uncached=uncached,
                        quarantined=tuple(fresh.bad), fingerprints=counts,
@@ -173,94 +190,64 @@ def folder_frame(folder: Path) -> FolderFrame:
 
 @dataclass(frozen=True, kw_only=True)
 class _Fresh:
-    """What decoding some record files gave: rows, their stamps and fingerprint entries."""
+    """What decoding some record files gave."""
 
     names: list[str]  # the files decoded
-    names_read: list[str]  # of them, those holding a valid record (a row each)
-    rows: list[dict]
-    stamps: list[Stamp]
-    fingerprints: list[list[tuple[str, str]]]
+    table: pa.Table  # a row per valid record: its frame columns (but `loose`), then _KEY
+    loose: Loose  # frame columns Arrow cannot hold: the rows cannot be cached
     bad: list[Quarantined]
 
 
 def _decode(folder: Path, names: list[str]) -> _Fresh:
-    fresh = _Fresh(names=names, names_read=[], rows=[], stamps=[], fingerprints=[], bad=[])
+    records, read, stamps, bad = [], [], [], []
     runs = str(runs_dir(folder))
     for name in names:
         record, problem, stamp = read_file(os.path.join(runs, name))
         if record is None:
-            fresh.bad.append(problem)
+            bad.append(problem)
             continue
-        fresh.rows.append(record_row(record))
-        fresh.stamps.append(stamp)
-        fresh.names_read.append(name)
-        fresh.fingerprints.append(_entries(record.fingerprint))
-    return fresh
+        records.append(record)
+        read.append(name)
+        stamps.append(stamp)
+    table, loose = frame_table(frame_columns(records))
+    keys = (pa.array(read, pa.string()), pa.array([s[0] for s in stamps], pa.int64()),
+            pa.array([s[1] for s in stamps], pa.int64()), _fingerprints(records))
+    for name, column in zip(_KEY, keys, strict=True):
+        table = table.append_column(name, column)
+    return _Fresh(names=names, table=table, loose=loose, bad=bad)
 
 
-def _entries(fingerprint: dict) -> list[tuple[str, str]]:
-    """The fingerprint entries the environment table counts: non-empty scalars, as text."""
-    return [(key, value if type(value) is str else str(value))
-            for key, value in fingerprint.items()
-            if value is not None and value != "" and isinstance(value, str | int | float | bool)]
+def _fingerprints(records: list) -> pa.Array:
+    """Each record's fingerprint entries that the environment table counts (non-empty
+    scalars, as text), a map per record."""
+    keys, values, offsets = [], [], [0]
+    for record in records:
+        for key, value in record.fingerprint.items():
+            if type(value) is str:
+                if value:
+                    keys.append(key)
+                    values.append(value)
+            elif value is not None and isinstance(value, int | float):  # bool is an int
+                keys.append(key)
+                values.append(str(value))
+        offsets.append(len(keys))
+    return pa.MapArray.from_arrays(pa.array(offsets, pa.int32()), pa.array(keys, pa.string()),
+                                   pa.array(values, pa.string()))
 
 
-def _table(fresh: _Fresh) -> tuple[pa.Table | None, pd.DataFrame | None]:
-    """The cache table of freshly decoded rows; or, if a column has values of mixed types
-    Arrow cannot hold (hand-written scenario values), no table and their frame (uncached)."""
-    frame = bare_frame(fresh.rows)
+def _merged(kept: pa.Table, fresh: _Fresh) -> pa.Table | None:
+    """The cached rows still valid and the fresh ones, in file-name order; None if they
+    cannot share the columns (the fresh ones have a scenario parameter more, a value Arrow
+    cannot hold, or an int where the others have a float)."""
+    if fresh.loose or kept.column_names != fresh.table.column_names:
+        return None if fresh.table.num_rows or fresh.loose else kept
+    if not fresh.table.num_rows:
+        return kept
     try:
-        table = _arrow(frame)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
-        return None, with_night(frame)
-    return _with_keys(table, pa.table({
-        "_name": pa.array(fresh.names_read, pa.string()),
-        "_size": pa.array([s[0] for s in fresh.stamps], pa.int64()),
-        "_mtime_ns": pa.array([s[1] for s in fresh.stamps], pa.int64()),
-        "_fingerprint": pa.array(fresh.fingerprints, _FINGERPRINT)})), None
-
-
-def _with_keys(table: pa.Table, keys: pa.Table) -> pa.Table:
-    for name in _KEY:
-        table = table.append_column(name, keys.column(name))
-    return table
-
-
-def _frame_of(table: pa.Table) -> pd.DataFrame:
-    """The rows_frame of a cache table's rows."""
-    return with_night(table.drop_columns([k for k in _KEY if k in table.column_names])
-                      .to_pandas())
-
-
-def _arrow(frame: pd.DataFrame) -> pa.Table:
-    """The frame's columns for the cache (`night` is derived again when read)."""
-    if "night" in frame:
-        frame = frame.drop(columns="night")
-    return pa.Table.from_pandas(frame, preserve_index=False)
-
-
-def _merged(kept: pa.Table, fresh: _Fresh) -> tuple[pa.Table | None, pd.DataFrame | None]:
-    """The cached rows still valid and the fresh ones, in file-name order."""
-    if not fresh.rows:
-        return kept, None
-    new, new_frame = _table(fresh)
-    names = pa.concat_arrays([kept.column("_name").combine_chunks(),
-                              pa.array(fresh.names_read, pa.string())])
-    order = pc.sort_indices(names)
-    if new is not None and _same_columns(new, kept):
-        return pa.concat_tables([kept, new]).take(order), None
-    # columns typed differently (an int axis with a gap on one side): as rows_frame would
-    frame = concat_frames([_frame_of(kept), new_frame if new is None else _frame_of(new)])
-    frame = frame.take(order.to_numpy()).reset_index(drop=True)
-    try:
-        table = _arrow(frame)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
-        return None, frame
-    keys = pa.concat_tables([kept.select(list(_KEY)), new.select(list(_KEY))]) \
-        if new is not None else None
-    if keys is None:
-        return None, frame
-    return _with_keys(table, keys.take(order)), None
+        table = pa.concat_tables([kept, fresh.table], promote_options="default")
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None
+    return table.take(pc.sort_indices(table.column("_name")))
 
 
 def _unchanged(cached: pa.Table, stamps: dict[str, Stamp | None]) \

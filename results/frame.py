@@ -61,14 +61,17 @@ catalogue does not know appears as one more column named after it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+from operator import attrgetter
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from results import frame_peaks
+from results.per_run import most, owners
 from results.schema import RunRecord
 from suite.axes import AXES
 from suite.errors import MemsweepError
@@ -104,43 +107,59 @@ COLUMNS: tuple[str, ...] = (
 )
 
 
-def record_row(r: RunRecord) -> dict:
-    """The frame row of a record: its columns in `COLUMNS` order (`night` aside, which
-    `rows_frame` derives), then any scenario parameter the catalogue does not know."""
-    scenario = r.scenario
-    params = scenario.get("params", {})
-    fp = r.fingerprint
-    row = {
-        "run_id": r.run_id, "scenario_id": scenario_id(r.sweep, scenario),
-        "attempt": r.attempt, "status": r.status, "sweep": r.sweep,
-        "repetition": scenario.get("repetition"), **params,
-        "n_params": n_params(params.get("model")),
-        "started_at": r.started_at, "finished_at": r.finished_at,
-        "duration_s": r.duration_s, "reason": r.reason, "log_tail": r.log_tail,
-        "log_path": r.log_path,
-        **{col: fp.get(key) for col, key in _FINGERPRINT.items()},
-    }
-    ranks = r.ranks
-    row["n_ranks"] = len(ranks)
-    m = r.measurements
-    for col in _MEASURED:
-        row[col] = getattr(m, col) if m else None
-    row["timed_steps"] = len(m.step_times_s) if m else None
-    for col in _MAX_OVER_RANKS:
-        vals = [v for k in ranks if (v := getattr(k, col)) is not None]
-        row[col] = max(vals) if vals else None
-    row["peak_device_bytes"] = row["peak_device_allocated_bytes"]
-    predicted = [k.predicted.peak_bytes for k in ranks
-                 if k.predicted is not None and k.predicted.peak_bytes is not None]
-    row["predicted_peak_bytes"] = max(predicted) if predicted else None
+def frame_columns(records: list[RunRecord]) -> dict[str, list | pa.Array]:
+    """The frame's columns of `records`, a list or Arrow array each: `COLUMNS` in order
+    (`night` aside, which `with_night` derives), then any scenario parameter the catalogue
+    does not know. Built a column at a time: one pass over the records per column, the
+    per-rank maxima taken by numpy (results/per_run.py)."""
+    n = len(records)
+    scenarios = [r.scenario for r in records]
+    params = [s.get("params", {}) for s in scenarios]
+    fps = [r.fingerprint for r in records]
+    ms = [r.measurements for r in records]
+    ranks = [k for r in records for k in r.ranks]
+    owner = owners([len(r.ranks) for r in records])
+    col: dict[str, list | pa.Array] = {
+        "run_id": [r.run_id for r in records],
+        "scenario_id": [scenario_id(r.sweep, s) for r, s in zip(records, scenarios, strict=True)],
+        "attempt": [r.attempt for r in records], "status": [r.status for r in records],
+        "sweep": [r.sweep for r in records],
+        "repetition": [s.get("repetition") for s in scenarios]}
+    for axis in AXES:
+        col[axis] = [p.get(axis) for p in params]
+    col["n_params"] = [n_params(p.get("model")) for p in params]
+    for name in ("started_at", "finished_at", "duration_s", "reason", "log_tail", "log_path"):
+        col[name] = list(map(attrgetter(name), records))
+    for name, key in _FINGERPRINT.items():
+        col[name] = [fp.get(key) for fp in fps]
+    col["n_ranks"] = [len(r.ranks) for r in records]
+    for name in _MEASURED:
+        col[name] = [m and getattr(m, name) for m in ms]
+    col["timed_steps"] = [m and len(m.step_times_s) for m in ms]
+    for name in _MAX_OVER_RANKS:
+        col[name] = most(owner, list(map(attrgetter(name), ranks)), n)
+    col["peak_device_bytes"] = col["peak_device_allocated_bytes"]
+    col["predicted_peak_bytes"] = most(owner, [k.predicted and k.predicted.peak_bytes
+                                               for k in ranks], n)
+    col["tensor_peak_ratio"] = [_ratio(r.ranks) for r in records]
+    ooms = [r.oom for r in records]
+    for name, key in _OOM.items():
+        col[name] = [o and getattr(o, key) for o in ooms]
+    col.update(frame_peaks.peak_columns(records, ranks, owner))
+    extra = dict.fromkeys(k for p in params for k in p if k not in _KNOWN)
+    return {**{c: col[c] for c in COLUMNS if c != "night"},
+            **{k: [p.get(k) for p in params] for k in extra}}
+
+
+_KNOWN = frozenset(COLUMNS)
+
+
+def _ratio(ranks: tuple) -> float | None:
+    """Measured / predicted tensor peak of the rank farthest from 1."""
     ratios = [k.tensor_peak_bytes / k.predicted.peak_bytes for k in ranks
               if k.tensor_peak_bytes is not None and k.predicted is not None
               and k.predicted.peak_bytes]
-    row["tensor_peak_ratio"] = max(ratios, key=lambda x: abs(x - 1)) if ratios else None
-    for col, key in _OOM.items():
-        row[col] = getattr(r.oom, key) if r.oom is not None else None
-    row.update(frame_peaks.peak_columns(r))
-    return row
+    return max(ratios, key=lambda x: abs(x - 1)) if ratios else None
 
 
 _N_PARAMS: dict[str, int | None] = {}
@@ -191,34 +210,72 @@ def scenario_id(sweep: str, scenario: dict) -> str:
 
 def records_frame(records: list[RunRecord]) -> pd.DataFrame:
     """The frame of `records`, columns in `COLUMNS` order (then any extra scenario axes)."""
-    return rows_frame([record_row(r) for r in records])
+    table, loose = frame_table(frame_columns(records))
+    return with_night(table_frame(table, loose))
 
 
-def rows_frame(rows: list[dict]) -> pd.DataFrame:
-    """The frame of rows made by `record_row`, typed as documented."""
-    return with_night(bare_frame(rows))
+Loose = dict[str, tuple[int, list]]  # columns Arrow cannot hold: name -> (position, values)
 
 
-def bare_frame(rows: list[dict]) -> pd.DataFrame:
-    """rows_frame but its `night` column (what the frame cache keeps: night is derived).
+def frame_table(columns: dict[str, list | pa.Array]) -> tuple[pa.Table, Loose]:
+    """`frame_columns` as an Arrow table typed as the frame (`table_frame` makes it one),
+    and the columns Arrow cannot hold, as they are: values of several types in one column
+    (a hand-written scenario parameter), which only pandas' object columns can."""
+    arrays, loose = {}, {}
+    for i, (name, values) in enumerate(columns.items()):
+        try:
+            arrays[name] = _arrow(name, values)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+            if name in _TYPED:
+                raise
+            loose[name] = (i, values)
+    table = pa.table(arrays) if arrays else pa.table({})
+    return table.replace_schema_metadata(_pandas_metadata(tuple(arrays))), loose
 
-    Built column by column (a list per column, then one typed array each): several times
-    faster than a frame of dicts when there are many rows. Text columns are Python objects.
-    """
-    shapes = dict.fromkeys(tuple(row) for row in rows)  # usually one: every record's keys
-    names = [*(c for c in COLUMNS if c != "night"),
-             *(c for c in dict.fromkeys(k for shape in shapes for k in shape) if c not in COLUMNS)]
-    if len(shapes) == 1 and set(next(iter(shapes))) == set(names):
-        order = list(next(iter(shapes)))
-        columns = dict(zip(order, map(list, zip(*(row.values() for row in rows), strict=True)),
-                           strict=True)) if rows else {c: [] for c in order}
-    else:  # rows of different catalogues: look each column up
-        columns = {c: [row.get(c) for row in rows] for c in names}
-    return pd.DataFrame({c: _typed(c, columns[c]) for c in names}, index=pd.RangeIndex(len(rows)))
+
+def table_frame(table: pa.Table, loose: Loose | None = None, *,
+                destroy: bool = False) -> pd.DataFrame:
+    """The frame (but `night`) of a `frame_table` table, or of several concatenated: Int64
+    and boolean columns as the metadata says, the others as pandas infers a list of their
+    values (int64; float64 where an int has a gap; text as str; mixed as object). `loose`
+    columns are put back in their places; `destroy`: the table's columns are let go as they
+    are converted (nothing else may hold them)."""
+    frame = table.to_pandas(self_destruct=destroy, split_blocks=destroy)
+    for name, (i, values) in (loose or {}).items():
+        frame.insert(i, name, pd.Series(values, index=frame.index, dtype=object))
+    return frame
+
+
+def _arrow(name: str, values: list | pa.Array) -> pa.Array:
+    if isinstance(values, pa.Array):
+        return values
+    if name in _FLOATS:
+        return pa.array(values, pa.float64())
+    if name in _INTS:
+        return pa.array(values, pa.int64())
+    if name in frame_peaks.BOOLEANS:
+        return pa.array(values, pa.bool_())
+    if name in _TIMES:
+        return pa.array(pd.to_datetime(pd.Series(values, dtype="object"), utc=True,
+                                       errors="coerce", format="ISO8601"))
+    return pa.array(values)
+
+
+_TIMES = ("started_at", "finished_at")
+_TYPED = frozenset((*_FLOATS, *_INTS, *frame_peaks.BOOLEANS, *_TIMES))
+
+
+@functools.lru_cache(maxsize=64)
+def _pandas_metadata(names: tuple[str, ...]) -> dict[bytes, bytes]:
+    """The pandas metadata that makes `to_pandas` give the Int64 and boolean columns their
+    types (Arrow's own types say the rest)."""
+    dtypes = {**dict.fromkeys(_INTS, "Int64"), **dict.fromkeys(frame_peaks.BOOLEANS, "boolean")}
+    proto = pd.DataFrame({c: pd.Series(dtype=dtypes.get(c, object)) for c in names})
+    return pa.Schema.from_pandas(proto, preserve_index=False).metadata
 
 
 def with_night(frame: pd.DataFrame) -> pd.DataFrame:
-    """`frame` (rows_frame's columns but `night`) with its `night` column, in place."""
+    """`frame` (records_frame's columns but `night`) with its `night` column, in place."""
     # a history has few nights: each day formatted once, not once per row
     codes, days = pd.factorize(frame["started_at"].dt.floor("D"))
     names = np.array([*days.strftime("%Y-%m-%d"), np.nan], dtype=object)
@@ -242,7 +299,7 @@ def _typed(name: str, values: list):
 
 
 def concat_frames(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    """The rows of frames made by `rows_frame`, in order, in one frame typed as `rows_frame`
+    """The rows of frames made by `records_frame`, in order, in one frame typed as it
     types all their rows: a column inferred differently in two parts (an int axis with a gap
     in one of them) is inferred again over all of its values."""
     parts = [f for f in frames if len(f)] or frames[:1]

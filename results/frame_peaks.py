@@ -30,7 +30,11 @@ over the ranks, as in results/frame.py.
 
 from __future__ import annotations
 
-from results.schema import RunRecord
+import numpy as np
+import pyarrow as pa
+
+from results.per_run import first_largest, most
+from results.schema import RankMetrics, RunRecord
 
 # jobs/peak_probe.py's categories of a measured breakdown; suite/peak_model.py's terms name
 # the same ones. Spelled here too: results sits below jobs.
@@ -55,52 +59,68 @@ COLUMNS: tuple[str, ...] = ("tensor_peak_phase", "predicted_peak_phase", *INTS[:
                             "step_time_cv", "stable", *_THROUGHPUT[1:], *_OOM)
 
 
-def peak_columns(r: RunRecord) -> dict:
-    """The record's values of COLUMNS, in that order (None where it does not hold one)."""
-    ranks = r.ranks
-    measured = max((k for k in ranks if k.tensor_peak_bytes is not None), default=None,
-                   key=lambda k: k.tensor_peak_bytes)
-    predictions = [k.predicted for k in ranks if k.predicted is not None]
-    predicted = max((p for p in predictions if p.peak_bytes is not None), default=None,
-                    key=lambda p: p.peak_bytes)
-    row = {"tensor_peak_phase": measured.tensor_peak_phase if measured else None}
-    row.update(_breakdown("tensor_peak", measured.tensor_breakdown if measured else None))
-    row["predicted_peak_phase"] = predicted.peak_phase if predicted else None
-    row.update(_breakdown("predicted_peak", predicted.peak_breakdown if predicted else None))
+def peak_columns(records: list[RunRecord], ranks: list[RankMetrics], owner: np.ndarray) \
+        -> dict[str, list | pa.Array]:
+    """The records' values of COLUMNS, in that order, a column each (None or null where a
+    record does not hold one); `ranks` are the records' ranks, listed record after record,
+    `owner` the record of each (results/per_run.py)."""
+    n = len(records)
+    measured = _chosen(ranks, first_largest(owner, [k.tensor_peak_bytes for k in ranks], n))
+    col = {"tensor_peak_phase": [k and k.tensor_peak_phase for k in measured]}
+    col.update(_breakdowns("tensor_peak", [k and k.tensor_breakdown for k in measured]))
+    held = [(i, k.predicted) for i, k in zip(owner.tolist(), ranks, strict=True)
+            if k.predicted is not None]
+    p_owner = np.array([i for i, _ in held], dtype=np.int64)
+    predictions = [p for _, p in held]
+    predicted = _chosen(predictions,
+                        first_largest(p_owner, [p.peak_bytes for p in predictions], n))
+    col["predicted_peak_phase"] = [p and p.peak_phase for p in predicted]
+    col.update(_breakdowns("predicted_peak", [p and p.peak_breakdown for p in predicted]))
     phases = [p for k in ranks for p in k.phases]
+    ph_owner = np.repeat(owner, [len(k.phases) for k in ranks]) if phases else owner[:0]
+    names = np.array([p.phase for p in phases]) if phases else np.array([], dtype=str)
+    tensor = [p.tensor_peak_bytes for p in phases]
     for phase in TENSOR_PHASES:
-        row[f"tensor_peak_{phase}_bytes"] = _most(p.tensor_peak_bytes for p in phases
-                                                  if p.phase == phase)
+        col[f"tensor_peak_{phase}_bytes"] = most(ph_owner, tensor, n, names == phase)
     for phase in PREDICTED_PHASES:
-        row[f"predicted_peak_{phase}_bytes"] = _most((p.phase_peak_bytes or {}).get(phase)
-                                                     for p in predictions)
+        col[f"predicted_peak_{phase}_bytes"] = most(
+            p_owner, [(p.phase_peak_bytes or {}).get(phase) for p in predictions], n)
+    rss = [p.host_rss_bytes for p in phases]
     for phase in RSS_PHASES:
-        row[f"host_rss_{phase}_bytes"] = _most(p.host_rss_bytes for p in phases
-                                               if p.phase == phase)
-    row["activation_bytes"] = _most(k.activation_bytes for k in ranks)
-    row["activation_peak_bytes"] = _most(k.activation_peak_bytes for k in ranks)
-    row["predicted_activation_bytes"] = _most(p.ops_activation_bytes for p in predictions)
-    m = r.measurements
-    for name in _THROUGHPUT:
-        row[name] = getattr(m, name) if m else None
-    row["stable"] = m.stable if m else None
-    oom = r.oom
-    row["oom_rank"] = oom.rank if oom else None
-    row["oom_reached_bytes"] = oom.reached_bytes if oom else None
-    row["oom_limit_bytes"] = oom.limit_bytes if oom else None
-    return {c: row[c] for c in COLUMNS}
+        col[f"host_rss_{phase}_bytes"] = most(ph_owner, rss, n, names == phase)
+    col["activation_bytes"] = most(owner, [k.activation_bytes for k in ranks], n)
+    col["activation_peak_bytes"] = most(owner, [k.activation_peak_bytes for k in ranks], n)
+    col["predicted_activation_bytes"] = most(
+        p_owner, [p.ops_activation_bytes for p in predictions], n)
+    measurements = [r.measurements for r in records]
+    for name in (*_THROUGHPUT, "stable"):
+        col[name] = [m and getattr(m, name) for m in measurements]
+    ooms = [r.oom for r in records]
+    col["oom_rank"] = [o and o.rank for o in ooms]
+    col["oom_reached_bytes"] = [o and o.reached_bytes for o in ooms]
+    col["oom_limit_bytes"] = [o and o.limit_bytes for o in ooms]
+    return {c: col[c] for c in COLUMNS}
 
 
-def _breakdown(prefix: str, breakdown: dict | None) -> dict:
-    """A category the breakdown does not name held nothing at the peak (0, not unknown); one
-    this code does not know is counted as other, so the columns still add up to the peak."""
+def _chosen(items: list, index: np.ndarray) -> list:
+    """The item at each index, None where it is -1."""
+    return [items[i] if i >= 0 else None for i in index.tolist()]
+
+
+def _breakdowns(prefix: str, breakdowns: list[dict | None]) -> dict[str, list]:
+    """A column per category. A category the breakdown does not name held nothing at the
+    peak (0, not unknown); one this code does not know is counted as other, so the columns
+    still add up to the peak."""
+    names = [f"{prefix}_{c}_bytes" for c in CATEGORIES]
+    if all(b is None for b in breakdowns):
+        return {name: [None] * len(breakdowns) for name in names}
+    rows = [_categories(b) for b in breakdowns]
+    return {name: [row[i] for row in rows] for i, name in enumerate(names)}
+
+
+def _categories(breakdown: dict | None) -> tuple:
     if breakdown is None:
-        return {f"{prefix}_{c}_bytes": None for c in CATEGORIES}
-    out = {f"{prefix}_{c}_bytes": breakdown.get(c, 0) for c in CATEGORIES}
-    out[f"{prefix}_other_bytes"] += sum(v for c, v in breakdown.items() if c not in CATEGORIES)
-    return out
-
-
-def _most(values) -> int | None:
-    seen = [v for v in values if v is not None]
-    return max(seen) if seen else None
+        return (None,) * len(CATEGORIES)
+    out = [breakdown.get(c, 0) for c in CATEGORIES]
+    out[-1] += sum(v for c, v in breakdown.items() if c not in CATEGORIES)
+    return tuple(out)

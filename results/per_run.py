@@ -1,0 +1,50 @@
+"""Per-run figures from the items of many runs at once: the largest value per run, the first
+item holding it. The frame is built a column at a time (results/frame.py): a value per item
+gathered in one pass, the maximum per run taken by numpy, not by a Python loop per record."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pyarrow as pa
+
+_LOW = np.iinfo(np.int64).min
+
+
+def owners(sizes: Sequence[int]) -> np.ndarray:
+    """For items listed run after run, `sizes[i]` of run i: the run of each item."""
+    return np.repeat(np.arange(len(sizes)), np.asarray(sizes, dtype=np.int64))
+
+
+def most(owner: np.ndarray, values: list, runs: int, keep: np.ndarray | None = None) -> pa.Array:
+    """Per run, the largest of its items' values that are not None (null where it has none),
+    as int64; `keep` masks the items considered."""
+    filled, valid = _ints(values, keep)
+    out = np.full(runs, _LOW, dtype=np.int64)
+    np.maximum.at(out, owner[valid], filled[valid])
+    has = np.zeros(runs, dtype=bool)
+    has[owner[valid]] = True
+    return pa.array(out, pa.int64(), mask=~has)
+
+
+def first_largest(owner: np.ndarray, values: list, runs: int) -> np.ndarray:
+    """Per run, the index of its first item with the largest value not None, -1 where none
+    (as Python's max(..., key=) picks)."""
+    filled, valid = _ints(values, None)
+    largest = np.full(runs, _LOW, dtype=np.int64)
+    np.maximum.at(largest, owner[valid], filled[valid])
+    at = np.flatnonzero(valid & (filled == largest[owner]))
+    out = np.full(runs, -1, dtype=np.int64)
+    run, first = np.unique(owner[at], return_index=True)  # items are in run order
+    out[run] = at[first]
+    return out
+
+
+def _ints(values: list, keep: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    arr = pa.array(values, pa.int64())
+    valid = np.ones(len(arr), dtype=bool) if arr.null_count == 0 else \
+        arr.is_valid().to_numpy(zero_copy_only=False)
+    if keep is not None:
+        valid &= keep
+    return arr.fill_null(0).to_numpy(), valid
