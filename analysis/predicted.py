@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 
+import numpy as np
 import pandas as pd
 
 from suite.axes import AXES
@@ -21,19 +22,18 @@ COLUMNS = ("pred_held_bytes", "pred_activation_bytes", "pred_offloaded_bytes",
 def with_predictions(frame: pd.DataFrame) -> pd.DataFrame:
     """`frame` plus COLUMNS (bytes per rank; NaN where the model cannot predict)."""
     axes = [a for a in AXES if a in frame]
-    out = frame.copy()
-    if frame.empty:
-        for c in COLUMNS:
-            out[c] = pd.Series(dtype="float64")
-        return out
-    cache: dict[tuple, tuple] = {}
-    values = []
-    for key in zip(*(frame[a].tolist() for a in axes), strict=True):
-        if key not in cache:
-            cache[key] = _predict(scenario_values(dict(zip(axes, key, strict=True))))
-        values.append(cache[key])
-    predicted = pd.DataFrame(values, columns=list(COLUMNS), index=frame.index, dtype="float64")
-    return pd.concat([out, predicted], axis=1)
+    if frame.empty or not axes:
+        return frame.assign(**{c: pd.Series(float("nan"), index=frame.index, dtype="float64")
+                               for c in COLUMNS})
+    # once per distinct combination of the axes (a history repeats each scenario many times)
+    which = frame.groupby(axes, dropna=False, sort=False).ngroup().to_numpy()
+    _, first = np.unique(which, return_index=True)  # a row of each combination, in code order
+    firsts = frame[axes].iloc[first]
+    per_combo = [_predict(scenario_values(dict(zip(axes, key, strict=True))))
+                 for key in zip(*(firsts[a].tolist() for a in axes), strict=True)]
+    values = np.asarray(per_combo, dtype="float64")[which]
+    return pd.concat([frame, pd.DataFrame(values, columns=list(COLUMNS), index=frame.index)],
+                     axis=1)
 
 
 def scenario_values(values: dict) -> dict:

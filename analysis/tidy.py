@@ -97,11 +97,12 @@ def varying(frame: pd.DataFrame, columns) -> list[str]:
 def peak_what(frame: pd.DataFrame) -> str:
     """What `peak_bytes` measures in `frame`: device memory, tensor memory (or host RSS, for
     records without a tensor peak) on the CPU, or both."""
-    devices = set(frame["device"].dropna())
+    devices = set(frame["device"].dropna().unique())
     if devices == {"cuda"}:
         return "peak device memory"
-    cpu = frame[(frame["device"] != "cuda") & frame["peak_host_rss_bytes"].notna()]
-    tensors = cpu["tensor_peak_bytes"].notna()
+    # two columns, not the frame's rows: this runs for many pages of a large frame
+    cpu = (frame["device"] != "cuda") & frame["peak_host_rss_bytes"].notna()
+    tensors = frame["tensor_peak_bytes"].notna()[cpu]
     on_cpu = ("peak tensor memory" if tensors.all() else "peak host RSS" if not tensors.any()
               else "peak tensor (or RSS) memory")  # RSS: records without a tensor peak
     return on_cpu if "cuda" not in devices else f"peak memory (device on GPU, {on_cpu[5:]} on CPU)"
