@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -229,8 +230,11 @@ def deepspeed_signal(case: SlurmCase, sig: str, point: str) -> Seen:
     cut = "worker: timed steps done" not in log
     if sig == "SIGSTOP":
         want, said = "timeout a1", "timeout_s" in (first and first.reason or "")
-    else:
-        want, said = "failed a1", dead_rank_first(first, rank, sig)
+    else:  # named on its Slurm node: rank R on n(R+1) of the two-node cluster (one a node)
+        node = f"n{rank + 1}" if case.cluster.name == "two-node" else \
+            socket.gethostname().split(".")[0]  # up.sh names the node `hostname -s`
+        want, said = "failed a1", dead_rank_first(first, rank, sig) and \
+            f" on host {node}" in (first.reason or "")
     return _seen(case, want, bool(hit) and cut and said,
                  f"rank {rank} (pid {hit and hit.group(1)}) {sig} in {point} of step {step}: "
                  f"{(first.reason or '')[:70] if first else ''}")

@@ -98,5 +98,6 @@ def _wait(launch: Launch, *, log: Path, attempt: int, timeout_s: float, launcher
             if proc.returncode is None:  # an unexpected error here must not leave ranks running
                 launcher.stop(proc, signum=None, orderly=False)
         seen = Seen(first_dead=tuple(watch.first_dead), ranks=tuple(watch.ranks.values()),
+                    signals=dict(watch.signals),
                     oom_kills=kernel.oom_kills(), kernel_problem=kernel.problem)
     return launcher.exited(returncode, log=log, signals=signals, seen=seen)

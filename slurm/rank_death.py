@@ -17,11 +17,10 @@ from dataclasses import dataclass, field, replace
 
 from slurm.outcome import Ending
 from slurm.ranks import RankProcess
+from slurm.step_log import StepLog, TaskEnd
 
 # MPICH's hydra: "YOUR APPLICATION TERMINATED WITH THE EXIT STRING: Killed (signal 9)"
 _EXIT_STRING = re.compile(r"EXIT STRING: [^\n]*\(signal (\d+)\)")
-# srun: "srun: error: vm: task 1: Killed", "... tasks 0-1: Exited with exit code 3"
-_SRUN = re.compile(r"srun: error: ([^:\s]+): tasks? ([\d,-]+): ([^\n]+)")
 _SRUN_SIGNALS = {"Killed": signal.SIGKILL, "Terminated": signal.SIGTERM,
                  "Interrupt": signal.SIGINT, "Aborted": signal.SIGABRT,
                  "Segmentation fault": signal.SIGSEGV}
@@ -33,6 +32,7 @@ class Seen:
 
     first_dead: tuple[RankProcess, ...] = ()  # ended together, before the others
     ranks: tuple[RankProcess, ...] = ()  # every rank process found
+    signals: Mapping[int, int] = field(default_factory=dict)  # pid -> signal, where seen
     oom_kills: Mapping[int, str] = field(default_factory=dict)  # the kernel's, since launch
     kernel_problem: str | None = None  # why the kernel's log could not be read
 
@@ -64,27 +64,40 @@ def from_mpiexec(returncode: int, log_tail: str | None) -> How | None:
     return How(code=returncode)
 
 
-def from_srun(log_tail: str | None, *, first: int | None = None,
+def from_srun(step: StepLog, *, first: int | None = None,
               watched: frozenset[int] = frozenset()) -> How | None:
-    """How a task of the step ended, from srun's error line about it: rank `first`'s (the
-    one the watch saw end before the others) where srun has one and the watch saw every rank
-    srun names (`watched`; on one node of several it sees only that node's), else srun's
-    first line. srun prints its lines in no order of death: once one task ended badly it ends
-    the others (--kill-on-bad-exit) and may report those first (`memsweep faults --slurm` saw
-    rank 1's SIGTERM reported after rank 0's "Killed")."""
-    lines = list(_SRUN.finditer(log_tail or ""))
-    if not lines:
+    """How the task that died first ended, from srun's lines about the step's tasks
+    (slurm/step_log.py). srun prints them as each node's report arrives, in no order of death
+    (once one task ended badly it ends the others, --kill-on-bad-exit, and may report those
+    first), so the line is chosen by evidence, strongest first:
+
+    - not a rank killed by a signal after it said it failed (a survivor that caught gloo's
+      error, then was ended with the step: it was alive after the fault; a rank killed by the
+      fault says nothing, and one that failed by itself exits with a code);
+    - rank `first`, the one the watch saw end before the others, where the watch saw every
+      rank srun names (`watched`: on one node of several it sees only that node's ranks);
+    - printed before srun began ending the step itself;
+    - srun's first line."""
+    if not step.ends:
         return None
-    named = {int(m.group(2)) for m in lines if m.group(2).isdigit()}
-    found = lines[0]
-    if first is not None and named <= watched:
-        found = next((m for m in lines if m.group(2) == str(first)), lines[0])
-    host, tasks, what = found.group(1), found.group(2), found.group(3).strip()
-    rank = int(tasks) if tasks.isdigit() else None
-    if code := re.match(r"Exited with exit code (\d+)", what):
-        return How(code=int(code.group(1)), rank=rank, host=host)
-    signum = _SRUN_SIGNALS.get(what, signal.SIGKILL if what == "Out Of Memory" else 0)
-    return How(signum=signum, rank=rank, host=host) if signum else None
+    named = {e.rank for e in step.ends if e.rank is not None}
+    trusted = first if first is not None and named <= watched else None
+
+    def weaker(at: int) -> tuple:  # less evidence that this line's task died first: greater
+        end = step.ends[at]
+        return (end.rank in step.caught and bool(_how(end).signum),
+                trusted is None or end.rank != trusted, end.after_kill, at)
+
+    found = step.ends[min(range(len(step.ends)), key=weaker)]
+    how = _how(found)
+    return how if how.signum or how.code else None
+
+
+def _how(end: TaskEnd) -> How:
+    if code := re.match(r"Exited with exit code (\d+)", end.what):
+        return How(code=int(code.group(1)), rank=end.rank, host=end.host)
+    signum = _SRUN_SIGNALS.get(end.what, signal.SIGKILL if end.what == "Out Of Memory" else 0)
+    return How(signum=signum, rank=end.rank, host=end.host)
 
 
 def dead_rank_ending(seen: Seen, *, how: How | None, said: str,
@@ -121,11 +134,21 @@ def _who(seen: Seen, how: How) -> str:
         if named:
             return f"{named[0].name()} {how} on host {named[0].host}"
         return f"rank {how.rank} {how} on host {how.host}"
-    first = seen.first_dead
+    first = _not_cleaned_up(seen, how.signum)
     if not first:
         return f"a rank {how}"
     together = " (they ended together)" if len(first) > 1 else ""
     return f"{' or '.join(r.name() for r in first)} {how} on host {first[0].host}{together}"
+
+
+def _not_cleaned_up(seen: Seen, signum: int) -> tuple[RankProcess, ...]:
+    """The ranks that ended first, less those the watch saw end by another signal than the
+    launcher reports for the first death (the launcher's clean-up: hydra SIGKILLs the
+    others); where that leaves none, the one other rank it did not see end so."""
+    other = {r.pid for r in seen.ranks if seen.signals.get(r.pid, signum) != signum}
+    kept = tuple(r for r in seen.first_dead if r.pid not in other)
+    rest = [r for r in seen.ranks if r.pid not in other]
+    return kept or (tuple(rest) if len(rest) == 1 and other else seen.first_dead)
 
 
 def _kernel_evidence(seen: Seen) -> str | None:

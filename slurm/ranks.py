@@ -64,16 +64,19 @@ def descendant_ranks(proc: subprocess.Popen) -> list[RankProcess]:
             for pid, (rank, parent) in ranked.items() if parent not in ranked]
 
 
-def slurm_step_ranks(job_id: str, scontrol: str = "scontrol") -> Finder:
+def slurm_step_ranks(job_id: str, node: str | None = None,
+                     scontrol: str = "scontrol") -> Finder:
     """The ranks of this job's steps on this node, from `scontrol listpids` (srun starts
-    them under slurmstepd, not under this process)."""
+    them under slurmstepd, not under this process). `node` is the node's Slurm name
+    ($SLURMD_NODENAME): listpids then asks that node's slurmd (several may share a host, as
+    on the two-node cluster) and each rank carries the name srun gives its node too."""
     def find(proc: subprocess.Popen) -> list[RankProcess]:
         try:
-            done = subprocess.run([scontrol, "listpids", job_id], capture_output=True,
-                                  text=True, timeout=10)
+            done = subprocess.run([scontrol, "listpids", job_id, *([node] if node else [])],
+                                  capture_output=True, text=True, timeout=10)
         except (OSError, subprocess.SubprocessError):
             return []
-        host, found = socket.gethostname(), []
+        host, found = node or socket.gethostname(), []
         for line in done.stdout.splitlines()[1:]:  # PID JOBID STEPID LOCALID GLOBALID
             fields = line.split()
             if len(fields) == 5 and fields[0].isdigit() and fields[2].isdigit() \
@@ -101,11 +104,25 @@ def _earliest(ended: list[RankProcess]) -> list[RankProcess]:
 
 
 def _is_zombie(pid: int) -> bool:
+    return _stat(pid)[:1] == ["Z"]
+
+
+def _exit_signal(pid: int) -> int | None:
+    """The signal that ended `pid`, while it is a zombie not yet reaped by its launcher: the
+    exit status in /proc/PID/stat (field 52, Linux >= 3.5), as waitpid would give it."""
+    fields = _stat(pid)
+    if len(fields) < 50 or fields[0] != "Z" or not fields[49].isdigit():
+        return None
+    return int(fields[49]) & 0x7F or None
+
+
+def _stat(pid: int) -> list[str]:
+    """/proc/PID/stat's fields after the command name (state first); [] once reaped."""
     try:
         with open(f"/proc/{pid}/stat", encoding="utf-8") as f:
-            return f.read().rpartition(")")[2].split()[0] == "Z"
-    except (OSError, IndexError):
-        return False  # reaped (or not Linux): no longer there
+            return f.read().rpartition(")")[2].split()
+    except OSError:
+        return []  # reaped (or not Linux): no longer there
 
 
 class RankWatch:
@@ -117,6 +134,7 @@ class RankWatch:
         self.every_s = every_s  # between looks while the ranks start
         self.ranks: dict[int, RankProcess] = {}  # by pid
         self.first_dead: list[RankProcess] = []  # ended together at the first wake-up
+        self.signals: dict[int, int] = {}  # pid -> the signal that ended it, where seen
         self._fds: dict[int, int] = {}  # pidfd -> pid, of ranks still running
         self._started = time.monotonic()
         self._next_find, self._every = 0.0, every_s
@@ -135,6 +153,9 @@ class RankWatch:
         ended = [self.ranks[self._fds.pop(fd)] for fd in ready]
         for fd in ready:
             os.close(fd)
+        for rank in ended:  # read before the launcher reaps it, where the watch is in time
+            if signum := _exit_signal(rank.pid):
+                self.signals[rank.pid] = signum
         if ended and not self.first_dead:
             self.first_dead = _earliest(sorted(ended, key=lambda r: r.rank))
         return proc.poll()

@@ -12,7 +12,6 @@ SLURM_PROCID / SLURM_NTASKS / SLURM_LOCALID and meets rank 0 on the step's first
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -20,9 +19,6 @@ from slurm.launch import WORKER, Launch, rank_env
 from suite.names import check_name
 
 MPIEXEC = "mpiexec"
-# What srun and slurmstepd print when the cgroup OOM killer ended a task of the step.
-_OOM = re.compile(r"task \S+: Out Of Memory|oom-kill event|oom_kill event")
-_SRUN_ERROR = re.compile(r"srun: error: [^:\s]+: (tasks? [\d,-]+: [^\n]+)")
 
 
 def step_nodes(*, world_size: int, job_nodes: int, job_ntasks: int) -> int:
@@ -55,18 +51,3 @@ def build_step(*, mpi: str, world_size: int, job_nodes: int, job_ntasks: int,
                    environ=environ)
     return Launch(argv=argv, env=env)
 
-
-def out_of_memory(log_tail: str | None) -> str | None:
-    """The line of the step's output that says the cgroup OOM killer ended one of its tasks."""
-    found = _OOM.search(log_tail or "")
-    if not found:
-        return None
-    start = log_tail.rfind("\n", 0, found.start()) + 1
-    end = log_tail.find("\n", found.end())
-    return log_tail[start:end if end >= 0 else None].strip()
-
-
-def srun_error(log_tail: str | None) -> str | None:
-    """srun's first word on how a task ended ("task 1: Killed"), if it said one."""
-    found = _SRUN_ERROR.search(log_tail or "")
-    return found.group(1).strip() if found else None

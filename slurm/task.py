@@ -36,9 +36,10 @@ from slurm.attempt import run_attempt
 from slurm.caught import Caught
 from slurm.launch import Launch
 from slurm.mpi_plugin import detect_mpi
-from slurm.rank_death import Seen, dead_rank_ending, from_mpiexec, from_srun
+from slurm.rank_death import How, Seen, dead_rank_ending, from_mpiexec, from_srun
 from slurm.ranks import Finder, RankProcess, descendant_ranks, slurm_step_ranks
-from slurm.step import build_step, out_of_memory, srun_error
+from slurm.step import build_step
+from slurm.step_log import StepLog, read_step_log
 from suite.errors import EnvironmentProblem, MemsweepError
 from suite.plan import read_scenario
 from suite.scenario import Scenario
@@ -101,7 +102,8 @@ def run(scenario: Scenario, launch: Launch, *, out: Path, attempt: int,
     logs_dir(out).mkdir(parents=True, exist_ok=True)
     print(f"memsweep task: {launch.shell()}", flush=True)
     srun = Path(launch.argv[0]).name == "srun"  # else mpiexec, whose ranks are below it
-    find = slurm_step_ranks(os.environ["SLURM_JOB_ID"]) if srun else descendant_ranks
+    find = slurm_step_ranks(os.environ["SLURM_JOB_ID"], os.environ.get("SLURMD_NODENAME")) \
+        if srun else descendant_ranks
     record = run_attempt(scenario, launch, out=out, attempt=attempt,
                          launcher=SlurmStep(find=find), signals=signals)
     return node_failed(out, record, nodelist=os.environ.get("SLURM_JOB_NODELIST"))
@@ -171,20 +173,27 @@ class SlurmStep:
         ending = outcome.exit_ending(returncode)
         if returncode == 0:
             return ending
-        tail = outcome.read_log_tail(log)
+        step = read_step_log(log)  # the whole log: tracebacks push srun's lines out of its tail
+        first = seen.first_dead[0].rank if len(seen.first_dead) == 1 else None
+        how = from_srun(step, first=first, watched=frozenset(r.rank for r in seen.ranks)) or \
+            from_mpiexec(returncode, outcome.read_log_tail(log))
         said = ending.reason
-        if words := srun_error(tail):  # which rank, and how, in srun's words
+        if words := _srun_words(step, how):  # which rank, and how, in srun's words
             said += f"; srun: {words}"
         step_oom = None
-        if reported := out_of_memory(tail):
-            step_oom = (f"the Slurm step reported an OOM kill in its cgroup: \"{reported}\"; "
+        if step.oom:
+            step_oom = (f"the Slurm step reported an OOM kill in its cgroup: \"{step.oom}\"; "
                         f"a rank went over the job's memory limit (--mem)")
-        first = seen.first_dead[0].rank if len(seen.first_dead) == 1 else None
-        how = from_srun(tail, first=first, watched=frozenset(r.rank for r in seen.ranks)) or \
-            from_mpiexec(returncode, tail)
         return dead_rank_ending(seen, how=how, said=said, step_oom=step_oom) or \
             (outcome.Ending(status="oom", reason=f"{step_oom}; {said}") if step_oom else
              outcome.Ending(status=ending.status, reason=said))
+
+
+def _srun_words(step: StepLog, how: How | None) -> str | None:
+    """srun's line on the task named first (else its first line): "task 1: Killed (on n2)"."""
+    named = [e for e in step.ends if how and how.rank is not None and e.rank == how.rank]
+    found = (named or list(step.ends))[:1]
+    return found[0].words() if found else None
 
 
 def stop(proc: subprocess.Popen, *, interrupt: bool) -> None:

@@ -19,7 +19,8 @@ from results.store import log_path, write_json_atomic, write_record
 from slurm import scheduler, status, submissions
 from slurm.mpi_plugin import mpi_for_library
 from slurm.states import JobRow, ending_for, parse_squeue, vanished_ending
-from slurm.step import build_step, out_of_memory, srun_error, step_nodes
+from slurm.step import build_step, step_nodes
+from slurm.step_log import TaskEnd, parse_step_log, read_step_log
 from slurm.submissions import Submission
 from suite.plan_table import plan_json
 
@@ -113,12 +114,22 @@ def test_the_srun_plugin_follows_the_mpi_library(library, plugin):
     assert mpi_for_library(library) == plugin
 
 
-def test_srun_says_how_a_task_ended():
-    assert out_of_memory(OOM_STEP) and not out_of_memory(KILLED_STEP)
-    assert not out_of_memory(None)
-    assert srun_error(KILLED_STEP) == "task 1: Killed"
-    assert srun_error("srun: error: vm: tasks 0-1: Terminated") == "tasks 0-1: Terminated"
-    assert srun_error("all fine") is None
+def test_srun_says_how_a_task_ended(tmp_path):
+    oom, killed = parse_step_log(OOM_STEP.splitlines()), parse_step_log(KILLED_STEP.splitlines())
+    assert oom.oom.startswith("slurmstepd-vm: error: Detected 1 oom-kill event(s)")
+    assert killed.oom is None and parse_step_log([]).oom is None
+    assert killed.ends == (TaskEnd(host="vm", tasks="task 1", what="Killed"),
+                           TaskEnd(host="vm", tasks="task 0", what="Terminated",
+                                   after_kill=True))
+    assert killed.ends[0].words() == "task 1: Killed (on vm)" and killed.ends[1].rank == 0
+    both = parse_step_log(["srun: error: vm: tasks 0-1: Terminated"]).ends[0]
+    assert both.words() == "tasks 0-1: Terminated (on vm)" and both.rank is None
+    # a rank's progress bar of megabytes on one line is skipped past, not held
+    log = tmp_path / "step.log"
+    log.write_text("x" * 5_000_000 + "\nworker: rank 0 failed:\n" + KILLED_STEP + "\n")
+    assert read_step_log(log) == parse_step_log(["worker: rank 0 failed:",
+                                                 *KILLED_STEP.splitlines()])
+    assert read_step_log(tmp_path / "none.log") == parse_step_log([])
 
 
 def sweep_folder(tmp_path: Path, n: int = 3):
