@@ -43,6 +43,7 @@ demo: install
 cluster-up:
 	bash slurm/cluster/up.sh
 	bash slurm/cluster/up.sh --nodes 2
+	bash slurm/cluster/up.sh --forgetful
 
 cluster-down:
 	bash slurm/cluster/down.sh

@@ -2,7 +2,9 @@
 them: whether one is up, its daemons, its nodes, its jobs, and putting it back as it was.
 
 The single-node cluster (`up.sh`) answers the default SLURM_CONF; the two-node one
-(`up.sh --nodes 2`, nodes n1 and n2 on this host) answers /etc/slurm/two-node/slurm.conf.
+(`up.sh --nodes 2`, nodes n1 and n2 on this host) answers /etc/slurm/two-node/slurm.conf;
+the forgetful one (`up.sh --forgetful`, node f1, MinJobAge=2: it forgets a job seconds after
+it ended) answers /etc/slurm/forgetful/slurm.conf.
 Every fault that touches a daemon or a node is undone by `restore` (resume the node, start
 what is down): other people's jobs share these clusters.
 """
@@ -33,7 +35,7 @@ class Cluster:
     conf: str | None  # SLURM_CONF of its clients; None: Slurm's default
     run_dir: Path  # its daemons' pid files
     up_args: tuple[str, ...]  # what brings it up: `bash up.sh ARGS`
-    profile: Path  # the memsweep profile that fits it
+    profile: Path | None = None  # the memsweep profile that fits it, if memsweep runs there
 
     def __post_init__(self) -> None:
         if self.conf is not None and not self.conf.startswith("/"):
@@ -75,6 +77,11 @@ class Cluster:
             if usable and set(nodes) <= usable:
                 return None
             if time.monotonic() > end:
+                if usable:  # up, but a node it needs is not: say which, not "not up"
+                    down = ", ".join(f"{n} is {states.get(n, 'unknown to it')}"
+                                     for n in nodes if n not in usable)
+                    return f"the {self.name} Slurm cluster is up but node {down}: run " \
+                           f"{self.up_command()}, which resumes its nodes"
                 return f"the {self.name} Slurm cluster is not up (sinfo: {states or 'no answer'})" \
                        f": run {self.up_command()}"
             time.sleep(1)
@@ -118,6 +125,10 @@ class Cluster:
         done = self.run("squeue", "-h", "-o", "%i %T", "-j", ",".join(job_ids))
         return [line for line in done.stdout.splitlines() if line.strip()]
 
+    def knows(self, job_id: str) -> bool:
+        """Whether slurmctld still has a record of the job (pending, running or ended)."""
+        return self.run("scontrol", "show", "job", "-o", job_id).returncode == 0
+
     def cancel(self, *job_ids: str) -> None:
         if job_ids:
             self.run("scancel", *job_ids)
@@ -128,6 +139,9 @@ SINGLE = Cluster(name="single-node", conf=None, run_dir=Path("/run/slurm"), up_a
 TWO_NODE = Cluster(name="two-node", conf="/etc/slurm/two-node/slurm.conf",
                    run_dir=Path("/run/slurm/two-node"), up_args=("--nodes", "2"),
                    profile=UP_SH.parent.parent / "profiles" / "cpu-2node.toml")
+
+FORGETFUL = Cluster(name="forgetful", conf="/etc/slurm/forgetful/slurm.conf",
+                    run_dir=Path("/run/slurm/forgetful"), up_args=("--forgetful",))
 
 
 def job_ids(out: Path) -> dict:

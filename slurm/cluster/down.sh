@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Stop the Slurm clusters started by up.sh: the two-node cluster (up.sh --nodes
-# 2: its slurmctld and slurmd n1, n2), then the single-node one (slurmd,
-# slurmctld) and munged. `down.sh --nodes 2` stops only the two-node cluster.
+# Stop the Slurm clusters started by up.sh: the forgetful one (up.sh
+# --forgetful) and the two-node cluster (up.sh --nodes 2: its slurmctld and
+# slurmd n1, n2), then the single-node one (slurmd, slurmctld) and munged. `down.sh --nodes 2` stops only the two-node cluster.
 # Idempotent; packages, configuration and job state stay, so up.sh brings the
 # same clusters back quickly. Jobs still running are cancelled first so no job
 # processes outlive their slurmd.
@@ -63,6 +63,11 @@ cancel_jobs() { # run_dir
         done
     fi
 }
+
+# --- the forgetful cluster (its jobs end in seconds: nothing to cancel) ---------
+FORGETFUL_RUN=/run/slurm/forgetful
+stop slurmd "$FORGETFUL_RUN/slurmd-f1.pid"
+stop slurmctld "$FORGETFUL_RUN/slurmctld.pid"
 
 # --- the two-node cluster ------------------------------------------------------
 TWO_RUN=/run/slurm/two-node

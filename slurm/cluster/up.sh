@@ -10,6 +10,11 @@
 #                     (ports 7818, 7819), partition "two"; its configuration is
 #                     /etc/slurm/two-node/slurm.conf, so its clients need
 #                     SLURM_CONF=/etc/slurm/two-node/slurm.conf
+#   up.sh --forgetful a third, tiny cluster that forgets ended jobs: one node f1
+#                     (slurmctld port 7820, slurmd 7821), partition "forgetful",
+#                     MinJobAge=2, so slurmctld drops a job 2-12 s after it ends
+#                     (it purges every max(10, MinJobAge) s); the two others keep
+#                     theirs an hour. SLURM_CONF=/etc/slurm/forgetful/slurm.conf
 #
 # Environment:
 #   SLURM_UP_WAIT_S      seconds to wait for the nodes to become usable (default 60)
@@ -18,11 +23,13 @@ set -euo pipefail
 shopt -s extglob
 
 NODES=1
+CLUSTER=single # single, two or forgetful
 case "${1:-}:${2:-}" in
 : | --nodes:1) ;;
---nodes:2) NODES=2 ;;
+--nodes:2) NODES=2 CLUSTER=two ;;
+--forgetful:) CLUSTER=forgetful ;;
 *)
-    echo "usage: up.sh [--nodes 1|2]" >&2
+    echo "usage: up.sh [--nodes 1|2 | --forgetful]" >&2
     exit 2
     ;;
 esac
@@ -33,17 +40,29 @@ PACKAGES=(slurm-wlm munge libpmix-dev)
 MUNGE_KEY=/etc/munge/munge.key
 WAIT_S=${SLURM_UP_WAIT_S:-60}
 MEMLIMIT=${SLURM_UP_MEMLIMIT:-auto}
+[[ $CLUSTER != forgetful ]] || MEMLIMIT=poll # its jobs ask no --mem: no cgroups of its own
 CGROUP_V1_MEM=/sys/fs/cgroup/memory
 CGROUP_V2=/sys/fs/cgroup
 HOST=$(hostname -s)
 START=$EPOCHREALTIME
-if ((NODES == 1)); then
+MIN_JOB_AGE=3600
+if [[ $CLUSTER == single ]]; then
     CONF_DIR=/etc/slurm
     RUN_DIR=/run/slurm
     LOG_DIR=/var/log/slurm
     STATE_DIR=/var/lib/slurm
     NODE_NAMES=("$HOST")
     PARTITION=debug
+elif [[ $CLUSTER == forgetful ]]; then
+    CONF_DIR=/etc/slurm/forgetful
+    RUN_DIR=/run/slurm/forgetful
+    LOG_DIR=/var/log/slurm/forgetful
+    STATE_DIR=/var/lib/slurm/forgetful
+    NODE_NAMES=(f1)
+    PARTITION=forgetful
+    CTLD_PORT=7820
+    FIRST_SLURMD_PORT=7821
+    MIN_JOB_AGE=2
 else
     # Everything of its own, so it runs beside the single-node cluster and its
     # tests never disturb that one (only munged is shared).
@@ -152,12 +171,17 @@ hw=$(slurmd -C | grep '^NodeName=') || die "slurmd -C failed"
 hw=${hw#NodeName=* }
 mem=$(sed -n 's/.*RealMemory=\([0-9]*\).*/\1/p' <<<"$hw")
 cpus=$(sed -n 's/.*CPUs=\([0-9]*\).*/\1/p' <<<"$hw")
-if ((NODES == 2)); then
+if [[ $CLUSTER == two ]]; then
     # The host split in two: one CPU and half the memory each, so that Slurm
     # places a two-rank job with one rank per node.
     cpus=1
     mem=$((mem / 2))
     hw="CPUs=1 RealMemory=$mem"
+elif [[ $CLUSTER == forgetful ]]; then
+    # Its jobs do nothing: little of the host, but room for two at once.
+    cpus=2
+    mem=1024
+    hw="CPUs=2 RealMemory=$mem"
 fi
 # Round memory down to 256 MiB so a few MiB of drift between runs neither
 # marks the node invalid nor rewrites the config.
@@ -204,7 +228,7 @@ else
     gather_params=OverMemoryKill
 fi
 
-if ((NODES == 1)); then
+if [[ $CLUSTER == single ]]; then
     new_conf=$(
         cat <<EOF
 # Written by memsweep slurm/cluster/up.sh; rewritten when it changes.
@@ -225,10 +249,15 @@ else
     # %n: the node's name, one spool, pid file and log per slurmd.
     new_conf=$(
         cat <<EOF
-# Written by memsweep slurm/cluster/up.sh --nodes 2; rewritten when it changes.
-# Two slurmd on this one host (Slurm built with MULTIPLE_SLURMD), beside the
+$(if [[ $CLUSTER == two ]]; then
+            echo "# Written by memsweep slurm/cluster/up.sh --nodes 2; rewritten when it changes."
+            echo "# Two slurmd on this one host (Slurm built with MULTIPLE_SLURMD), beside the"
+        else
+            echo "# Written by memsweep slurm/cluster/up.sh --forgetful; rewritten when it changes."
+            echo "# Its slurmd on this one host (Slurm built with MULTIPLE_SLURMD), beside the"
+        fi)
 # single-node cluster: its own name, ports and folders.
-ClusterName=memsweep2
+ClusterName=memsweep${CLUSTER/two/2}
 SlurmctldHost=$HOST(127.0.0.1)
 SlurmctldPort=$CTLD_PORT
 SlurmUser=slurm
@@ -263,7 +292,7 @@ JobAcctGatherParams=$gather_params
 AccountingStorageType=accounting_storage/none
 JobCompType=jobcomp/filetxt
 JobCompLoc=$LOG_DIR/jobcomp.log
-MinJobAge=3600
+MinJobAge=$MIN_JOB_AGE
 KillOnBadExit=1
 KillWait=10
 InactiveLimit=0
@@ -272,12 +301,18 @@ SlurmctldTimeout=30
 ScronParameters=enable
 EOF
 )
-if ((NODES == 1)); then
+if [[ $CLUSTER == single ]]; then
     # A node that was down comes back as soon as its slurmd registers.
     new_conf+=$'\n'"ReturnToService=2
 SlurmdTimeout=60
 NodeName=$HOST NodeAddr=127.0.0.1 $hw State=UNKNOWN
 PartitionName=$PARTITION Nodes=$HOST Default=YES MaxTime=INFINITE State=UP"
+elif [[ $CLUSTER == forgetful ]]; then
+    new_conf+=$'\n'"# MinJobAge=$MIN_JOB_AGE above, not an hour: this cluster forgets ended jobs at once.
+ReturnToService=2
+SlurmdTimeout=60
+NodeName=f1 NodeHostname=$HOST NodeAddr=127.0.0.1 Port=$FIRST_SLURMD_PORT $hw State=UNKNOWN
+PartitionName=$PARTITION Nodes=f1 Default=YES MaxTime=INFINITE State=UP"
 else
     # A killed slurmd makes its node DOWN (and its job NODE_FAIL) within
     # about 10 s instead of minutes: the node-failure tests wait for it. The
@@ -354,10 +389,10 @@ fi
 install -d -o slurm -g slurm -m 0755 "$RUN_DIR" "$LOG_DIR" "$STATE_DIR/slurmctld"
 
 slurmd_pidfile() { # node
-    if ((NODES == 1)); then echo "$RUN_DIR/slurmd.pid"; else echo "$RUN_DIR/slurmd-$1.pid"; fi
+    if [[ $CLUSTER == single ]]; then echo "$RUN_DIR/slurmd.pid"; else echo "$RUN_DIR/slurmd-$1.pid"; fi
 }
 slurmd_spool() { # node
-    if ((NODES == 1)); then echo "$STATE_DIR/slurmd"; else echo "$STATE_DIR/slurmd-$1"; fi
+    if [[ $CLUSTER == single ]]; then echo "$STATE_DIR/slurmd"; else echo "$STATE_DIR/slurmd-$1"; fi
 }
 for n in "${NODE_NAMES[@]}"; do
     install -d -m 0755 "$(slurmd_spool "$n")"
@@ -379,7 +414,7 @@ fi
 for n in "${NODE_NAMES[@]}"; do
     if running slurmd "$(slurmd_pidfile "$n")"; then
         log "slurmd ${n} already running"
-    elif ((NODES == 1)); then
+    elif [[ $CLUSTER == single ]]; then
         log "starting slurmd"
         slurmd -f "$CONF" || die_with_logs "slurmd failed to start"
     else

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from executor_support import REPO
 
-from reliability.cluster import SINGLE, TWO_NODE, submitted_jobs
+from reliability.cluster import FORGETFUL, SINGLE, TWO_NODE, submitted_jobs
 from reliability.cluster import job_ids as job_ids  # the tests' helper too
 
 TOOLS = ("sbatch", "squeue", "scontrol", "scancel")
@@ -42,6 +42,23 @@ def require_two_nodes() -> dict[str, str]:
     if problem := TWO_NODE.problem(nodes=("n1", "n2")):
         pytest.fail(problem, pytrace=False)
     return TWO_NODE.env
+
+
+def require_forgetful() -> dict[str, str]:
+    """The environment of the forgetful cluster's clients (up.sh --forgetful: MinJobAge=2, so
+    Slurm forgets a job seconds after it ended). Fails, never skips, unless it is up."""
+    if problem := FORGETFUL.problem():
+        pytest.fail(problem, pytrace=False)
+    return FORGETFUL.env
+
+
+def forgotten(*job_ids: str, timeout_s: float = 60) -> None:
+    """Wait until the forgetful cluster no longer knows any of `job_ids` (each ends in
+    seconds; slurmctld purges ended jobs every 10 s)."""
+    end = time.monotonic() + timeout_s
+    while any(FORGETFUL.knows(j) for j in job_ids):
+        assert time.monotonic() < end, f"the forgetful cluster still knows jobs {job_ids}"
+        time.sleep(0.5)
 
 
 def counting_path(folder: Path) -> tuple[str, Path]:

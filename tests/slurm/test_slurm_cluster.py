@@ -12,6 +12,7 @@ import re
 import subprocess
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -19,12 +20,15 @@ from cluster_support import (
     calls,
     cancel_leftovers,
     counting_path,
+    forgotten,
     job_ids,
     memsweep,
     require_cluster,
+    require_forgetful,
 )
 from executor_support import REPO, records, to_toml
 
+from reliability.cluster import FORGETFUL
 from results.store import record_path
 from slurm import submissions
 from suite.plan import PLAN_FILE, Plan
@@ -201,22 +205,31 @@ def test_resume_reruns_only_the_runs_without_an_ok_record(faults, tmp_path):
 
 
 def test_a_job_slurm_no_longer_knows_is_recorded_missing(tmp_path):
-    """Slurm forgets ended jobs after MinJobAge: a run without a record then is `missing`."""
+    """Slurm forgets ended jobs after MinJobAge: a run without a record then is `missing`.
+    The jobs are real and really forgotten: the forgetful cluster (up.sh --forgetful) keeps
+    an ended job 2 s, where the two others keep theirs an hour for the other tests."""
+    env = require_forgetful()
     doc = {"sweep": {"name": "slurm-gone", "timeout_s": 60},
            "axes": {"model": "tiny", "world_size": 2, "zero_stage": [0, 1]}}
     sweep, out = parse_sweep(doc), tmp_path / "out"
     out.mkdir()
     Plan.of(sweep).write(out / PLAN_FILE)
-    gone = "60000000"  # far above any id this cluster has handed out
+    # an array whose tasks end at once without a record (as a task killed before its first
+    # word would), and a report job; both forgotten before anyone asks
+    array = FORGETFUL.run("sbatch", "--parsable", "--array=0-1", "--output=/dev/null",
+                          "--wrap=true", check=True).stdout.strip()
+    report = FORGETFUL.run("sbatch", "--parsable", "--output=/dev/null", "--wrap=true",
+                           check=True).stdout.strip()
     submissions.save(out, "slurm-gone", [submissions.Submission(
-        array_job_id=gone, report_job_id=str(int(gone) + 1), indices=(0, 1), attempts=(1, 1),
-        submitted_at="2026-01-01T00:00:00+00:00")])
+        array_job_id=array, report_job_id=report, indices=(0, 1), attempts=(1, 1),
+        submitted_at=datetime.now(timezone.utc).isoformat())])
+    forgotten(array, report)
     path, log = counting_path(tmp_path / "bin")
-    first = memsweep("status", str(out), "--reconcile", env={"PATH": path})
+    first = memsweep("status", str(out), "--reconcile", env={"PATH": path, **env})
     assert first.returncode == 1, first.stdout + first.stderr
     found = records(sweep, out)
     assert [(r.status, r.attempt) for r in found] == [("missing", 1), ("missing", 1)]
-    assert f"Slurm no longer knows job {gone}_0" in found[0].reason
-    second = memsweep("status", str(out), "--reconcile", env={"PATH": path})
+    assert f"Slurm no longer knows job {array}_0" in found[0].reason
+    second = memsweep("status", str(out), "--reconcile", env={"PATH": path, **env})
     assert second.returncode == 1 and records(sweep, out) == found  # exactly one record each
     assert calls(log) == {"squeue": 2}
