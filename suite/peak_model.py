@@ -36,6 +36,9 @@ Terms beyond the state at rest, each measured on DeepSpeed 0.19.8 (tests/jobs/te
 * the step: torch AdamW's two fp32 temporaries of the tensor it steps, and at 16-bit
   the fp32 gradients of the master copy.
 * offload_param: the parameter partitions on the host; NVMe: on disk, not in RAM.
+* a strategy's own (its `block_widths` and `peak_terms` hooks, suite/strategy_spec.py):
+  structured pruning's narrower blocks, unstructured pruning's weight_orig x mask copies,
+  distillation's loss in place of the model's logits and loss gradients.
 * pipeline stages (a strategy's `layer_share`): a stage's blocks only, times the micro-batches
   in flight (1F1B: stages - stage); the embedding's ids on the first, the head and loss on the
   last; the hidden states a stage sent, kept until their backward, and its receive buffers;
@@ -62,34 +65,12 @@ from suite.parallel import (
     shard_ranks,
     shares_differ,
 )
+from suite.peak_term import ALL, PHASES, POINTS, SAVED, PeakTerm
 from suite.prediction import runtime_bytes
-from suite.strategy_spec import LayerShare
+from suite.strategies import active, effective
+from suite.strategy_spec import BlockWidths, LayerShare
 
-PHASES = ("forward", "backward", "step")
-# The moments a phase's peak can fall on: the forward's end; backward's start (activations and
-# the loss's gradients), early in backward (the reduce bucket allocated, activations not yet
-# freed) and its end (every gradient, the bucket full); the optimizer's step.
-POINTS = {"forward": ("forward",), "backward": ("bwd_start", "bwd_early", "bwd_end"),
-          "step": ("step",)}
-ALL = ("forward", "bwd_start", "bwd_early", "bwd_end", "step")
-PLACES = ("device", "host", "nvme")
 ACTIVATION_MODES = ("ops", "paper")
-
-
-@dataclass(frozen=True, kw_only=True)
-class PeakTerm:
-    name: str
-    nbytes: int
-    points: tuple[str, ...] = ALL
-    place: str = "device"
-    category: str = "other"  # the measured breakdown's category it corresponds to
-    note: str = ""
-
-    def __post_init__(self) -> None:
-        if self.place not in PLACES:
-            raise ValueError(f"place {self.place!r} is not one of {PLACES}")
-        if bad := set(self.points) - set(ALL):
-            raise ValueError(f"points {sorted(bad)} are not among {ALL}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -161,12 +142,38 @@ def predict_peak(values: dict, *, rank: int | None = None,
     rest = predict(values, rank=rank)
     terms = _rest_terms(values, rest.terms)
     terms += _activation_terms(values, spec, activations, rank_layers(values, spec, rest.rank))
+    terms += _strategy_terms(values, spec)
     # BF16_Optimizer (the pipeline engine's at bf16, ZeRO-0) steps one flat fp32 group
     flat = any(t.name == "fp32_groups_flat_partition" for t in rest.terms)
     terms += _transient_terms(values, spec, rest.rank, flat=flat)
     terms += _early_partition_terms(values, spec, rest.rank)
     return PeakPrediction(rank=rest.rank, device=str(values["device"]), terms=tuple(terms),
                           runtime_bytes=runtime_bytes(values, sum(spec.parameter_sizes())))
+
+
+def _strategies(values: dict):
+    """The active strategies and the values their hooks take (presets resolved)."""
+    return active(values), effective(values)
+
+
+def _strategy_terms(values: dict, spec: ModelSpec) -> list[PeakTerm]:
+    """What active strategies add to the peak beyond their state at rest (their peak_terms)."""
+    found, eff = _strategies(values)
+    return [t for s in found if s.peak_terms is not None for t in s.peak_terms(eff, spec)]
+
+
+def _block_widths(values: dict, spec: ModelSpec) -> BlockWidths:
+    found, eff = _strategies(values)
+    for s in found:
+        if s.block_widths is not None:
+            return s.block_widths(eff, spec)
+    return BlockWidths(heads=spec.n_head, ffn=spec.ffn)
+
+
+def _own_loss(values: dict) -> bool:
+    """Whether the model's own loss runs (a strategy's objective replaces it: its peak_terms
+    then hold the loss's terms)."""
+    return not any(s.objective is not None for s in _strategies(values)[0])
 
 
 def _early_partition_terms(values: dict, spec: ModelSpec, rank: int) -> list[PeakTerm]:
@@ -212,17 +219,25 @@ def _rest_terms(values: dict, rest_terms) -> list[PeakTerm]:
 
 def block_activation_bytes(spec: ModelSpec, *, micro_batch: int, seq_len: int,
                            width: int, sequence_parallel: int = 1,
-                           tensor_parallel: int = 1) -> int:
+                           tensor_parallel: int = 1, widths: BlockWidths | None = None) -> int:
     """What one transformer block saves for backward (suite/gpt.py's or suite/llama.py's
     Block, SDPA). `seq_len`: the positions this rank feeds (a sequence-parallel rank's
     slice of `seq_len * sequence_parallel`); `tensor_parallel`: AutoTP's share of the heads
-    and the MLP width (the norms and the projections' inputs stay whole)."""
-    b, s, h, a, w = micro_batch, seq_len, spec.d_model, spec.n_head, width
+    and the MLP width (the norms and the projections' inputs stay whole); `widths`: the
+    block's heads and MLP width as built (default: the model's; structured pruning narrows
+    them, suite/model_surgery.py's PrunedBlock)."""
+    widths = widths or BlockWidths(heads=spec.n_head, ffn=spec.ffn)
+    b, s, h, w = micro_batch, seq_len, spec.d_model, width
+    a, f, inner = widths.heads, widths.ffn, widths.heads * spec.head_dim
     # Ulysses' all-to-all hands o_proj a new tensor, where without it o_proj's input is a
-    # view of SDPA's output (saved anyway): one more h-wide tensor per token.
-    split = b * s * h * w if sequence_parallel > 1 else 0
+    # view of SDPA's output (saved anyway): one more attention-wide tensor per token.
+    split = b * s * inner * w if sequence_parallel > 1 else 0
     if spec.family == "gpt":
-        return b * s * ((16 * h + 4) * w + 4 * a) + split
+        # Per token: the block's input and ln1's output (h each), q, k, v (views of qkv's
+        # output) and SDPA's output (proj's input is a view of it), ln2's input and output,
+        # fc's and gelu's outputs (f each), the norms' mean and rstd, SDPA's fp32 log-sum-exp
+        # per head: (16h + 4)·w + 4a for the model's own widths.
+        return b * s * ((4 * h + 4 * inner + 2 * f + 4) * w + 4 * a) + split
     kv = spec.kv_heads * spec.head_dim
     # Per token, each RMSNorm: its fp32 input (x.float(): x itself in fp32), fp32 rstd, the
     # normalised x and x times the weight (the projections' input); attention: q and k
@@ -231,23 +246,24 @@ def block_activation_bytes(spec: ModelSpec, *, micro_batch: int, seq_len: int,
     # (down's input), each ffn-wide. Rotary saves its cos and sin for q and for k, s x
     # head_dim each, computed for the whole sequence, whatever the batch.
     norms = 2 * (4 * h + 4 + 2 * w * h)
-    attention = w * (2 * h + 2 * kv) + 4 * a
-    sharded = (attention + 4 * w * spec.ffn) // tensor_parallel
+    attention = w * (2 * inner + 2 * kv) + 4 * a
+    sharded = (attention + 4 * w * f) // tensor_parallel
     return (b * s * (norms + sharded) + split
             + 4 * s * sequence_parallel * spec.head_dim * w)
 
 
 def activation_bytes(spec: ModelSpec, *, micro_batch: int, seq_len: int, width: int,
                      checkpoint_every: int = 0, sequence_parallel: int = 1,
-                     tensor_parallel: int = 1, share: LayerShare | None = None) -> int:
+                     tensor_parallel: int = 1, share: LayerShare | None = None,
+                     widths: BlockWidths | None = None) -> int:
     """Everything the forward saves for backward, derived from the model's operations.
-    `seq_len`: the positions this rank feeds (see block_activation_bytes); of the layers
-    `share` runs (default: all), for each of its micro-batches in flight."""
+    `seq_len`, `widths`: see block_activation_bytes; of the layers `share` runs (default:
+    all), for each of its micro-batches in flight."""
     share = share or LayerShare(blocks=spec.n_layer)
     b, s, h, L = micro_batch, seq_len, spec.d_model, share.blocks
     block = block_activation_bytes(spec, micro_batch=b, seq_len=s, width=width,
                                    sequence_parallel=sequence_parallel,
-                                   tensor_parallel=tensor_parallel)
+                                   tensor_parallel=tensor_parallel, widths=widths)
     kept = math.ceil(L / checkpoint_every) if checkpoint_every else 0  # i % k == 0
     blocks = kept * b * s * h * width + (L - kept) * block
     log_softmax = b * s * spec.vocab_size * 4  # its fp32 output
@@ -276,10 +292,10 @@ def _activation_terms(values: dict, spec: ModelSpec, mode: str,
         saved = activation_bytes(spec, micro_batch=b, seq_len=s, width=w, checkpoint_every=k,
                                  sequence_parallel=int(values["seq_len"]) // s,
                                  tensor_parallel=int(values.get("tensor_parallel", 1)),
-                                 share=share)
+                                 share=share, widths=_block_widths(values, spec))
     terms = [PeakTerm(name=f"activations ({mode})", nbytes=saved, category="activations",
-                      points=("forward", "bwd_start", "bwd_early"))]
-    if share.head:
+                      points=SAVED)]
+    if share.head and _own_loss(values):
         logits = b * s * spec.vocab_size * (w + (4 if w != 4 else 0))
         dlogits = b * s * spec.vocab_size * (8 + (w if w != 4 else 0))
         terms += [
@@ -423,7 +439,7 @@ def _gathered(sizes: list[int], zero: dict) -> int:
 
 def with_activations(prediction: PeakPrediction, nbytes: int) -> PeakPrediction:
     """The same prediction with another activation figure (a strategy's own)."""
-    terms = tuple(replace(t, nbytes=nbytes) if t.category == "activations" else t
+    terms = tuple(replace(t, nbytes=nbytes) if t.name.startswith("activations (") else t
                   for t in prediction.terms)
     return replace(prediction, terms=terms)
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from suite.models import ModelSpec
+from suite.peak_term import PeakTerm
 from suite.prediction import Prediction
 from suite.resolved import Resolved
 
@@ -93,6 +94,20 @@ class LayerShare:
     kept_outputs: int = 0
 
 
+@dataclass(frozen=True, kw_only=True)
+class BlockWidths:
+    """A transformer block's widths as a rank builds it, for its activations
+    (suite/peak_model.py): the model's own unless a strategy narrows them (`block_widths`)."""
+
+    heads: int  # attention heads, head_dim wide each (the model's head_dim)
+    ffn: int  # MLP width
+
+    def __post_init__(self) -> None:
+        if self.heads < 1 or self.ffn < 1:
+            raise ValueError(f"block widths heads={self.heads}, ffn={self.ffn}: each must be "
+                             "at least 1")
+
+
 # A scenario's axis values by name, presets resolved (suite.strategies.effective); a Resolved
 # is one too. Plan-time hooks (rules, configure, implies, memory_term) take these: they run for
 # every combination of a sweep and for rows of a results frame, where nothing is resolved.
@@ -144,6 +159,8 @@ MakeMpu = Callable[[Resolved, RankContext], Any]
 RankShare = Callable[[Values, ModelSpec, int], list[int]]
 BuildModel = Callable[[Resolved, RankContext], Module]
 LayerShareOf = Callable[[Values, ModelSpec, int], LayerShare]
+PeakTerms = Callable[[Values, ModelSpec], list[PeakTerm]]
+BlockWidthsOf = Callable[[Values, ModelSpec], BlockWidths]
 # (engine, inputs, targets, micro-steps, mark) -> the step's loss; mark(point) or None, as in
 # jobs/train.py's own step: "forward", "backward", "step", "end".
 TrainStep = Callable[[Any, Any, Any, int, Callable[[str], None] | None], float]
@@ -174,6 +191,12 @@ class Strategy:
     rank_share(values, spec, rank) -> [sizes]   the parameters global rank `rank`'s module
                                              holds
     layer_share(values, spec, rank) -> LayerShare   the layers global rank `rank` runs
+    block_widths(values, spec) -> BlockWidths   a block's heads and MLP width as the rank
+                                             builds it (structured pruning narrows them)
+    peak_terms(values, spec) -> [PeakTerm]   what it adds to a rank's peak beyond its state
+                                             at rest (suite/peak_model.py); a strategy with an
+                                             `objective` brings its loss's terms here, in
+                                             place of the model's own loss terms
     build(run, ctx) -> model                 builds the rank's module in place of the
                                              catalogue's (a pipeline stage: its layers only)
     train_step(engine, x, y, micro_steps, mark) -> loss   one optimizer step in place of
@@ -209,6 +232,8 @@ class Strategy:
     seq_splits: Splits | None = None
     mpu: MakeMpu | None = None
     layer_share: LayerShareOf | None = None
+    block_widths: BlockWidthsOf | None = None
+    peak_terms: PeakTerms | None = None
     build: BuildModel | None = None
     train_step: TrainStep | None = None
 

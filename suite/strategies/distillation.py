@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from suite.models import MODELS, ModelSpec, model_spec
+from suite.peak_term import SAVED, PeakTerm
 from suite.prediction import add_term
 from suite.resolved import Resolved
 from suite.strategies import quantization
@@ -72,11 +73,32 @@ def objective(run: Resolved, ctx: RankContext) -> Objective | None:
 def memory_term(values: dict, p):
     if values["quantize"] != "none":
         teacher = values["model"] if values["teacher"] == "self" else values["teacher"]
-        held = quantization.quantized_bytes({**values, "model": teacher}, 2)
+        # the teacher is dense: the scenario's pruning is the student's
+        held = quantization.quantized_bytes({**values, "model": teacher, "pruning": "none"}, 2)
     else:
         held = 2 * teacher_spec(values).n_params
     return add_term(p, values, category="params", name="teacher (frozen, 16-bit)", nbytes=held,
                     note="a whole teacher on every rank, next to the student")
+
+
+def peak_terms(values: Values, spec: ModelSpec) -> list[PeakTerm]:
+    """The loss's terms, in place of the model's own (suite/peak_model.py leaves those out
+    for a strategy with an objective). Objective.loss runs the teacher first (under no_grad:
+    nothing kept), then the student; the model's activation term already holds the student's
+    fp32 log-softmax, which the KL divergence saves like the model's loss would. Per logit
+    (b·s·V), fp32: the teacher's log-softmax, saved by kl_div, until backward; at the
+    forward's peak, inside kl_div, the student's and the teacher's logits over the
+    temperature and kl_div's exp(target), target - input and their product, 5 × 4 bytes;
+    at backward's start one fp32 gradient at a time. Measured (tiny on a small teacher and
+    on itself, 2 ranks, ZeRO-0, fp32): the forward's tensor peak is these terms' sum."""
+    logits = int(values["micro_batch"]) * int(values["seq_len"]) * spec.vocab_size
+    return [PeakTerm(name="teacher log-softmax (saved by kl_div)", nbytes=4 * logits,
+                     points=SAVED, category="activations"),
+            PeakTerm(name="distillation loss temporaries", nbytes=5 * 4 * logits,
+                     points=("forward",), category="temporaries",
+                     note="both logits over the temperature, kl_div's three fp32 temporaries"),
+            PeakTerm(name="distillation loss gradient", nbytes=4 * logits, points=("bwd_start",),
+                     category="temporaries")]
 
 
 def _smaller(v: dict) -> bool:
@@ -104,4 +126,5 @@ STRATEGY = Strategy(
     kinds=("distill",),
     objective=objective,
     memory_term=memory_term,
+    peak_terms=peak_terms,
 )

@@ -7,7 +7,8 @@
                   per matrix) -- only where it sees the matrices: ZeRO 1-3 and DeepSpeed's
                   16-bit optimizers hand it flat 1-D partitions, and it keeps 4 B/param
     adamw8bit     bitsandbytes' AdamW8bit: two uint8 states + a block-wise absmax, ~2 B/param
-                  (a client optimizer: DeepSpeed's config cannot name it)
+                  (a client optimizer: DeepSpeed's config cannot name it); a tensor under
+                  4096 elements keeps two fp32 states instead
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ LEARNING_RATE = 1e-4
 ADAMW = {"lr": LEARNING_RATE, "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 0.01}
 NAMES = ("adamw", "sgd", "sgd-momentum", "adafactor", "adamw8bit")
 BNB_BLOCK = 256  # bitsandbytes' blockwise 8-bit states: one fp32 absmax per 256 values each
+BNB_MIN_8BIT = 4096  # bitsandbytes' min_8bit_size: smaller tensors keep 32-bit states
+BNB_QMAPS = 2 * 256 * 4  # its two quantization maps (signed, unsigned), fp32, one per optimizer
 
 
 def configure(values: dict, config: dict) -> dict:
@@ -86,12 +89,38 @@ def state_bytes(values: dict) -> float:
     return per_param.get(name, 0) * spec.n_params
 
 
+def adamw8bit_bytes(sizes: list[int]) -> int:
+    """bitsandbytes 0.50's AdamW8bit states for the tensors it steps (Optimizer2State.init_state):
+    two uint8 states and two fp32 absmax per 256-element block, or two fp32 states for a
+    tensor under min_8bit_size; the quantization maps once if any tensor is 8-bit."""
+    small = sum(n for n in sizes if n < BNB_MIN_8BIT)
+    large = [n for n in sizes if n >= BNB_MIN_8BIT]
+    blocks = sum(-(-n // BNB_BLOCK) for n in large)
+    return 8 * small + 2 * sum(large) + 2 * 4 * blocks + (BNB_QMAPS if large else 0)
+
+
+def stepped_sizes(values: dict) -> list[int]:
+    """The tensors the optimizer steps on a rank: the parameters at ZeRO-0, this rank's flat
+    partition at ZeRO-1/2 (padded to 2·N elements, as suite/memory_model.py pads it) and at
+    ZeRO-3 (each parameter padded to N)."""
+    sizes, n = model_spec(values["model"]).parameter_sizes(), int(values["world_size"])
+    if values["zero_stage"] == 0:
+        return sizes
+    if values["zero_stage"] in (1, 2):
+        return [-(-sum(sizes) // (2 * n)) * 2]
+    return [sum(-(-s // n) for s in sizes)]
+
+
 def memory_term(values: dict, p):
     shards = values["world_size"] if values["zero_stage"] >= 1 else 1
     offload = values["offload_optimizer"] != "none"
+    nbytes = int(state_bytes(values) / shards)
+    whole = values.get("tensor_parallel", 1) == values.get("pipeline_stages", 1) == 1
+    if values["optimizer"] == "adamw8bit" and whole:  # (a model-parallel rank's share: ~)
+        nbytes = adamw8bit_bytes(stepped_sizes(values))
     return add_term(p, values, category="optimizer_state", name=f"{values['optimizer']} states",
-                    nbytes=int(state_bytes(values) / shards), place="host" if offload else
-                    "device", note="suite/strategies/optimizer.py")
+                    nbytes=nbytes, place="host" if offload else "device",
+                    note="suite/strategies/optimizer.py")
 
 
 STRATEGY = Strategy(

@@ -79,7 +79,11 @@ def main() -> None:
             out = {"values": scenario.values, "sizes": entry["sizes"], "ledgers": ledgers}
         else:
             run = scenario.resolve()
-            outcomes = comm.gather(train(run, ranks, start_rank(run, ranks)), root=0)
+            ctx = start_rank(run, ranks)
+            # Its prepare removes an NVMe run's folder on local rank 0: no rank may create its
+            # swap files there before (ranks drift apart between the scenarios of a batch).
+            comm.Barrier()
+            outcomes = comm.gather(train(run, ranks, ctx), root=0)
             out = ranks.rank == 0 and ok_record(scenario, outcomes, attempt=1, started=now(),
                                                 fingerprint={}).to_json()
         if ranks.rank == 0:

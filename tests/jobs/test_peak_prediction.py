@@ -1,13 +1,12 @@
 """Measured against predicted: the peak of live tensor bytes (jobs/peak_probe.py) of real
 DeepSpeed runs against suite/peak_model.py, per rank, within 5 %.
 
-Runs the training scenarios of suite/sweeps/smoke.toml (2 ranks) and those of
-suite/sweeps/strategies.toml that `COVERED` names, in one MPI launch per file
-(tests/jobs/batch_runs.py): GPT and Llama, tensor, pipeline and sequence parallel among
-them (each scenario clears the mpu a previous engine left as DeepSpeed's global one, so
-their order does not matter). Not yet covered (their peak is not yet a term of the model):
-the 1-rank baseline, NVMe offload, the optimizers other than AdamW and SGD, pruning,
-distillation.
+Runs every training scenario (kind train or distill) of suite/sweeps/smoke.toml and of
+suite/sweeps/strategies.toml once -- the smoke sweep's tiny runs are among strategies' --
+in one MPI launch per world size (tests/jobs/batch_runs.py): GPT and Llama, tensor,
+pipeline and sequence parallel, NVMe offload, every optimizer, pruning and distillation
+among them (each scenario clears the mpu a previous engine left as DeepSpeed's global one,
+so their order does not matter).
 Also: at `small`, 2 ranks, fp32 AdamW, what DeepSpeed 0.19.8 does with the gradients at the
 end of backward.
 """
@@ -29,44 +28,59 @@ REPO = Path(__file__).resolve().parents[2]
 MPIEXEC = Path(sys.executable).with_name("mpiexec")
 TOLERANCE = 0.05
 SETTINGS = {"warmup_steps": 1, "timed_steps": 1}
+SWEEPS = ("smoke", "strategies")
 
 pytestmark = pytest.mark.slow
 
 
-def covered(values: dict) -> bool:
-    """The strategies.toml scenarios whose peak the model has terms for."""
-    return (values["kind"] == "train" and values["world_size"] == 2
-            and values["optimizer"] in ("adamw", "sgd") and values["pruning"] == "none"
-            and "nvme" not in (values["offload_optimizer"], values["offload_param"]))
+def training(sweep: str) -> list[Scenario]:
+    return [s for s in load_sweep(REPO / "suite" / "sweeps" / f"{sweep}.toml").scenarios
+            if s.values["kind"] in ("train", "distill")]
 
 
-def run_batch(tmp: Path, name: str, scenarios: list[Scenario]) -> list[dict]:
+def key(scenario: Scenario) -> str:
+    return json.dumps(dict(scenario.params), sort_keys=True)
+
+
+def run_batch(tmp: Path, name: str, scenarios: list[Scenario], ranks: int = 2) -> list[dict]:
     spec = tmp / f"{name}.json"
     spec.write_text(json.dumps([{"values": dict(s.params), "settings": SETTINGS}
                                 for s in scenarios]))
-    done = subprocess.run([str(MPIEXEC), "-n", "2", sys.executable,
+    done = subprocess.run([str(MPIEXEC), "-n", str(ranks), sys.executable,
                            str(REPO / "tests" / "jobs" / "batch_runs.py"), str(spec)],
                           cwd=REPO, capture_output=True, text=True, timeout=3000)
     assert done.returncode == 0, done.stderr[-4000:]
     return [json.loads(x[6:]) for x in done.stdout.splitlines() if x.startswith("BATCH ")]
 
 
-def ratios(records: list[dict]) -> list[tuple[str, int, float]]:
-    out = []
-    for r in records:
-        scenario = Scenario.from_json(r["scenario"])
-        for rank in r["ranks"]:
-            predicted = predict_peak(scenario.values, rank=rank["rank"]).peak_bytes
-            out.append((scenario.run_id, rank["rank"], rank["tensor_peak_bytes"] / predicted))
+def ratios(record: dict) -> list[tuple[int, float]]:
+    """[(rank, measured / predicted tensor peak)] of one record."""
+    scenario = Scenario.from_json(record["scenario"])
+    return [(rank["rank"], rank["tensor_peak_bytes"]
+             / predict_peak(scenario.values, rank=rank["rank"]).peak_bytes)
+            for rank in record["ranks"]]
+
+
+@pytest.fixture(scope="module")
+def measured(tmp_path_factory) -> dict[str, list[tuple[int, float]]]:
+    """{scenario key: [(rank, ratio)]} for every training scenario of both sweeps."""
+    tmp = tmp_path_factory.mktemp("peaks")
+    unique = {key(s): s for sweep in SWEEPS for s in training(sweep)}
+    by_size: dict[int, list[Scenario]] = {}
+    for s in unique.values():
+        by_size.setdefault(int(s.values["world_size"]), []).append(s)
+    out = {}
+    for size, scenarios in sorted(by_size.items()):
+        records = run_batch(tmp, f"ranks{size}", scenarios, ranks=size)
+        out.update({key(s): ratios(r) for s, r in zip(scenarios, records, strict=True)})
     return out
 
 
-@pytest.mark.parametrize("sweep", ["smoke", "strategies"])
-def test_tensor_peak_within_5_percent_per_rank(sweep, tmp_path):
-    scenarios = [s for s in load_sweep(REPO / "suite" / "sweeps" / f"{sweep}.toml").scenarios
-                 if covered(s.values)]
-    found = ratios(run_batch(tmp_path, sweep, scenarios))
-    assert len(found) == 2 * len(scenarios)
+@pytest.mark.parametrize("sweep", SWEEPS)
+def test_tensor_peak_within_5_percent_per_rank(sweep, measured):
+    scenarios = training(sweep)
+    found = [(s.run_id, rank, ratio) for s in scenarios for rank, ratio in measured[key(s)]]
+    assert len(found) == sum(int(s.values["world_size"]) for s in scenarios)
     off = [f for f in found if abs(f[2] - 1) > TOLERANCE]
     assert not off, off
 
