@@ -1,15 +1,19 @@
 """The largest model size that fits, per strategy and hardware: measured, then predicted.
 
 Measured: the largest size with an ok run (a size "fits" if any of its runs is
-ok). When the largest size that was run fits, the analytical model
-(suite.memory_model.predict) extrapolates over the larger catalogue sizes:
+ok). When the largest size that was run fits, the analytical model extrapolates
+over the larger catalogue sizes, counting the budget as `plan --predict` and the
+capacity search count it (suite.peak_model.budget_need: the tensor peak plus the
+runtime term on the CPU, calibrated per engine by `memsweep bench-runtime`):
 
-    predicted peak(size) = predict(size).device_bytes + overhead
-    overhead             = measured peak − predict(...).device_bytes at the largest size run
+    predicted need(size) = budget_need(size) + overhead
+    overhead             = measured need − budget_need(...) at the largest size run
+    measured need        = measured peak (+ the runtime term where the peak is the tensor
+                           peak; host RSS already holds the runtime)
 
-and the largest size whose predicted peak is within the device capacity is the
-predicted answer. The capacity is `capacity` when given, else the number in
-the GPU's name ("NVIDIA H100 80GB HBM3" → 80·10⁹ bytes); unknown on the CPU.
+and the largest size whose predicted need is within the device capacity is the
+predicted answer (`predicted_peak`: that need). The capacity is `capacity` when given, else
+the number in the GPU's name ("NVIDIA H100 80GB HBM3" → 80·10⁹ bytes); unknown on the CPU.
 """
 
 from __future__ import annotations
@@ -21,8 +25,9 @@ import pandas as pd
 from analysis.predicted import scenario_values
 from analysis.tidy import hardware_keys
 from suite.axes import AXES
-from suite.memory_model import predict
-from suite.models import MODELS
+from suite.models import MODELS, model_spec
+from suite.peak_model import budget_need
+from suite.prediction import runtime_bytes
 
 COLUMNS = ("strategy", "largest_measured", "first_oom", "largest_predicted", "predicted_peak",
            "capacity", "basis")
@@ -41,6 +46,9 @@ def largest_fitting(frame: pd.DataFrame, *, capacity: int | None = None) -> pd.D
         ok=("ok", "any"), oom=("oom", "any"), n_params=("n_params", "max")).reset_index()
     ok = frame[frame["status"] == "ok"]
     peaks = ok.groupby([*keys, "model"], dropna=False, sort=False)["peak_bytes"].median()
+    # where a CPU record has no tensor peak, peak_bytes is the host RSS: the runtime is in it
+    rss = ok.assign(rss=(ok["device"] != "cuda") & ok["tensor_peak_bytes"].isna()).groupby(
+        [*keys, "model"], dropna=False, sort=False)["rss"].any()
     firsts = ok.groupby([*keys, "model"], dropna=False, sort=False)[
         [a for a in AXES if a in ok]].first()
     rows = []
@@ -50,7 +58,8 @@ def largest_fitting(frame: pd.DataFrame, *, capacity: int | None = None) -> pd.D
         if out.pop("extrapolate"):
             at = (*key, out["largest_measured"])
             out.update(_predicted(firsts.loc[at].to_dict(), float(peaks.loc[at]),
-                                  int(group["n_params"].iloc[-1]), out["capacity"]))
+                                  bool(rss.loc[at]), int(group["n_params"].iloc[-1]),
+                                  out["capacity"]))
         rows.append({**named, **out})
     return pd.DataFrame(rows, columns=[*keys[:-1], *COLUMNS])
 
@@ -77,14 +86,17 @@ def _largest(sizes: pd.DataFrame, capacity: int | None) -> dict:
             and capacity is not None}
 
 
-def _predicted(axes: dict, peak: float, n_params: int, capacity: int) -> dict:
-    """The largest catalogue size past `n_params` whose predicted peak fits `capacity`."""
+def _predicted(axes: dict, peak: float, runtime_in: bool, n_params: int,
+               capacity: int) -> dict:
+    """The largest catalogue size past `n_params` whose predicted need fits `capacity`;
+    `runtime_in`: the measured `peak` is host RSS, which holds the runtime term already."""
     values = scenario_values(axes)
     out: dict = {}
     try:
-        overhead = peak - predict(values).device_bytes
+        runtime = 0 if runtime_in else runtime_bytes(values, model_spec(values["model"]).n_params)
+        overhead = peak + runtime - budget_need(values)
         for name in _sizes_above(n_params):
-            predicted = predict({**values, "model": name}).device_bytes + overhead
+            predicted = budget_need({**values, "model": name}) + overhead
             if predicted > capacity:
                 break
             out = {"largest_predicted": name, "predicted_peak": predicted,

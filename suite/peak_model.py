@@ -458,3 +458,13 @@ def named_allocations(values: dict) -> dict[str, int]:
         pbs = int(zero.get("stage3_prefetch_bucket_size", int(5e7)))
         out[f"ZeRO-3 prefetch bucket (stage3_prefetch_bucket_size = {pbs:,} elements)"] = w * pbs
     return out
+
+
+def budget_need(values: dict) -> int:
+    """What a rank needs of its memory budget -- as `plan --predict`, the capacity search and
+    the report's largest-model page count it: a training scenario's tensor peak plus the
+    runtime term (PeakPrediction.budget_bytes); another kind's memory-model budget (the peak
+    model is training's)."""
+    if values.get("kind", "train") != "train":
+        return predict(values).budget_bytes
+    return predict_peak(values).budget_bytes

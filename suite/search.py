@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from suite.axes import AXES as ALL_AXES
 from suite.errors import UserInputError
 from suite.models import FAMILIES, MODELS, ModelSpec, encode, model_spec
-from suite.peak_model import predict_peak
+from suite.peak_model import budget_need
 from suite.prediction import runtime_bytes
 from suite.scenario import RunSettings
 from suite.scenario_name import scenario_name
@@ -300,7 +300,7 @@ def budget_bytes(search: SearchSpec, values: dict, settings: RunSettings) -> int
 def predicted_need(values: dict) -> int:
     """What the analytical model says a rank needs of the budget: its predicted peak plus the
     runtime baseline (suite/peak_model.py)."""
-    return predict_peak(values).budget_bytes
+    return budget_need(values)
 
 
 def predicted_index(search: SearchSpec, ladder: list, values: dict, budget: int | None) -> int:

@@ -9,7 +9,9 @@ from analysis.labels import BASELINE
 from analysis.pareto import on_front
 from analysis.predicted import scenario_values
 from results.frame import records_frame
-from suite.memory_model import predict
+from suite.models import MODELS
+from suite.peak_model import budget_need, predict_peak
+from suite.prediction import runtime_bytes
 
 
 def frame_of(*specs, **common):
@@ -82,8 +84,9 @@ def test_largest_fitting_size_measured_then_predicted():
     z3_base = row(frame, model="base", zero_stage=3)
     values = scenario_values({a: getattr(z3_base, a) for a in ("model", "world_size",
                                                                "zero_stage", "device")})
-    overhead = z3_base.peak_host_rss_bytes - predict(values).device_bytes
-    predicted = {m: predict({**values, "model": m}).device_bytes + overhead
+    # the measured peak is host RSS here (no tensor peak): the runtime is in it
+    overhead = z3_base.peak_host_rss_bytes - budget_need(values)
+    predicted = {m: budget_need({**values, "model": m}) + overhead
                  for m in ("125m", "350m", "760m")}
     capacity = int((predicted["350m"] + predicted["760m"]) / 2)  # 350m fits, 760m does not
     table = analyse(frame, capacity=capacity).fits.set_index("strategy")
@@ -97,6 +100,24 @@ def test_largest_fitting_size_measured_then_predicted():
     unknown = analyse(frame).fits.set_index("strategy")  # CPU: no capacity, measured only
     assert unknown.at["zero_stage=3", "basis"] == "measured"
     assert pd.isna(unknown.at["zero_stage=3", "capacity"])
+
+
+def test_largest_fitting_size_counts_the_budget_plan_predict_counts():
+    """From a tensor peak on the CPU the extrapolation adds the runtime term, as
+    `plan --predict` and the capacity search do (suite.peak_model.budget_need): a capacity
+    between the tensor peak and the tensor peak plus the runtime does not fit."""
+    frame = frame_of({"stage": 3, "offload": "none"}, model="tiny", tensor_peaks=True)
+    values = scenario_values({"model": "tiny", "world_size": 2, "zero_stage": 3,
+                              "device": "cpu"})
+    tensor_peak = row(frame, model="tiny").tensor_peak_bytes  # the larger rank's
+    overhead = tensor_peak + runtime_bytes(values, MODELS["tiny"].n_params) - budget_need(values)
+    need = budget_need({**values, "model": "small"}) + overhead
+    tensors_only = predict_peak({**values, "model": "small"}).peak_bytes
+    assert need - tensors_only > 300 * 2**20  # the runtime term
+    fits = analyse(frame, capacity=need).fits.iloc[0]
+    assert fits["largest_predicted"] == "small" and fits["predicted_peak"] == pytest.approx(need)
+    short = analyse(frame, capacity=(need + tensors_only) // 2).fits.iloc[0]
+    assert short["basis"] == "measured"  # small does not fit once the runtime counts
 
 
 def test_capacity_comes_from_the_gpu_name():
