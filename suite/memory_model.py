@@ -34,6 +34,8 @@ from suite.parallel import (
 from suite.prediction import CATEGORIES, Prediction, Term
 from suite.scenario import Scenario
 from suite.strategies import effective, memory_terms
+from suite.zero3_sub_groups import DEEPSPEED_DEFAULT as SUB_GROUP_DEFAULT
+from suite.zero3_sub_groups import sub_groups
 
 MODES = ("deepspeed", "paper")
 _DTYPE_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2}
@@ -42,7 +44,8 @@ _DTYPE_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2}
 _STATE_BYTES = {"adamw": 8, "sgd": 0}
 # DeepSpeed 0.19.8's defaults for the config keys the layout depends on (runtime/zero/config.py).
 ZERO_DEFAULTS = {"reduce_bucket_size": int(5e8), "contiguous_gradients": True,
-                 "stage3_param_persistence_threshold": int(1e5)}
+                 "stage3_param_persistence_threshold": int(1e5),
+                 "sub_group_size": SUB_GROUP_DEFAULT}
 _ALIGN = 2  # ZeRO-1/2's nccl_start_alignment_factor: flat groups pad to 2·N elements
 
 
@@ -183,7 +186,8 @@ def _zero_terms(values: dict, sizes: list[int], rank: int) -> list[Term]:
                           note="below stage3_param_persistence_threshold: kept whole"))
     terms += [Term(category="master_params", name="fp32_partitioned_groups_flat",
                    nbytes=4 * part, place=opt),
-              _states(k * part, 1 if torch_adam and k else 0, opt),
+              _states(k * part, len(sub_groups(sizes, n, int(zero["sub_group_size"])))
+                      if torch_adam and k else 0, opt),  # one counter per sub-group stepped
               Term(category="grads", name="grad_partitions_flat_buffer", nbytes=w * part,
                    place=opt, note="DeepSpeed 0.19.8 keeps this rank's gradient partitions "
                                    "in the parameters' dtype, for the whole run")]

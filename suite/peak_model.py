@@ -34,7 +34,8 @@ Terms beyond the state at rest, each measured on DeepSpeed 0.19.8 (tests/jobs/te
 * ZeRO-2: the last rank's gradient partition buffer from early in backward (its
   parameters' gradients come first), so ranks differ.
 * the step: torch AdamW's two fp32 temporaries of the tensor it steps, and at 16-bit
-  the fp32 gradients of the master copy.
+  the fp32 gradients of the master copy; ZeRO-3 steps sub-group by sub-group
+  (sub_group_size), each with a flat fp32 copy of its gradients.
 * offload_param: the parameter partitions on the host; NVMe: on disk, not in RAM.
 * a strategy's own (its `block_widths` and `peak_terms` hooks, suite/strategy_spec.py):
   structured pruning's narrower blocks, unstructured pruning's weight_orig x mask copies,
@@ -69,6 +70,7 @@ from suite.peak_term import ALL, PHASES, POINTS, SAVED, PeakTerm
 from suite.prediction import runtime_bytes
 from suite.strategies import active, effective
 from suite.strategy_spec import BlockWidths, LayerShare
+from suite.zero3_sub_groups import flat_copy_elements, sub_groups
 
 ACTIVATION_MODES = ("ops", "paper")
 
@@ -339,16 +341,28 @@ def _transient_terms(values: dict, spec: ModelSpec, rank: int, *,
 
 
 def _zero3_step_gradient_terms(values: dict, sizes: list[int], n: int) -> list[PeakTerm]:
-    """ZeRO-3 without offload steps on a flattened fp32 copy of its averaged gradient
-    partition (stage3.py _prepare_fp32_grad_for_sub_group), made before the step while the
-    partition still exists: 4 bytes per element of the rank's partition, at any precision.
-    Measured at 3.75M, 26.5M and 30.7M parameters, 2 ranks, fp32: the step phase's peak
-    exceeds the other terms by exactly that."""
+    """ZeRO-3 without offload steps each sub-group on a flattened fp32 copy of its averaged
+    gradients (stage3.py _prepare_fp32_grad_for_sub_group), made while the partition still
+    exists: 4 bytes per element of the sub-group, at any precision; none for a sub-group of
+    one fp32 parameter (a view). Measured at 3.75M, 26.5M and 30.7M parameters, 2 ranks,
+    fp32, one sub-group (DeepSpeed's default sub_group_size): the step phase's peak exceeds
+    the other terms by exactly the partition."""
     if values["zero_stage"] != 3 or values["offload_optimizer"] != "none":
         return []
-    return [PeakTerm(name="ZeRO-3 flat fp32 gradient partition", points=("step",),
-                     category="grads", nbytes=4 * sum(math.ceil(x / n) for x in sizes),
-                     note="the averaged gradients flattened for the optimizer's step")]
+    group = _zero3_step_group(values, sizes, n)
+    nbytes = 4 * flat_copy_elements(group, _DTYPE_BYTES[values["precision"]])
+    return [PeakTerm(name="ZeRO-3 flat fp32 gradient of a sub-group", points=("step",),
+                     category="grads", nbytes=nbytes,
+                     note="the averaged gradients of the sub-group stepped, flattened")] \
+        if nbytes else []
+
+
+def _zero3_step_group(values: dict, sizes: list[int], n: int) -> list[int]:
+    """The sub-group (partition elements per parameter) at whose step ZeRO-3 peaks: the
+    largest flat gradient copy plus AdamW's two fp32 temporaries (suite/zero3_sub_groups.py)."""
+    width = _DTYPE_BYTES[values["precision"]]
+    groups = sub_groups(sizes, n, int(zero_config(values)["sub_group_size"]))
+    return max(groups, key=lambda g: 4 * flat_copy_elements(g, width) + 8 * sum(g))
 
 
 def _tied_gradient_terms(values: dict, spec: ModelSpec, sizes: list[int],
@@ -374,8 +388,8 @@ def _tied_gradient_terms(values: dict, spec: ModelSpec, sizes: list[int],
 def _step_terms(values: dict, sizes: list[int], n: int, *, flat: bool = False) -> list[PeakTerm]:
     """torch's AdamW (DeepSpeed's torch_adam on the CPU without offload) steps one tensor at a
     time with two fp32 temporaries of its size: at ZeRO-0 the largest parameter (all of them
-    when the wrapper flattens them: `flat`), at ZeRO-1-3 this rank's flat fp32 partition.
-    DeepSpeedCPUAdam (offload) works in place."""
+    when the wrapper flattens them: `flat`), at ZeRO-1/2 this rank's flat fp32 partition, at
+    ZeRO-3 one sub-group of it (sub_group_size). DeepSpeedCPUAdam (offload) works in place."""
     if values["optimizer"] != "adamw" or values["offload_optimizer"] != "none" \
             or values["device"] != "cpu":
         return []
@@ -385,7 +399,7 @@ def _step_terms(values: dict, sizes: list[int], n: int, *, flat: bool = False) -
     elif stage in (1, 2):
         largest = math.ceil(psi / (2 * n)) * 2  # the aligned partition (memory_model._ALIGN)
     else:
-        largest = sum(math.ceil(x / n) for x in sizes)
+        largest = sum(_zero3_step_group(values, sizes, n))
     return [PeakTerm(name="AdamW step temporaries", nbytes=2 * 4 * largest, points=("step",),
                      category="temporaries", note="two fp32 temporaries of the tensor stepped")]
 

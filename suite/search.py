@@ -268,11 +268,12 @@ class Bisection:
         return target
 
     def _one_step(self, index: int, *, up: bool) -> int:
-        """The nearest index at least a resolution away from `index` (or the ladder's end)."""
+        """The farthest index still within a resolution of `index` (at least the next one):
+        when the prediction was right, the probe there ends the search in two probes."""
         d, n = (1 if up else -1), len(self.ladder)
         j = index + d
         while 0 <= j + d < n:
-            a, b = (index, j) if up else (j, index)
+            a, b = (index, j + d) if up else (j + d, index)
             if not self.close_enough(self.ladder[a], self.ladder[b]):
                 break
             j += d
