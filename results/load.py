@@ -76,8 +76,14 @@ def _read(path: str | Path) -> tuple[bytes, Stamp]:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise OSError(f"{os.path.basename(path)} is not a regular file")
-        with open(fd, "rb", closefd=False) as f:
-            raw = f.read()
+        # one read of the size fstat gave (no buffered file object: many thousands are read);
+        # a file that changed size since, or a short read, is read on to its end
+        raw = os.read(fd, st.st_size + 1)
+        if len(raw) != st.st_size:
+            parts = [raw]
+            while more := os.read(fd, 1 << 20):
+                parts.append(more)
+            raw = b"".join(parts)
     finally:
         os.close(fd)
     return raw, (st.st_size, st.st_mtime_ns)

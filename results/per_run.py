@@ -19,21 +19,17 @@ def owners(sizes: Sequence[int]) -> np.ndarray:
 
 def most(owner: np.ndarray, values: list, runs: int, keep: np.ndarray | None = None) -> pa.Array:
     """Per run, the largest of its items' values that are not None (null where it has none),
-    as int64; `keep` masks the items considered."""
+    as int64; `keep` masks the items considered. Items are listed run after run."""
     filled, valid = _ints(values, keep)
-    out = np.full(runs, _LOW, dtype=np.int64)
-    np.maximum.at(out, owner[valid], filled[valid])
-    has = np.zeros(runs, dtype=bool)
-    has[owner[valid]] = True
-    return pa.array(out, pa.int64(), mask=~has)
+    largest, has = _largest(owner, filled, valid, runs)
+    return pa.array(largest, pa.int64(), mask=~has)
 
 
 def first_largest(owner: np.ndarray, values: list, runs: int) -> np.ndarray:
     """Per run, the index of its first item with the largest value not None, -1 where none
     (as Python's max(..., key=) picks)."""
     filled, valid = _ints(values, None)
-    largest = np.full(runs, _LOW, dtype=np.int64)
-    np.maximum.at(largest, owner[valid], filled[valid])
+    largest, _ = _largest(owner, filled, valid, runs)
     at = np.flatnonzero(valid & (filled == largest[owner]))
     out = np.full(runs, -1, dtype=np.int64)
     run, first = np.unique(owner[at], return_index=True)  # items are in run order
@@ -41,10 +37,25 @@ def first_largest(owner: np.ndarray, values: list, runs: int) -> np.ndarray:
     return out
 
 
-def _ints(values: list, keep: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+def _ints(values: list, keep: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """The values as int64 (0 for None) and which are not None and kept (None: all)."""
     arr = pa.array(values, pa.int64())
-    valid = np.ones(len(arr), dtype=bool) if arr.null_count == 0 else \
-        arr.is_valid().to_numpy(zero_copy_only=False)
+    valid = None if arr.null_count == 0 else arr.is_valid().to_numpy(zero_copy_only=False)
     if keep is not None:
-        valid &= keep
+        valid = keep if valid is None else valid & keep
     return arr.fill_null(0).to_numpy(), valid
+
+
+def _largest(owner: np.ndarray, values: np.ndarray, valid: np.ndarray | None,
+             runs: int) -> tuple[np.ndarray, np.ndarray]:
+    """The largest valid value per run (any where it has none) and whether it has one."""
+    if valid is not None:
+        owner, values = owner[valid], values[valid]
+    largest = np.full(runs, _LOW, dtype=np.int64)
+    has = np.zeros(runs, dtype=bool)
+    if len(owner):
+        # a run's items are side by side: the maximum of each stretch, in one call
+        starts = np.flatnonzero(np.concatenate(([True], owner[1:] != owner[:-1])))
+        largest[owner[starts]] = np.maximum.reduceat(values, starts)
+        has[owner[starts]] = True
+    return largest, has

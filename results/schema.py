@@ -243,7 +243,7 @@ def _message(e: msgspec.ValidationError) -> str:
 
 # The schema leaves `scenario` and `fingerprint` free-form (dict), but the frame and the
 # report read these parts blind: a hand-edited value of the wrong type there is refused.
-_SCALAR = (str, int, float, bool, type(None))
+_SCALAR = frozenset((str, int, float, bool, type(None)))
 _FRAME_FINGERPRINT = ("hostname", "partition", "torch", "deepspeed", "cpu", "gpu", "git_commit")
 
 
@@ -255,7 +255,7 @@ def check_free_form(scenario: dict, fingerprint: dict) -> None:
     if type(params) is not dict or type(params.get("model")) is not str:
         raise SchemaError("record.scenario.params: expected an object naming the model")
     for where, values in (("params", params), ("settings", settings)):
-        if type(values) is not dict or any(type(v) not in _SCALAR for v in values.values()):
+        if type(values) is not dict or not _SCALAR.issuperset(map(type, values.values())):
             raise SchemaError(f"record.scenario.{where}: expected an object of numbers, text, "
                               "true/false or null")
     if type(scenario.get("repetition", 0)) is not int:
