@@ -30,7 +30,8 @@ def first_largest(owner: np.ndarray, values: list, runs: int) -> np.ndarray:
     (as Python's max(..., key=) picks)."""
     filled, valid = _ints(values, None)
     largest, _ = _largest(owner, filled, valid, runs)
-    at = np.flatnonzero(valid & (filled == largest[owner]))
+    top = filled == largest[owner]
+    at = np.flatnonzero(top if valid is None else valid & top)
     out = np.full(runs, -1, dtype=np.int64)
     run, first = np.unique(owner[at], return_index=True)  # items are in run order
     out[run] = at[first]
