@@ -1,6 +1,11 @@
-"""The frame cache of a sweep folder: its records' frame rows, kept beside them in Parquet.
+"""The frame cache of a sweep folder: its records' frame rows, kept beside them.
 
-    DIR/.frame-cache.parquet
+    DIR/.frame-cache.arrow      a 64-byte header (magic, CRC-32, size), then an Arrow file
+
+Arrow's own format (IPC), not Parquet: its columns are read in place, about 20
+times quicker than decoding Parquet's pages (0.3 ms against 5-7 ms a folder of
+486 records here), for about 3.5 times the bytes (about 1.5 kB a record, a
+sixth of the record's JSON).
 
 One row per valid record, in file-name order: the `records_frame` columns (`night`
 aside: derived when read), the record file's name, size and mtime (the key), and
@@ -10,8 +15,8 @@ is unchanged, decodes only the files that changed or appeared, and writes the
 cache again (atomically) if anything differed.
 
 The records stay the data: the cache may be deleted at any time. It is never
-trusted beyond what it can prove: a cache that cannot be read, fails its page
-checksums, or was made by other code (`STAMP`: this format, the frame's code and
+trusted beyond what it can prove: a cache that cannot be read, fails its
+checksum, or was made by other code (`STAMP`: this format, the frame's code and
 the catalogue) is rebuilt; a row whose file changed size or mtime, or whose
 mtime is too close to when the cache was made to tell two versions apart
 (`RACY_NS`), is decoded again. A folder where the cache cannot be written still
@@ -21,22 +26,25 @@ every load.
 
 from __future__ import annotations
 
+import functools
 import gc
 import hashlib
 import json
 import os
+import struct
 import tempfile
 import time
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import compress
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 import results.frame
 import results.frame_peaks
@@ -50,13 +58,18 @@ from results.store import runs_dir
 from suite.axes import AXES
 from suite.models import MODELS
 
-CACHE_NAME = ".frame-cache.parquet"
-FORMAT = 1
+CACHE_NAME = ".frame-cache.arrow"
+_PARQUET_NAME = ".frame-cache.parquet"  # format 1's file
+FORMAT = 2
 RACY_NS = 2 * 10**9  # a file modified this close to the cache's scan may have changed again
 _KEY = ("_name", "_size", "_mtime_ns", "_fingerprint")
 _FINGERPRINT = pa.map_(pa.string(), pa.string())
 _ENTRIES = pa.list_(pa.struct([("key", pa.string()), ("value", pa.string())]))
 _META = b"memsweep.frame_cache"
+_MAGIC = b"memsweep-frames\n"
+_HEADER = struct.Struct("<16sIQ")  # magic, CRC-32 of the Arrow file after the header, its size
+_HEADER_SIZE = 64
+_KEY_TYPES = (pa.string(), pa.int64(), pa.int64(), _FINGERPRINT)
 
 
 def _stamp() -> str:
@@ -165,8 +178,8 @@ def folder_frame(folder: Path) -> FolderFrame:
     folder = Path(folder)
     scanned_ns = time.time_ns()
     stamps = record_stamps(runs_dir(folder))
-    cached = _read_cache(cache_path(folder))
-    kept = _unchanged(cached, stamps) if cached is not None else None
+    cached, meta = _read_cache(cache_path(folder)) or (None, None)
+    kept = _unchanged(cached, meta["scanned_ns"], stamps) if cached is not None else None
     fresh = _decode(folder, [n for n in stamps if kept is None or n not in kept[1]])
     table = _merged(kept[0], fresh) if kept is not None else None
     if kept is not None and table is None:  # the new rows' columns differ: all read again
@@ -177,9 +190,9 @@ def folder_frame(folder: Path) -> FolderFrame:
         table = None if fresh.loose else fresh.table
     changed = cached is None or fresh.table.num_rows or len(kept[1]) != cached.num_rows
     if not changed:  # counted when the cache was written
-        counts = json.loads(cached.schema.metadata[_META])["fingerprints"]
+        counts = meta["fingerprints"]
     else:
-        counts = _counts((table or fresh.table).column("_fingerprint").chunks)
+        counts = _counts((fresh.table if table is None else table).column("_fingerprint").chunks)
     unwritable = None
     if changed and table is not None and (cached is not None or table.num_rows):
         unwritable = _write(cache_path(folder), table, scanned_ns, counts)
@@ -213,6 +226,8 @@ def _decode(folder: Path, names: list[str]) -> _Fresh:
             records.append(record)
             read.append(name)
             stamps.append(stamp)
+        if not records:  # the same empty table every time (most folders of a cached history)
+            return _Fresh(names=names, table=_no_rows(), loose={}, bad=bad)
         table, loose = frame_table(frame_columns(records))
     keys = (pa.array(read, pa.string()), pa.array([s[0] for s in stamps], pa.int64()),
             pa.array([s[1] for s in stamps], pa.int64()), _fingerprints(records))
@@ -232,6 +247,14 @@ def _cycles_unchecked() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+@functools.cache
+def _no_rows() -> pa.Table:
+    table, _ = frame_table(frame_columns([]))
+    for name, kind in zip(_KEY, _KEY_TYPES, strict=True):
+        table = table.append_column(name, pa.array([], kind))
+    return table
 
 
 def _fingerprints(records: list) -> pa.Array:
@@ -267,78 +290,107 @@ def _merged(kept: pa.Table, fresh: _Fresh) -> pa.Table | None:
     return table.take(pc.sort_indices(table.column("_name")))
 
 
-def _unchanged(cached: pa.Table, stamps: dict[str, Stamp | None]) \
+def _unchanged(cached: pa.Table, scanned: int, stamps: dict[str, Stamp | None]) \
         -> tuple[pa.Table, set[str]] | None:
     """The cached rows whose file is there, unchanged and not racy, and their names."""
     try:
-        scanned = json.loads(cached.schema.metadata[_META])["scanned_ns"]
         names = cached.column("_name").to_pylist()
-        sizes = cached.column("_size").to_numpy().tolist()
-        mtimes = cached.column("_mtime_ns").to_numpy().tolist()
+        sizes = cached.column("_size").to_numpy()
+        mtimes = cached.column("_mtime_ns").to_numpy()
     except (KeyError, TypeError, ValueError, pa.ArrowException):
         return None
     trusted = scanned - RACY_NS
-    keep = [stamps.get(n) == (size, mtime) and mtime < trusted
-            for n, size, mtime in zip(names, sizes, mtimes, strict=True)]
-    return (cached.filter(pa.array(keep, pa.bool_())),
-            {n for n, k in zip(names, keep, strict=True) if k})
+    if names == list(stamps) and None not in stamps.values():  # the same files: compared whole
+        now = np.array(list(stamps.values()), dtype=np.int64).reshape(-1, 2)
+        keep = (now[:, 0] == sizes) & (now[:, 1] == mtimes) & (mtimes < trusted)
+    else:
+        keep = np.array([stamps.get(n) == (size, mtime) and mtime < trusted
+                         for n, size, mtime in zip(names, sizes, mtimes, strict=True)],
+                        dtype=bool)
+    if keep.all():
+        return cached, set(names)
+    return cached.filter(keep), set(compress(names, keep))
 
 
-def _read_cache(path: Path) -> pa.Table | None:
-    """The cache table if it is whole and was made by this code; else None (rebuilt)."""
-    if not os.path.isfile(path):  # none yet: cheaper to ask than to fail opening it
+def _read_cache(path: Path) -> tuple[pa.Table, dict] | None:
+    """The cache table and its metadata if it is whole and was made by this code; else None
+    (rebuilt)."""
+    table = load_table(path)
+    if table is None:
         return None
     try:
-        table = pq.read_table(path, page_checksum_verification=True)
         meta = json.loads(table.schema.metadata[_META])
         if meta.get("format") != FORMAT or meta.get("stamp") != STAMP or \
                 type(meta.get("scanned_ns")) is not int or not _counts_shape(meta):
             return None
-        if [table.schema.field(k).type for k in _KEY] != \
-                [pa.string(), pa.int64(), pa.int64(), _FINGERPRINT]:
+        if [table.schema.field(k).type for k in _KEY] != list(_KEY_TYPES):
             return None
-        if table.column("_name").null_count or \
-                len(set(table.column("_name").to_pylist())) != table.num_rows:
+        names = table.column("_name")
+        if names.null_count or pc.count_distinct(names).as_py() != table.num_rows:
             return None
         described = [c["name"] for c in table.schema.pandas_metadata["columns"]]
-        if described + list(_KEY) != table.column_names:  # as _table writes them
+        if described + list(_KEY) != table.column_names:  # as _decode makes them
             return None
-        return table
-    except FileNotFoundError:
+        return table, meta
+    except (KeyError, TypeError, ValueError, pa.ArrowException):
+        return None  # foreign: rebuilt
+
+
+def load_table(path: Path) -> pa.Table | None:
+    """The table in a cache file if the file is whole (its checksum holds); else None."""
+    if not os.path.isfile(path):  # none yet: cheaper to ask than to fail opening it
         return None
-    except (OSError, KeyError, TypeError, ValueError, pa.ArrowException):
+    try:
+        with pa.OSFile(str(path)) as f:
+            data = f.read_buffer()  # in memory Arrow aligned: its columns are read in place
+        magic, crc, size = _HEADER.unpack_from(data)
+        body = data.slice(_HEADER_SIZE)
+        if magic != _MAGIC or size != body.size or zlib.crc32(body) != crc:
+            return None
+        return pa.ipc.open_file(body).read_all()
+    except (OSError, ValueError, struct.error, pa.ArrowException):
         return None  # damaged, truncated or foreign: rebuilt
+
+
+def save_table(path: Path, table: pa.Table) -> None:
+    """Write a cache file atomically (a reader sees the old one or the new one). Not synced
+    to disk: one torn by a crash fails its checksum and is rebuilt."""
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+    body = sink.getvalue()
+    header = _HEADER.pack(_MAGIC, zlib.crc32(body), body.size).ljust(_HEADER_SIZE, b"\0")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(header)
+            f.write(body)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _counts_shape(meta: dict) -> bool:
     counts = meta.get("fingerprints")
     return type(counts) is dict and all(
-        type(v) is dict and all(type(n) is int for n in v.values()) for v in counts.values())
+        type(v) is dict and {int}.issuperset(map(type, v.values())) for v in counts.values())
 
 
 def _write(path: Path, table: pa.Table, scanned_ns: int, counts: dict) -> str | None:
-    """Write the cache atomically (a reader sees the old one or the new one); None if done,
-    else why not (a read-only folder: the frame is still right, only slower next time)."""
+    """Write the cache; None if done, else why not (a read-only folder: the frame is still
+    right, only slower next time). A cache of the earlier format (Parquet) is removed."""
     meta = {**(table.schema.metadata or {}),
             _META: json.dumps({"format": FORMAT, "stamp": STAMP, "scanned_ns": scanned_ns,
                                "fingerprints": counts}).encode()}
-    table = table.replace_schema_metadata(meta)
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.", suffix=".tmp")
+        save_table(path, table.replace_schema_metadata(meta))
     except OSError as e:
         return str(e)
     try:
-        with os.fdopen(fd, "wb") as f:
-            pq.write_table(table, f, write_page_checksum=True)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as e:
-        Path(tmp).unlink(missing_ok=True)
-        return str(e)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        (path.parent / _PARQUET_NAME).unlink(missing_ok=True)
+    except OSError:
+        pass  # only a leftover
     return None
 
 

@@ -6,11 +6,10 @@ import time
 from collections import Counter
 
 import pandas as pd
-import pyarrow.parquet as pq
 import pytest
 
 from analysis.sources import load_sources
-from results.cache import _META, cache_path, folder_frame
+from results.cache import _META, cache_path, folder_frame, load_table, save_table
 from results.frame import records_frame
 from results.load import load_records
 from results.store import record_path, runs_dir, write_record
@@ -64,7 +63,7 @@ def test_a_second_load_decodes_only_the_bad_file_and_gives_the_same_frame(folder
 
 
 def flip(data: bytes) -> bytes:
-    """Bytes changed in the first column's first data page (after the 4-byte magic)."""
+    """Bytes changed near the start: the end of the cache's header, the Arrow file's own."""
     return data[:40] + bytes(b ^ 0xFF for b in data[40:104]) + data[104:]
 
 
@@ -74,6 +73,7 @@ def flip(data: bytes) -> bytes:
     flip,  # bytes changed inside a data page (its checksum fails)
     lambda b: b"",
     lambda b: b"PAR1 not a parquet file PAR1",
+    lambda b: b[:70] + bytes([b[70] ^ 1]) + b[71:],  # one bit inside the Arrow file
     lambda b: os.urandom(len(b)),
 ])
 def test_a_damaged_cache_is_rebuilt(folder, damage):
@@ -86,11 +86,11 @@ def test_a_damaged_cache_is_rebuilt(folder, damage):
 
 def test_a_cache_made_by_other_code_is_rebuilt(folder):
     check(folder, decoded=6)
-    table = pq.read_table(cache_path(folder))
+    table = load_table(cache_path(folder))
     meta = json.loads(table.schema.metadata[_META])
     table = table.replace_schema_metadata({**table.schema.metadata,
                                            _META: json.dumps({**meta, "stamp": "old"})})
-    pq.write_table(table, cache_path(folder))
+    save_table(cache_path(folder), table)
     check(folder, decoded=6)
 
 
@@ -142,7 +142,7 @@ def test_a_folder_where_the_cache_cannot_be_written_still_loads_and_says_so_once
     assert not list((tmp_path / "a").glob("*.tmp"))  # no temporary file left behind
 
 
-def test_values_parquet_cannot_hold_load_uncached(tmp_path, make_record):
+def test_values_arrow_cannot_hold_load_uncached(tmp_path, make_record):
     """A hand-edited scenario value of another type than the same column's elsewhere (an
     int and a text): Arrow cannot hold the column, so the folder loads without a cache."""
     for micro_batch, note in ((1, 5), (2, "five")):
