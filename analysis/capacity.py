@@ -4,7 +4,11 @@ the budget (measured by the search's probes), the predicted boundary, and what i
 One row per search outcome (results/search_outcome.py). `ratio` is the boundary over the
 baseline's boundary in the same setup; `speed` the strategy's training FLOP/s at its boundary
 over the baseline's at its own (FLOP/s, not samples/s, because the two boundaries are models
-of different sizes: 6N + 12·L·h·s FLOPs per token, suite/models.py).
+of different sizes: 6N + 12·L·h·s FLOPs per token, suite/models.py). On the CPU a speed is
+the run's own only if nothing else shared its CPUs while its steps were timed: where either
+boundary run was timed at a load above its CPUs, `speed` is unknown and `speed_note` says why
+(a shared 2-core machine gave 71% and 122% for ZeRO-1 and ZeRO-2 at the same model, the same
+computation, minutes apart).
 """
 
 from __future__ import annotations
@@ -20,7 +24,9 @@ COLUMNS = ("search_id", "sweep", "setup", "strategy", "axis", "resolution", "sta
            "budget_bytes",
            "boundary", "boundary_size", "first_failed", "first_failed_size",
            "first_failed_status", "predicted", "predicted_size", "probes", "reused",
-           "samples_per_s", "flops_per_s", "ratio", "speed")
+           "samples_per_s", "flops_per_s", "load_average", "cpus", "device", "ratio", "speed",
+           "speed_note")
+SHARED_SLACK = 0.5  # load average above the CPUs (beyond rounding): other work shared them
 _NOT_SETUP = ("model",)  # the setup is the combination's workload axes
 
 
@@ -44,7 +50,23 @@ def capacity_table(searches: list[SearchOutcome], frame: pd.DataFrame,
         table.loc[cell.index, "ratio"] = cell["boundary_size"] / b["boundary_size"]
         if pd.notna(b["flops_per_s"]) and b["flops_per_s"] > 0:
             table.loc[cell.index, "speed"] = cell["flops_per_s"] / b["flops_per_s"]
+        for i in cell.index:
+            note = shared_note([table.loc[i], b])
+            if note and i != b.name:
+                table.loc[i, ["speed", "speed_note"]] = [None, note]
     return table
+
+
+def shared_note(rows: list[pd.Series]) -> str:
+    """Why these CPU runs' speeds are not comparable ("" if they are): the highest load
+    average above its CPUs that one of them was timed at."""
+    shared = [r for r in rows if r["device"] == "cpu" and pd.notna(r["load_average"])
+              and pd.notna(r["cpus"]) and r["load_average"] > r["cpus"] + SHARED_SLACK]
+    if not shared:
+        return ""
+    worst = max(shared, key=lambda r: r["load_average"] / r["cpus"])
+    return (f"unknown: timed while other work shared the CPUs (load "
+            f"{worst['load_average']:.1f} on {int(worst['cpus'])})")
 
 
 def _row(o: SearchOutcome, frame: pd.DataFrame, setup_axes: tuple[str, ...]) -> dict:
@@ -53,6 +75,8 @@ def _row(o: SearchOutcome, frame: pd.DataFrame, setup_axes: tuple[str, ...]) -> 
     ok, failed = o.last_ok, o.first_failed
     run = frame[frame["run_id"] == ok.run_id] if ok is not None and "run_id" in frame else None
     samples = float(run["samples_per_s"].iloc[0]) if run is not None and len(run) else None
+    load = {k: run[k].iloc[0] if run is not None and len(run) and k in run else None
+            for k in ("load_average", "cpus")}
     flops = None
     if samples is not None:
         values = {**o.combination, o.axis: ok.value}
@@ -68,7 +92,9 @@ def _row(o: SearchOutcome, frame: pd.DataFrame, setup_axes: tuple[str, ...]) -> 
             "first_failed_status": failed.status if failed else None,
             "predicted": o.predicted_value, "predicted_size": o.predicted_size,
             "probes": len(o.probes), "reused": sum(p.reused for p in o.probes),
-            "samples_per_s": samples, "flops_per_s": flops, "ratio": None, "speed": None}
+            "samples_per_s": samples, "flops_per_s": flops, **load,
+            "device": o.combination.get("device"), "ratio": None, "speed": None,
+            "speed_note": ""}
 
 
 def _describe(setup: dict) -> str:
@@ -110,5 +136,6 @@ def capacity_view(table: pd.DataFrame) -> pd.DataFrame:
         "probes": [f"{p} ({u} reused)" if u else str(p)
                    for p, u in zip(table["probes"], table["reused"], strict=True)],
         "x baseline": [f"{v:.2g}x" if pd.notna(v) else "" for v in table["ratio"]],
-        "FLOP/s vs baseline": [f"{v:.0%}" if pd.notna(v) else "" for v in table["speed"]],
+        "FLOP/s vs baseline": [f"{v:.0%}" if pd.notna(v) else (n or "").split(":")[0]
+                               for v, n in zip(table["speed"], table["speed_note"], strict=True)],
     })

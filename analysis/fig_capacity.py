@@ -44,8 +44,10 @@ def _title(setup: str, rows: pd.DataFrame) -> str:
 def _bars(ax, rows: pd.DataFrame, colors: dict, axis: str) -> None:
     labels = order(rows["strategy"])
     rows = rows.set_index("strategy")
-    top = max([v for v in (*rows["boundary_size"], *rows["predicted_size"],
-                           *rows["first_failed_size"]) if pd.notna(v)] or [1])
+    # What is drawn (bars, marks), not the values probed above it: the axis fits the
+    # boundaries, the notes take the room to their right.
+    top = max([v for v in (*rows["boundary_size"], *rows["predicted_size"]) if pd.notna(v)]
+              or [1])
     for y, strategy in enumerate(labels):
         row = rows.loc[strategy]
         size = row["boundary_size"]
@@ -57,7 +59,7 @@ def _bars(ax, rows: pd.DataFrame, colors: dict, axis: str) -> None:
         ax.text(top * 1.02, y, _note(row, axis), va="center", fontsize=7,
                 color=FAIL_COLOR if row["status"] in ("failed", "none_fit") else "black")
     ax.set_yticks(range(len(labels)), labels, fontsize=7)
-    ax.set_xlim(0, top * 1.9)
+    ax.set_xlim(0, top * 1.75)
     ax.invert_yaxis()
     ax.set_xlabel("parameters" if axis == "model" else axis.replace("_", " "))
     if axis == "model":
@@ -79,4 +81,6 @@ def _note(row: pd.Series, axis: str) -> str:
         text += f" · {row['ratio']:.2g}x the baseline"
     if pd.notna(row["speed"]) and row.name != "baseline":
         text += f" · {row['speed']:.0%} of its FLOP/s"
+    elif row.get("speed_note") and row.name != "baseline":
+        text += " · FLOP/s vs it unknown (CPUs shared)"
     return text

@@ -76,7 +76,8 @@ def capacity_findings(a: Analysis) -> list[Finding]:
         else:
             b = base.iloc[0]
             cost = (f" at {best['speed']:.0%} of its training FLOP/s" if pd.notna(best["speed"])
-                    else "")
+                    else f" (its training FLOP/s against the baseline's: {best['speed_note']})"
+                    if best.get("speed_note") else "")
             text = (f"{under}, {best['strategy']} trains a {best['ratio']:.2g}x larger "
                     f"{'model' if axis == 'model' else axis.replace('_', ' ')} than the "
                     f"baseline ({show(best['boundary_size'])} vs {show(b['boundary_size'])})"
@@ -120,7 +121,8 @@ def _order_note(found: pd.DataFrame) -> str:
     return (" ZeRO-3 stays below ZeRO-2, as the analytical model predicts: at this world size "
             "its step holds as many bytes per parameter as ZeRO-2's (its shards plus a flat "
             "fp32 copy of its gradient shard and AdamW's two temporaries, against ZeRO-2's "
-            "full parameters plus shards), and its engine takes more runtime memory.")
+            "full parameters plus shards; DeepSpeed's sub_group_size bounds them to a "
+            "sub-group's), and its engine takes more runtime memory.")
 
 
 def _shown(axis: str):

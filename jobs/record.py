@@ -58,7 +58,8 @@ def measurements(scenario: Scenario, outcomes: list[RankOutcome], *,
                         samples_per_s=samples, tokens_per_s=tokens, final_loss=loss,
                         step_time_cv=probes.cv(steps), stable=outcomes[0].stable,
                         flops_per_token=flops, tflops_per_rank=tflops, peak_tflops=peak,
-                        peak_source=source, mfu=tflops / peak if peak else None)
+                        peak_source=source, mfu=tflops / peak if peak else None,
+                        load_average=os.getloadavg()[0], cpus=len(os.sched_getaffinity(0)))
 
 
 def rank_metrics(scenario: Scenario, metrics: dict) -> RankMetrics:

@@ -35,6 +35,8 @@ sweep folder the record was read from).
 | samples_per_s | float | global throughput, all ranks |
 | tokens_per_s | float | samples_per_s x seq_len |
 | final_loss | float | training loss at the last timed step |
+| load_average | float | the host's 1-minute load average just after the timed steps |
+| cpus | Int64 | CPUs the run's processes may use (a load above them: the CPUs were shared) |
 | params_bytes | Int64 | bytes of model parameters held by a rank (its shard under ZeRO-3) |
 | grads_bytes | Int64 | bytes of gradients held by a rank (shard under ZeRO-2/3) |
 | master_params_bytes | Int64 | bytes of the fp32 master copy held by the ZeRO optimizer on a rank |
@@ -83,12 +85,13 @@ _MAX_OVER_RANKS = ("params_bytes", "grads_bytes", "master_params_bytes", "optimi
                    "peak_host_rss_bytes", "peak_device_allocated_bytes",
                    "peak_device_reserved_bytes", "tensor_peak_bytes")
 _FLOATS = ("duration_s", "step_time_s", "step_time_iqr_s", "samples_per_s", "tokens_per_s",
-           "final_loss", "tensor_peak_ratio", *frame_peaks.FLOATS)
-_INTS = ("n_params", "timed_steps", "peak_device_bytes", *_MAX_OVER_RANKS,
+           "final_loss", "load_average", "tensor_peak_ratio", *frame_peaks.FLOATS)
+_INTS = ("n_params", "timed_steps", "cpus", "peak_device_bytes", *_MAX_OVER_RANKS,
          "predicted_peak_bytes", "oom_requested_bytes", *frame_peaks.INTS)
 _OOM = {"oom_phase": "phase", "oom_kind": "kind", "oom_requested_bytes": "requested_bytes",
         "oom_allocation": "allocation"}
-_MEASURED = ("step_time_s", "step_time_iqr_s", "samples_per_s", "tokens_per_s", "final_loss")
+_MEASURED = ("step_time_s", "step_time_iqr_s", "samples_per_s", "tokens_per_s", "final_loss",
+             "load_average", "cpus")
 _FINGERPRINT = {"hostname": "hostname", "partition": "partition", "torch_version": "torch",
                 "deepspeed_version": "deepspeed", "cpu_model": "cpu", "gpu_model": "gpu",
                 "git_commit": "git_commit"}
@@ -99,7 +102,7 @@ COLUMNS: tuple[str, ...] = (
     "hostname", "partition", "torch_version", "deepspeed_version", "cpu_model", "gpu_model",
     "git_commit", "n_ranks",
     "step_time_s", "step_time_iqr_s", "timed_steps", "samples_per_s", "tokens_per_s",
-    "final_loss",
+    "final_loss", "load_average", "cpus",
     "params_bytes", "grads_bytes", "master_params_bytes", "optimizer_state_bytes",
     "peak_host_rss_bytes", "peak_device_bytes", "peak_device_allocated_bytes",
     "peak_device_reserved_bytes", "tensor_peak_bytes", "predicted_peak_bytes",

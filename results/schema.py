@@ -161,6 +161,11 @@ class Measurements(_Part, kw_only=True):
     peak_tflops: float | None = None  # the device's dense peak for the precision, if known
     peak_source: str | None = None  # where peak_tflops came from (datasheet row or profile)
     mfu: float | None = None  # tflops_per_rank / peak_tflops; None where the peak is unknown
+    # The host's 1-minute load average when the record was made, just after the timed steps,
+    # and the CPUs this run's processes may use: a load above them means other work shared the
+    # CPUs while the steps were timed (a CPU run's speed is then not its own).
+    load_average: float | None = None
+    cpus: int | None = None
 
 
 class RunRecord(_Record, tag=SCHEMA_VERSION, kw_only=True):

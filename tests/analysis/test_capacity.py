@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pandas as pd
 
 from analysis.capacity import capacity_table, capacity_view, within_one_step
@@ -95,3 +97,18 @@ def test_the_figure_draws_a_bar_and_a_predicted_mark_per_strategy():
     gids = {a.get_gid() for ax in fig.axes for a in (*ax.patches, *ax.lines)}
     assert {"baseline/boundary", "zero_stage=3/boundary", "baseline/predicted",
             "zero_stage=3/predicted"} <= gids
+
+
+def test_a_speed_timed_on_shared_cpus_is_unknown_not_a_figure():
+    """On the CPU a run's FLOP/s is its own only if nothing else shared its CPUs while its
+    steps were timed (the record's load average against its CPUs)."""
+    found = [outcome(0, 10e6, 11e6), outcome(1, 20e6, 21e6), outcome(3, 25e6, 26e6)]
+    frame = frame_of(found).assign(load_average=[2.1, 2.3, 6.2], cpus=[2, 2, 2])
+    found = [replace(o, combination={**o.combination, "device": "cpu"}) for o in found]
+    table = capacity_table(found, frame, WORKLOAD_AXES)
+    z1, z3 = table.iloc[1], table.iloc[2]
+    assert z1["speed"] > 0 and not z1["speed_note"]  # both quiet: a figure
+    assert pd.isna(z3["speed"]) and "load 6.2 on 2" in z3["speed_note"]
+    assert list(capacity_view(table)["FLOP/s vs baseline"])[2] == "unknown"
+    [f] = capacity_findings(Boundaries(table))
+    assert "training FLOP/s against the baseline's: unknown" in f.text
