@@ -139,6 +139,10 @@ def start_rank(run: Resolved, ranks: Ranks) -> RankContext:
         torch.set_num_threads(max(1, len(os.sched_getaffinity(0)) // (ranks.local_size or 1)))
     ctx = hooks.context(run, ranks)
     hooks.prepare(run, ctx)
+    if torch.distributed.is_initialized() and torch.distributed.get_world_size() > 1:
+        # prepare is per node (local rank 0 clears what an earlier attempt left, e.g. the run's
+        # NVMe folder): no rank may create files there before that is done.
+        torch.distributed.barrier()
     return ctx
 
 
