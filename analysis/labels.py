@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 
+import numpy as np
 import pandas as pd
 
 from suite.scenario_name import BASELINE, naming_axes, strategy_label
@@ -32,14 +33,12 @@ def strategy_labels(frame: pd.DataFrame) -> pd.Series:
     axes = [a for a in naming_axes() if a in frame]
     if frame.empty or not axes:
         return pd.Series(BASELINE, index=frame.index, dtype="object")
-    cache: dict[tuple, str] = {}
-    labels = []
-    for key in zip(*(frame[a].tolist() for a in axes), strict=True):
-        label = cache.get(key)
-        if label is None:
-            label = cache[key] = strategy_label(dict(zip(axes, key, strict=True)))
-        labels.append(label)
-    return pd.Series(labels, index=frame.index, dtype="object")
+    which = frame.groupby(axes, dropna=False, sort=False).ngroup().to_numpy()
+    _, first = np.unique(which, return_index=True)  # a row of each combination, in code order
+    firsts = frame[axes].iloc[first]
+    labels = [strategy_label(dict(zip(axes, key, strict=True)))
+              for key in zip(*(firsts[a].tolist() for a in axes), strict=True)]
+    return pd.Series(np.asarray(labels, dtype=object)[which], index=frame.index, dtype="object")
 
 
 def order(labels) -> list[str]:
