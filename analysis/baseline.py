@@ -30,7 +30,7 @@ def strategy_medians(frame: pd.DataFrame) -> pd.DataFrame:
     keys = [*setup_keys(frame), "strategy"]
     if frame.empty:
         return pd.DataFrame(columns=[*keys, "runs", "status", *VALUES])
-    ok = ok_rows(frame).groupby(keys, dropna=False, sort=False)
+    ok = ok_rows(frame, [*keys, *VALUES.values()]).groupby(keys, dropna=False, sort=False)
     med = ok[list(VALUES.values())].median().astype("float64")
     med = med.rename(columns={v: k for k, v in VALUES.items()})
     med.insert(0, "runs", ok.size())

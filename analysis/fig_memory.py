@@ -69,7 +69,8 @@ def memory_vs_size_figure(a: Analysis, *, subtitle: str | None = None) -> Figure
 
 
 def _size_lines(ax, rows: pd.DataFrame, colors: dict, markers: dict) -> None:
-    ok = ok_rows(rows).groupby(["strategy", "model"])[["n_params", "peak_bytes"]].median()
+    ok = ok_rows(rows, ["strategy", "model", "n_params", "peak_bytes"]).groupby(
+        ["strategy", "model"])[["n_params", "peak_bytes"]].median()
     flags = rows.assign(ok=rows["status"] == "ok", oom=rows["status"] == "oom").groupby(
         ["strategy", "model"]).agg(ok=("ok", "any"), oom=("oom", "any"),
                                    n_params=("n_params", "max"))

@@ -35,8 +35,11 @@ COLUMNS = ("strategy", "largest_measured", "first_oom", "largest_predicted", "pr
 
 def largest_fitting(frame: pd.DataFrame, *, capacity: int | None = None) -> pd.DataFrame:
     """One row per hardware setup and strategy of the enriched `frame`: see the module doc."""
-    frame = frame[frame["n_params"].notna()]
     keys = [*hardware_keys(frame), "strategy"]
+    read = [*keys, "model", "status", "n_params", "peak_bytes", "device", "tensor_peak_bytes",
+            "gpu_model", *AXES]  # only these are copied by the filters below
+    frame = frame[[c for c in dict.fromkeys(read) if c in frame]]
+    frame = frame[frame["n_params"].notna()]
     if frame.empty:
         return pd.DataFrame(columns=[*keys[:-1], *COLUMNS])
     capacities = device_capacities(frame, capacity)
@@ -67,8 +70,8 @@ def largest_fitting(frame: pd.DataFrame, *, capacity: int | None = None) -> pd.D
 def device_capacities(frame: pd.DataFrame, capacity: int | None) -> dict[str, int | None]:
     """Bytes of device memory per partition: `capacity`, else from the GPU name, else None."""
     out = {}
-    for partition, rows in frame.groupby("partition", dropna=False):
-        sizes = [int(m.group(1)) * 10**9 for name in rows["gpu_model"].dropna().unique()
+    for partition, names in frame.groupby("partition", dropna=False)["gpu_model"]:
+        sizes = [int(m.group(1)) * 10**9 for name in names.dropna().unique()
                  if (m := re.search(r"(\d+)\s*GB", str(name)))]
         out[partition] = capacity or (min(sizes) if sizes else None)
     return out

@@ -72,8 +72,8 @@ def night_span(frame: pd.DataFrame) -> str:
 def trend_table(frame: pd.DataFrame) -> pd.DataFrame:
     """Per partition, strategy and night: the median change of each metric, in %, against
     each scenario's own median over every night (so scenarios of any size weigh alike)."""
-    ok = ok_rows(frame)
     keys = ["scenario_id", "partition"]
+    ok = ok_rows(frame, [*keys, "strategy", "night", *(c for c, _ in TREND_METRICS)])
     parts = []
     for column, _ in TREND_METRICS:
         typical = ok.groupby(keys, dropna=False)[column].transform("median")

@@ -11,8 +11,9 @@ from suite.axes import AXES
 def hardware_table(frame: pd.DataFrame) -> pd.DataFrame:
     """Medians per scenario parameters and partition, for the parameters run ok on 2+
     partitions."""
-    ok = ok_rows(frame)
-    params = [a for a in AXES if a in ok]
+    params = [a for a in AXES if a in frame]
+    ok = ok_rows(frame, [*params, "partition", "strategy", "n_params", "peak_bytes",
+                         "samples_per_s", "run_id"])
     med = ok.groupby([*params, "partition"], dropna=False).agg(
         strategy=("strategy", "first"), n_params=("n_params", "max"),
         peak=("peak_bytes", "median"), samples_per_s=("samples_per_s", "median"),

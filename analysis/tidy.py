@@ -51,8 +51,11 @@ def enrich(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def ok_rows(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame[frame["status"] == "ok"]
+def ok_rows(frame: pd.DataFrame, columns: list[str] | None = None) -> pd.DataFrame:
+    """The ok runs of `frame`; only `columns` of them when given (a filter copies every column
+    it keeps: of a large frame, take those read)."""
+    ok = frame["status"] == "ok"
+    return frame[ok] if columns is None else frame.loc[ok, list(dict.fromkeys(columns))]
 
 
 def statuses(frame: pd.DataFrame, keys: list[str], *, ok_wins: bool = True) -> pd.Series:
