@@ -139,8 +139,10 @@ def frame_columns(records: list[RunRecord]) -> dict[str, list | pa.Array]:
     for name in _MEASURED:
         col[name] = [m and getattr(m, name) for m in ms]
     col["timed_steps"] = [m and len(m.step_times_s) for m in ms]
-    for name in _MAX_OVER_RANKS:
-        col[name] = most(owner, list(map(attrgetter(name), ranks)), n)
+    # every rank's figures gathered in one pass, as rows Arrow turns into columns
+    per_rank = pa.array(list(map(attrgetter(*_MAX_OVER_RANKS), ranks)), _RANK_FIGURES)
+    for name, values in zip(_MAX_OVER_RANKS, per_rank.flatten(), strict=True):
+        col[name] = most(owner, values, n)
     col["peak_device_bytes"] = col["peak_device_allocated_bytes"]
     col["predicted_peak_bytes"] = most(owner, [k.predicted and k.predicted.peak_bytes
                                                for k in ranks], n)
@@ -155,6 +157,7 @@ def frame_columns(records: list[RunRecord]) -> dict[str, list | pa.Array]:
 
 
 _KNOWN = frozenset(COLUMNS)
+_RANK_FIGURES = pa.struct([(name, pa.int64()) for name in _MAX_OVER_RANKS])
 
 
 def _ratio(ranks: tuple) -> float | None:

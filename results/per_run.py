@@ -17,7 +17,8 @@ def owners(sizes: Sequence[int]) -> np.ndarray:
     return np.repeat(np.arange(len(sizes)), np.asarray(sizes, dtype=np.int64))
 
 
-def most(owner: np.ndarray, values: list, runs: int, keep: np.ndarray | None = None) -> pa.Array:
+def most(owner: np.ndarray, values: list | pa.Array, runs: int,
+         keep: np.ndarray | None = None) -> pa.Array:
     """Per run, the largest of its items' values that are not None (null where it has none),
     as int64; `keep` masks the items considered. Items are listed run after run."""
     filled, valid = _ints(values, keep)
@@ -38,9 +39,10 @@ def first_largest(owner: np.ndarray, values: list, runs: int) -> np.ndarray:
     return out
 
 
-def _ints(values: list, keep: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+def _ints(values: list | pa.Array, keep: np.ndarray | None) \
+        -> tuple[np.ndarray, np.ndarray | None]:
     """The values as int64 (0 for None) and which are not None and kept (None: all)."""
-    arr = pa.array(values, pa.int64())
+    arr = values if isinstance(values, pa.Array) else pa.array(values, pa.int64())
     valid = None if arr.null_count == 0 else arr.is_valid().to_numpy(zero_copy_only=False)
     if keep is not None:
         valid = keep if valid is None else valid & keep
