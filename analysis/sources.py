@@ -117,7 +117,9 @@ def _read_all(folders: list[Path]) -> list[tuple]:
     if sum(sizes) < PARALLEL_FROM or workers < 2:
         return [_read(f) for f in folders]
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(_read, folders, chunksize=max(1, len(folders) // (4 * workers))))
+        # a few folders a task: a worker holds (and sends) no more than their rows at once
+        chunk = max(1, min(8, len(folders) // (4 * workers)))
+        return list(pool.map(_read, folders, chunksize=chunk))
 
 
 def _count(folder: Path) -> int:
