@@ -76,7 +76,7 @@ def capacity_findings(a: Analysis) -> list[Finding]:
         else:
             b = base.iloc[0]
             cost = (f" at {best['speed']:.0%} of its training FLOP/s" if pd.notna(best["speed"])
-                    else f" (its training FLOP/s against the baseline's: {best['speed_note']})"
+                    else f"; its training FLOP/s against the baseline's is {best['speed_note']}"
                     if best.get("speed_note") else "")
             text = (f"{under}, {best['strategy']} trains a {best['ratio']:.2g}x larger "
                     f"{'model' if axis == 'model' else axis.replace('_', ' ')} than the "

@@ -110,7 +110,8 @@ def boundaries(a: Analysis) -> list[tuple[str, Figure]]:
            for _, rows in table.groupby("axis", sort=False)]
     return out + _table(title, capacity_view(table),
                         "boundary: the largest value that ran ok; next up: the next value "
-                        "probed above it; FLOP/s at the boundary over the baseline's at its own")
+                        "probed above it; FLOP/s at the boundary over the baseline's at its own "
+                        "(unknown where other work shared the CPUs while either was timed)")
 
 
 def strategies_vs_baseline(a: Analysis) -> list[tuple[str, Figure]]:

@@ -111,4 +111,4 @@ def test_a_speed_timed_on_shared_cpus_is_unknown_not_a_figure():
     assert pd.isna(z3["speed"]) and "load 6.2 on 2" in z3["speed_note"]
     assert list(capacity_view(table)["FLOP/s vs baseline"])[2] == "unknown"
     [f] = capacity_findings(Boundaries(table))
-    assert "training FLOP/s against the baseline's: unknown" in f.text
+    assert "training FLOP/s against the baseline's is unknown: timed while" in f.text
