@@ -12,6 +12,7 @@ import os
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
+from operator import attrgetter
 from pathlib import Path
 
 from results.schema import RunRecord, SchemaError, decode
@@ -102,18 +103,20 @@ def record_names(folder: Path) -> list[str]:
 def record_stamps(folder: Path) -> dict[str, Stamp | None]:
     """Each `folder/*.json` by name, in order, with its stamp; None for what is not a regular
     file (never cached: read, and quarantined, each time)."""
-    stamps = {}
     try:
-        with os.scandir(folder) as entries:
-            for e in entries:
-                if not e.name.endswith(".json"):
-                    continue
-                try:
-                    st = e.stat()
-                except OSError:  # gone, or a dangling link: the reader says which
-                    st = None
-                stamps[e.name] = (st.st_size, st.st_mtime_ns) \
-                    if st is not None and stat.S_ISREG(st.st_mode) else None
+        with os.scandir(folder) as found:
+            entries = sorted((e for e in found if e.name.endswith(".json")), key=_name)
     except (FileNotFoundError, NotADirectoryError):
         return {}
-    return dict(sorted(stamps.items()))
+    stamps = {}
+    for e in entries:
+        try:
+            st = e.stat()
+        except OSError:  # gone, or a dangling link: the reader says which
+            stamps[e.name] = None
+            continue
+        stamps[e.name] = (st.st_size, st.st_mtime_ns) if stat.S_ISREG(st.st_mode) else None
+    return stamps
+
+
+_name = attrgetter("name")
