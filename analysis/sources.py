@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from results.cache import FolderFrame, cache_path, combined_frame, folder_frame
+from results.cache import FolderFrame, combined_frame, folder_frame, is_current
 from results.frame import records_frame
 from results.load import Quarantined
 from results.search_outcome import SearchOutcome, load_outcomes
@@ -111,8 +111,9 @@ def _search(folder: Path, depth: int) -> list[Path]:
 
 def _read_all(folders: list[Path]) -> list[tuple]:
     """`_read` of every folder; in a process per core when there are many records to decode
-    (folders without a frame cache: with one, reading is mostly the cache, quick in one)."""
-    sizes = [0 if cache_path(f).is_file() else _count(f) for f in folders]
+    (folders without a cache made by this code: with one, reading is mostly the cache, quick
+    in one)."""
+    sizes = [0 if is_current(f) else _count(f) for f in folders]
     workers = min(os.cpu_count() or 1, len(folders))
     if sum(sizes) < PARALLEL_FROM or workers < 2:
         return [_read(f) for f in folders]

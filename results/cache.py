@@ -72,7 +72,8 @@ _FINGERPRINT = pa.map_(pa.string(), pa.string())
 _ENTRIES = pa.list_(pa.struct([("key", pa.string()), ("value", pa.string())]))
 _META = b"memsweep.frame_cache"
 _MAGIC = b"memsweep-frames\n"
-_HEADER = struct.Struct("<16sIQ")  # magic, CRC-32 of the Arrow file after the header, its size
+# magic, CRC-32 of the Arrow file after the header, its size, the STAMP it was made under
+_HEADER = struct.Struct("<16sIQ32s")
 _HEADER_SIZE = 64
 _KEY_TYPES = (pa.string(), pa.int64(), pa.int64(), _FINGERPRINT)
 
@@ -341,6 +342,18 @@ def _read_cache(path: Path) -> tuple[pa.Table, dict] | None:
         return None  # foreign: rebuilt
 
 
+def is_current(folder: Path) -> bool:
+    """Whether the folder has a cache made by this code (its header says so; whether it is
+    whole and fresh is only known when it is read): for deciding how to read many folders."""
+    try:
+        with open(cache_path(folder), "rb") as f:
+            head = f.read(_HEADER.size)
+        magic, _, _, stamp = _HEADER.unpack(head)
+    except (OSError, struct.error):
+        return False
+    return magic == _MAGIC and stamp == bytes.fromhex(STAMP)
+
+
 def load_table(path: Path) -> pa.Table | None:
     """The table in a cache file if the file is whole (its checksum holds); else None."""
     if not os.path.isfile(path):  # none yet: cheaper to ask than to fail opening it
@@ -348,7 +361,7 @@ def load_table(path: Path) -> pa.Table | None:
     try:
         with pa.OSFile(str(path)) as f:
             data = f.read_buffer()  # in memory Arrow aligned: its columns are read in place
-        magic, crc, size = _HEADER.unpack_from(data)
+        magic, crc, size, _ = _HEADER.unpack_from(data)
         body = data.slice(_HEADER_SIZE)
         if magic != _MAGIC or size != body.size or zlib.crc32(body) != crc:
             return None
@@ -364,7 +377,8 @@ def save_table(path: Path, table: pa.Table) -> None:
     with pa.ipc.new_file(sink, table.schema) as writer:
         writer.write_table(table)
     body = sink.getvalue()
-    header = _HEADER.pack(_MAGIC, zlib.crc32(body), body.size).ljust(_HEADER_SIZE, b"\0")
+    header = _HEADER.pack(_MAGIC, zlib.crc32(body), body.size,
+                          bytes.fromhex(STAMP)).ljust(_HEADER_SIZE, b"\0")
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:

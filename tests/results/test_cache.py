@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from analysis.sources import load_sources
-from results.cache import _META, cache_path, folder_frame, load_table, save_table
+from results.cache import _META, cache_path, folder_frame, is_current, load_table, save_table
 from results.frame import records_frame
 from results.load import load_records
 from results.store import record_path, runs_dir, write_record
@@ -56,8 +56,9 @@ def check(folder, decoded: int) -> None:
 
 
 def test_a_second_load_decodes_only_the_bad_file_and_gives_the_same_frame(folder):
+    assert not is_current(folder)
     check(folder, decoded=6)
-    assert cache_path(folder).is_file()
+    assert cache_path(folder).is_file() and is_current(folder)
     check(folder, decoded=1)
     assert folder_frame(folder).fingerprints == {"hostname": {"h": 5}, "torch": {"2.13.0": 5}}
 
