@@ -1,6 +1,7 @@
 """The frame cache of a sweep folder: its records' frame rows, kept beside them.
 
-    DIR/.frame-cache.arrow      a 64-byte header (magic, CRC-32, size), then an Arrow file
+    DIR/.frame-cache.arrow      a 64-byte header (magic, CRC-32, size, STAMP), then an
+                                Arrow file
 
 Arrow's own format (IPC), not Parquet: its columns are read in place, about 20
 times quicker than decoding Parquet's pages (0.3 ms against 5-7 ms a folder of
