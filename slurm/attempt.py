@@ -38,6 +38,7 @@ class Launcher(Protocol):
     task.SlurmStep)."""
 
     find_every_s: float  # how often to look for ranks while they start (slurm/ranks.py)
+    spans_nodes: bool  # some ranks may run on other nodes, where find_ranks cannot see them
 
     def find_ranks(self, proc: subprocess.Popen) -> list[RankProcess]:
         """The launch's rank processes started so far."""
@@ -63,7 +64,8 @@ def run_attempt(scenario: Scenario, launch: Launch, *, out: Path, attempt: int,
     ending = _wait(launch, log=log, attempt=attempt, timeout_s=scenario.settings.timeout_s,
                    launcher=launcher, signals=signals,
                    watch=RankWatch(world_size=int(scenario["world_size"]),
-                                   find=launcher.find_ranks, every_s=launcher.find_every_s))
+                                   find=launcher.find_ranks, every_s=launcher.find_every_s,
+                                   spans_nodes=launcher.spans_nodes))
     try:
         return outcome.settle(out, scenario=scenario.to_json(), attempt=attempt,
                               launched=launched, ending=ending, log=log)
@@ -98,6 +100,6 @@ def _wait(launch: Launch, *, log: Path, attempt: int, timeout_s: float, launcher
             if proc.returncode is None:  # an unexpected error here must not leave ranks running
                 launcher.stop(proc, signum=None, orderly=False)
         seen = Seen(first_dead=tuple(watch.first_dead), ranks=tuple(watch.ranks.values()),
-                    signals=dict(watch.signals),
+                    signals=dict(watch.signals), all_found=watch.all_found,
                     oom_kills=kernel.oom_kills(), kernel_problem=kernel.problem)
     return launcher.exited(returncode, log=log, signals=signals, seen=seen)

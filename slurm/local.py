@@ -182,6 +182,7 @@ class LocalRanks:
 
     grace_s: float  # between SIGTERM and SIGKILL
     find_every_s: float = 0.1  # reading /proc below mpiexec is cheap
+    spans_nodes: bool = False  # every rank is below mpiexec here
 
     def stop(self, proc: subprocess.Popen, *, signum: int | None, orderly: bool) -> None:
         stop(proc, grace_s=self.grace_s if orderly else 0)

@@ -33,6 +33,8 @@ class Seen:
     first_dead: tuple[RankProcess, ...] = ()  # ended together, before the others
     ranks: tuple[RankProcess, ...] = ()  # every rank process found
     signals: Mapping[int, int] = field(default_factory=dict)  # pid -> signal, where seen
+    all_found: bool = True  # every rank was known when the first ended (else one not yet
+    # found may have died before those seen: first_dead then names no one for certain)
     oom_kills: Mapping[int, str] = field(default_factory=dict)  # the kernel's, since launch
     kernel_problem: str | None = None  # why the kernel's log could not be read
 
@@ -137,6 +139,10 @@ def _who(seen: Seen, how: How) -> str:
     first = _not_cleaned_up(seen, how.signum)
     if not first:
         return f"a rank {how}"
+    if not seen.all_found:
+        return f"a rank {how} on host {first[0].host} (which one is not known: it ended " \
+               f"before every rank was found; the first of those found to end: " \
+               f"{' or '.join(r.name() for r in first)})"
     together = " (they ended together)" if len(first) > 1 else ""
     return f"{' or '.join(r.name() for r in first)} {how} on host {first[0].host}{together}"
 

@@ -95,18 +95,6 @@ def _is_rank(pid: int) -> bool:
         return False
 
 
-def _earliest(ended: list[RankProcess]) -> list[RankProcess]:
-    """Of ranks that ended by the same wake-up, the one that ended first where it shows: the
-    launcher (hydra's proxy, slurmstepd) reaps the first death before it kills the others,
-    so a rank already reaped while the others are still unreaped (zombies) ended first."""
-    reaped = [r for r in ended if not _is_zombie(r.pid)]
-    return reaped if len(reaped) == 1 and len(ended) > 1 else ended
-
-
-def _is_zombie(pid: int) -> bool:
-    return _stat(pid)[:1] == ["Z"]
-
-
 def _exit_signal(pid: int) -> int | None:
     """The signal that ended `pid`, while it is a zombie not yet reaped by its launcher: the
     exit status in /proc/PID/stat (field 52, Linux >= 3.5), as waitpid would give it."""
@@ -128,13 +116,16 @@ def _stat(pid: int) -> list[str]:
 class RankWatch:
     """Waits on a launch and its ranks together; remembers which rank ended first."""
 
-    def __init__(self, *, world_size: int, find: Finder, every_s: float) -> None:
+    def __init__(self, *, world_size: int, find: Finder, every_s: float,
+                 spans_nodes: bool = False) -> None:
         self.world_size = world_size
+        self.spans_nodes = spans_nodes
         self.find = find
         self.every_s = every_s  # between looks while the ranks start
         self.ranks: dict[int, RankProcess] = {}  # by pid
         self.first_dead: list[RankProcess] = []  # ended together at the first wake-up
         self.signals: dict[int, int] = {}  # pid -> the signal that ended it, where seen
+        self.all_found = True  # every rank here was known when the first one ended
         self._fds: dict[int, int] = {}  # pidfd -> pid, of ranks still running
         self._started = time.monotonic()
         self._next_find, self._every = 0.0, every_s
@@ -157,20 +148,28 @@ class RankWatch:
             if signum := _exit_signal(rank.pid):
                 self.signals[rank.pid] = signum
         if ended and not self.first_dead:
-            self.first_dead = _earliest(sorted(ended, key=lambda r: r.rank))
+            # Ended by the same wake-up: in no order the watch can know. Taking the one its
+            # launcher had reaped already as the first named rank 0 for a SIGKILLed rank 1 in
+            # 2 of ~20 runs here under load (the clean-up's kill came before the reaping).
+            self.first_dead = sorted(ended, key=lambda r: r.rank)
+            self.all_found = self.spans_nodes or len(self.ranks) >= self.world_size
         return proc.poll()
 
     def _look(self, proc: subprocess.Popen) -> None:
-        """Learn the ranks started since the last look. A step's ranks on one node start
-        together: once some are known, a look that finds no new one is the last (the others
-        run on other nodes); while none is known, look every `every_s` (a rank killed early
-        is then still named), and after STARTING_S less and less often (a step may wait for
-        its resources), so that a long run costs no more than a few looks."""
+        """Learn the ranks started since the last look, until all `world_size` are known.
+        Where ranks may run on other nodes (`spans_nodes`), a step's ranks on this node
+        start together: once some are known, a look that finds no new one is the last.
+        Elsewhere every rank is here, only maybe not started yet (a loaded machine: a run
+        whose rank 1 was SIGKILLed 0.3 s in had its rank 0 found alone, and that rank
+        named as the dead one). Look every `every_s` (a rank killed early is then still
+        named), after STARTING_S less and less often (a step may wait for its
+        resources), so that a long run costs no more than a few looks."""
         known = len(self.ranks)
         self._learn(self.find(proc))
-        if len(self.ranks) >= self.world_size or (known and len(self.ranks) == known):
+        if len(self.ranks) >= self.world_size or \
+                (self.spans_nodes and known and len(self.ranks) == known):
             self._looking = False
-        elif not self.ranks and time.monotonic() - self._started > STARTING_S:
+        elif time.monotonic() - self._started > STARTING_S:
             self._every = min(2 * self._every, FIND_MAX_S)
         self._next_find = time.monotonic() + self._every
 

@@ -104,8 +104,10 @@ def run(scenario: Scenario, launch: Launch, *, out: Path, attempt: int,
     srun = Path(launch.argv[0]).name == "srun"  # else mpiexec, whose ranks are below it
     find = slurm_step_ranks(os.environ["SLURM_JOB_ID"], os.environ.get("SLURMD_NODENAME")) \
         if srun else descendant_ranks
+    nodes = int(os.environ.get("SLURM_JOB_NUM_NODES") or os.environ.get("SLURM_NNODES") or 1)
     record = run_attempt(scenario, launch, out=out, attempt=attempt,
-                         launcher=SlurmStep(find=find), signals=signals)
+                         launcher=SlurmStep(find=find, spans_nodes=nodes > 1),
+                         signals=signals)
     return node_failed(out, record, nodelist=os.environ.get("SLURM_JOB_NODELIST"))
 
 
@@ -152,6 +154,7 @@ class SlurmStep:
 
     find: Finder  # srun's ranks run under slurmstepd; mpiexec's under it
     find_every_s: float = 0.25  # `scontrol listpids` is a process of its own
+    spans_nodes: bool = False  # the job has several nodes: listpids sees this one's ranks
 
     def find_ranks(self, proc: subprocess.Popen) -> list[RankProcess]:
         return self.find(proc)

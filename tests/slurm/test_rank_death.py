@@ -132,6 +132,31 @@ def test_a_rank_the_launcher_cleaned_up_is_not_the_one_that_died_first():
     assert "(they ended together)" in dead_rank_ending(both, how=How(signum=9), said="x").reason
 
 
+def test_a_rank_found_late_is_still_watched_and_an_incomplete_watch_names_no_one():
+    # a loaded machine: the first look finds rank 0 only (rank 1 not yet exec'd), the next
+    # none new; on one machine every rank is here, so the watch keeps looking
+    ranks = [subprocess.Popen(["sleep", "60"]) for _ in range(2)]
+    launcher = subprocess.Popen(["sleep", "60"])
+    found = [RankProcess(rank=i, pid=p.pid, host="here") for i, p in enumerate(ranks)]
+    looks = iter([found[:1], found[:1], found])
+    watch = RankWatch(world_size=2, find=lambda proc: next(looks, found), every_s=0.01)
+    try:
+        for _ in range(3):
+            watch.wait(launcher, 0.02)
+        assert set(watch.ranks) == {p.pid for p in ranks}
+    finally:
+        watch.close()
+        for p in (*ranks, launcher):
+            p.kill()
+            p.wait()
+    # had rank 1 died before it was found, rank 0 (ended by the clean-up) is not named
+    alone = Seen(first_dead=(R0,), ranks=(R0,), all_found=False)
+    reason = dead_rank_ending(alone, how=How(signum=signal.SIGKILL), said="x").reason
+    assert reason.startswith("a rank killed by SIGKILL on host n1 (which one is not known: it "
+                             "ended before every rank was found; the first of those found to "
+                             "end: rank 0 (pid 4100))")
+
+
 def test_the_watch_reads_the_signal_of_a_rank_its_launcher_has_not_reaped():
     # real processes: this test is their launcher, and reaps them only after the watch looked
     ranks = [subprocess.Popen(["sleep", "60"]) for _ in range(2)]
