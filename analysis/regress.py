@@ -137,7 +137,8 @@ def side_stats(frame: pd.DataFrame, keys: list[str], params: list[str]) -> pd.Da
     out = groups[[c for c in dict.fromkeys([*params, *LABELS]) if c not in keys]].first()
     out["runs"] = groups.size()
     out["statuses"] = statuses(frame, keys, ok_wins=False).reindex(out.index)
-    ok = ok_rows(frame).assign(step_noise=_step_noise)
+    read = [*keys, *(m.column for m in METRICS), "timed_steps", "step_time_iqr_s", "step_time_s"]
+    ok = ok_rows(frame, [c for c in read if c in frame]).assign(step_noise=_step_noise)
     ok_groups = ok.groupby(keys, dropna=False, sort=False)
     out["ok_runs"] = ok_groups.size().reindex(out.index, fill_value=0)
     for m in METRICS:
