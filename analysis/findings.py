@@ -82,8 +82,10 @@ def capacity_findings(a: Analysis) -> list[Finding]:
                     f"{'model' if axis == 'model' else axis.replace('_', ' ')} than the "
                     f"baseline ({show(best['boundary_size'])} vs {show(b['boundary_size'])})"
                     f"{cost}.")
-        others = [f"{r['strategy']} {show(r['boundary_size'])}" for _, r in
-                  found.sort_values("boundary_size").iterrows()]
+        others = [f"{r['strategy']} {show(r['boundary_size'])}" + (
+                      f" ({r['ratio']:.2g}x the baseline)"
+                      if r["strategy"] != BASELINE and not base.empty and pd.notna(r["ratio"])
+                      else "") for _, r in found.sort_values("boundary_size").iterrows()]
         text += " Boundaries measured: " + ", ".join(others) + "."
         text += _prediction_note(found, axis) + _order_note(found)
         out.append(Finding("Capacity boundaries (search)", text,

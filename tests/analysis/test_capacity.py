@@ -66,6 +66,9 @@ def test_the_first_finding_is_the_largest_boundary_against_the_baseline():
     assert f"trains a {z3['ratio']:.2g}x larger model than the baseline" in f.text
     assert f"at {z3['speed']:.0%} of its training FLOP/s" in f.text
     assert "Each is within one resolution step of the analytical model's boundary." in f.text
+    # every boundary with its ratio to the baseline's, not only the largest
+    assert (f"Boundaries measured: baseline 10M parameters, zero_stage=3 25M parameters "
+            f"({z3['ratio']:.2g}x the baseline).") in f.text
 
 
 def test_a_missed_prediction_is_said_with_why():
