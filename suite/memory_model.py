@@ -35,7 +35,7 @@ from suite.prediction import CATEGORIES, Prediction, Term
 from suite.scenario import Scenario
 from suite.strategies import effective, memory_terms
 from suite.zero3_sub_groups import DEEPSPEED_DEFAULT as SUB_GROUP_DEFAULT
-from suite.zero3_sub_groups import sub_groups
+from suite.zero3_sub_groups import partitions, sub_groups
 
 MODES = ("deepspeed", "paper")
 _DTYPE_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2}
@@ -185,7 +185,7 @@ def _zero_terms(values: dict, sizes: list[int], rank: int) -> list[Term]:
                                accum=accum, offload=offload)
         terms += _zero12_buffers(sizes, zero, w=w, part=part, offload=offload)
         return terms
-    part = sum(math.ceil(s / n) for s in sizes)  # ZeRO-3 pads each parameter to N
+    part = sum(partitions(sizes, n))
     persistent = sum(s for s in sizes if s < zero["stage3_param_persistence_threshold"])
     terms = [Term(category="params", name="fp16_partitioned_groups_flat", nbytes=w * part,
                   note="each parameter partitioned on its own, padded to a multiple of N")]
@@ -221,7 +221,7 @@ def _nvme_param_terms(values: dict, sizes: list[int], n: int, w: int, zero: dict
     (offload_param buffer_count x buffer_size elements, aligned to 256), allocated at the
     start. Measured (base, 2 ranks): 7.18 MiB of partitions and 24 MiB of buffers at rest."""
     smallest = max(_MIN_AIO_BYTES, int(aio_config(values).get("block_size", _MIN_AIO_BYTES)))
-    parts = [math.ceil(s / n) for s in sizes]
+    parts = partitions(sizes, n)
     kept = sum(p for p in parts if p * w < smallest)
     swap = zero["offload_param"]
     elements = math.ceil(int(swap["buffer_size"]) / _AIO_ELEMENTS) * _AIO_ELEMENTS

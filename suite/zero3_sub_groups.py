@@ -15,10 +15,16 @@ import math
 DEEPSPEED_DEFAULT = int(1e9)  # zero_optimization.sub_group_size
 
 
+def partitions(sizes: list[int], n: int) -> list[int]:
+    """A rank's partition of each parameter, in elements: ZeRO-3 partitions each parameter on
+    its own, padded to a multiple of N."""
+    return [math.ceil(s / n) for s in sizes]
+
+
 def sub_groups(sizes: list[int], n: int, sub_group_size: int) -> list[list[int]]:
-    """Per sub-group, the partition elements (ceil(size / n), ZeRO-3 pads each parameter to
-    N) of the parameters it holds, in module order."""
-    parts = [math.ceil(s / n) for s in sizes]
+    """Per sub-group, the partition elements (`partitions`) of the parameters it holds, in
+    module order."""
+    parts = partitions(sizes, n)
     if sub_group_size >= sum(parts):
         return [parts]
     groups: list[list[int]] = []

@@ -21,6 +21,7 @@ from suite.prediction import add_term
 from suite.resolved import Resolved
 from suite.strategies.hardware import supports
 from suite.strategy_spec import Axis, Rule, Strategy
+from suite.zero3_sub_groups import partitions
 
 LEARNING_RATE = 1e-4
 ADAMW = {"lr": LEARNING_RATE, "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 0.01}
@@ -108,7 +109,7 @@ def stepped_sizes(values: dict) -> list[int]:
         return sizes
     if values["zero_stage"] in (1, 2):
         return [-(-sum(sizes) // (2 * n)) * 2]
-    return [sum(-(-s // n) for s in sizes)]
+    return [sum(partitions(sizes, n))]
 
 
 def memory_term(values: dict, p):
