@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 from analysis.sources import load_sources
 from suite.errors import UserInputError
+from suite.files import replacing
 
 FORMATS = (".parquet", ".csv")
 
@@ -24,16 +24,11 @@ def collect(dirs: list[Path], output: Path) -> None:
             f"cannot tell the format of {output.name!r} from its suffix", source=str(output),
             fix=f"name the output file with one of {', '.join(FORMATS)}, e.g. runs.parquet")
     sources = load_sources(dirs)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(f".{output.name}.tmp")  # readers see the old file or the new one
-    try:
+    with replacing(output) as tmp:  # readers see the old file or the new one
         if suffix == ".parquet":
             sources.frame.to_parquet(tmp, index=False)
         else:
             sources.frame.to_csv(tmp, index=False)
-        os.replace(tmp, output)
-    finally:
-        tmp.unlink(missing_ok=True)
     for q in sources.quarantined:
         print(f"collect: quarantined {q.path}: {q.problem}", file=sys.stderr)
     print(f"collect: {len(sources.frame):,} runs from {len(sources.sweep_dirs)} sweep folder(s) "

@@ -27,6 +27,7 @@ from matplotlib.figure import Figure
 from pypdf import PdfWriter
 
 from analysis.style import FOOTER_BAND, styled
+from suite.files import replacing
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,7 @@ def write_parallel(sections: list[Section], *, front: Callable[[list[str]], list
             for child in children:
                 child.send(plan)
             _save(built, plan, folder)
-            _save_pages(head, footer, 1, plan.total, folder / "front.pdf")
+            save_pages(head, folder / "front.pdf", footer=footer, total=plan.total)
             for child in children:
                 child.receive()
         except BaseException:
@@ -125,11 +126,14 @@ def _build(sections: list[Section], taken) -> dict[int, list[Page]]:
 def _save(built: dict[int, list[Page]], plan: _Plan, folder: Path) -> None:
     for i, pages in built.items():
         if pages:
-            _save_pages(pages, plan.footer, plan.first[i], plan.total, folder / _name(i))
+            save_pages(pages, folder / _name(i), footer=plan.footer, first=plan.first[i],
+                       total=plan.total)
 
 
-def _save_pages(pages: list[Page], footer: str, first: int, total: int, path: Path) -> None:
-    with styled(), PdfPages(path) as pdf:
+def save_pages(pages: list[Page], path: Path, *, footer: str, first: int = 1,
+               total: int | None = None, metadata: dict | None = None) -> None:
+    """`pages` as a PDF at `path`, footers added (numbered as `add_footers` does)."""
+    with styled(), PdfPages(path, metadata=metadata) as pdf:
         add_footers(pages, footer, first=first, total=total)
         for page in pages:
             pdf.savefig(page.figure)
@@ -146,13 +150,8 @@ def _join(parts: list[Path], output: Path, metadata: dict[str, str]) -> None:
         writer.append(part)
     writer.add_metadata({**{f"/{k}": v for k, v in metadata.items()},
                          "/CreationDate": datetime.now(timezone.utc).strftime("D:%Y%m%d%H%M%SZ")})
-    tmp = output.with_name(f".{output.name}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            writer.write(f)
-        os.replace(tmp, output)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with replacing(output) as tmp, open(tmp, "wb") as f:
+        writer.write(f)
 
 
 @dataclass(frozen=True)

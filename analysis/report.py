@@ -12,7 +12,6 @@ by side; failures; appendix (one row per scenario and partition).
 from __future__ import annotations
 
 import gc
-import os
 from collections.abc import Callable
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -21,17 +20,17 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import pandas as pd
-from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
 
 from analysis import pages, sections
 from analysis.analysis import Analysis, analyse
 from analysis.history import night_span
-from analysis.pdf_parts import Page, Section, add_footers, cores, write_parallel
+from analysis.pdf_parts import Page, Section, cores, save_pages, write_parallel
 from analysis.run_tables import environment_table, partitions_table, status_line
 from analysis.sources import Sources, load_sources
-from analysis.style import FAIL_COLOR, styled
+from analysis.style import FAIL_COLOR
 from suite.errors import UserInputError
+from suite.files import replacing
 
 
 def make_report(dirs: list[Path], output: Path, *, capacity: int | None = None,
@@ -88,16 +87,8 @@ def check_pdf(output: Path) -> Path:
 def save(report: list[Page], output: Path, sweep: str, when: str, *,
          what: str = "memsweep report") -> None:
     """Footers on every page, then the PDF, written atomically."""
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(f".{output.name}.tmp")
-    try:
-        with styled(), PdfPages(tmp, metadata=_metadata(sweep)) as pdf:
-            add_footers(report, _footer(what, sweep, when))
-            for page in report:
-                pdf.savefig(page.figure)
-        os.replace(tmp, output)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with replacing(output) as tmp:
+        save_pages(report, tmp, footer=_footer(what, sweep, when), metadata=_metadata(sweep))
 
 
 def _footer(what: str, sweep: str, when: str) -> str:

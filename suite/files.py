@@ -1,11 +1,26 @@
-"""Writing a JSON file so that a reader sees the old file or the whole new one, never a part."""
+"""Writing a file so that a reader sees the old file or the whole new one, never a part."""
 
 from __future__ import annotations
 
 import json
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+
+@contextmanager
+def replacing(path: Path) -> Iterator[Path]:
+    """A temporary file beside `path` to write; once written it replaces `path` at once (a
+    reader sees the old file or the new one), and is removed if the writing fails."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def write_json_atomic(path: Path, data: object) -> None:

@@ -8,7 +8,8 @@ import pytest
 from sweepdata import scenario_record
 from textboxes import overlaps
 
-from analysis.report import add_footers, report_pages
+from analysis.pdf_parts import add_footers
+from analysis.report import report_pages
 from analysis.sources import load_sources
 from bench.synthetic import STRATEGIES, History, write_history
 from results.store import write_record

@@ -11,7 +11,8 @@ from sweepdata import FAILURES, make_record, write_sweep
 
 from analysis import pages, sections
 from analysis.analysis import analyse
-from analysis.report import Page, add_footers, make_report, report_pages, sweep_name
+from analysis.pdf_parts import add_footers
+from analysis.report import Page, make_report, report_pages, sweep_name
 from analysis.sources import load_sources
 from analysis.style import new_page
 from bench.synthetic import History, write_history
