@@ -11,9 +11,7 @@ by side; failures; appendix (one row per scenario and partition).
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Callable
-from contextlib import contextmanager
 from datetime import datetime, timezone
 from functools import partial
 from importlib.metadata import PackageNotFoundError, version
@@ -29,6 +27,7 @@ from analysis.pdf_parts import Page, Section, cores, save_pages, write_parallel
 from analysis.run_tables import environment_table, partitions_table, status_line
 from analysis.sources import Sources, load_sources
 from analysis.style import FAIL_COLOR
+from results.paused_gc import paused_gc
 from suite.errors import UserInputError
 from suite.files import replacing
 
@@ -46,7 +45,9 @@ def write_report(sources: Sources, output: Path, *, capacity: int | None = None,
     (default: one per core; 1: all here); return the page titles."""
     workers = cores() if workers is None else workers
     output.parent.mkdir(parents=True, exist_ok=True)
-    with _no_cycle_collection():
+    # a report's figures (millions of artists) live until saved: each full collection walked
+    # them all (~10% of its CPU); the page count is capped, so the memory held is bounded
+    with paused_gc():
         analysis = analyse(sources.frame, capacity=capacity, searches=sources.searches)
         body = _sections(analysis, sources)
         sweep, when = sweep_name(analysis.frame), night_span(analysis.frame)
@@ -59,21 +60,6 @@ def write_report(sources: Sources, output: Path, *, capacity: int | None = None,
             body, front=lambda titles: [_title_page(sources, analysis.frame, titles)],
             footer=_footer("memsweep report", sweep, when), output=output,
             metadata=_metadata(sweep), workers=workers)
-
-
-@contextmanager
-def _no_cycle_collection():
-    """The cyclic garbage collector paused: a report makes millions of objects (artists,
-    transforms) that live until it is saved, and each full collection walks them all (~10%
-    of the report's CPU); the cycles left are collected once, after (the page count of a
-    report is capped: the memory held meanwhile is bounded)."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 def check_pdf(output: Path) -> Path:

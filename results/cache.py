@@ -28,7 +28,6 @@ every load.
 from __future__ import annotations
 
 import functools
-import gc
 import hashlib
 import json
 import os
@@ -36,8 +35,6 @@ import struct
 import tempfile
 import time
 import zlib
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import compress
 from pathlib import Path
@@ -55,6 +52,7 @@ import suite.run_settings
 import suite.scenario
 from results.frame import Loose, concat_frames, frame_columns, frame_table, table_frame, with_night
 from results.load import Quarantined, Stamp, read_file, record_stamps
+from results.paused_gc import paused_gc
 from results.store import runs_dir
 from suite.axes import AXES
 from suite.models import MODELS
@@ -224,7 +222,8 @@ class _Fresh:
 def _decode(folder: Path, names: list[str]) -> _Fresh:
     records, read, stamps, bad = [], [], [], []
     runs = str(runs_dir(folder))
-    with _cycles_unchecked():
+    # records hold no reference cycles: the collector would only walk those decoded so far
+    with paused_gc():
         for name in names:
             record, problem, stamp = read_file(os.path.join(runs, name))
             if record is None:
@@ -241,19 +240,6 @@ def _decode(folder: Path, names: list[str]) -> _Fresh:
     for name, column in zip(_KEY, keys, strict=True):
         table = table.append_column(name, column)
     return _Fresh(names=names, table=table, loose=loose, bad=bad)
-
-
-@contextmanager
-def _cycles_unchecked() -> Iterator[None]:
-    """The cycle collector paused: records hold no reference cycles, and it would otherwise
-    walk every object decoded so far again and again as thousands more are made."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 @functools.cache
