@@ -14,7 +14,6 @@ same Figures the serial path saves, from the same section calls.
 from __future__ import annotations
 
 import multiprocessing
-import os
 import tempfile
 import traceback
 from collections.abc import Callable
@@ -57,12 +56,6 @@ def add_footers(pages: list[Page], left: str, *, first: int = 1,
                          parse_math=False)
         page.figure.text(0.98, y, f"page {i} of {total}", fontsize=8, color="#555555",
                          va="center", ha="right")
-
-
-def cores() -> int:
-    """The CPU cores this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else \
-        os.cpu_count() or 1
 
 
 def write_parallel(sections: list[Section], *, front: Callable[[list[str]], list[Page]],

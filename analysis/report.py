@@ -23,13 +23,14 @@ from matplotlib.figure import Figure
 from analysis import pages, sections
 from analysis.analysis import Analysis, analyse
 from analysis.history import night_span
-from analysis.pdf_parts import Page, Section, cores, save_pages, write_parallel
+from analysis.pdf_parts import Page, Section, save_pages, write_parallel
 from analysis.run_tables import environment_table, partitions_table, status_line
 from analysis.sources import Sources, load_sources
 from analysis.style import FAIL_COLOR
 from results.paused_gc import paused_gc
 from suite.errors import UserInputError
 from suite.files import replacing
+from suite.host_cores import usable_cores
 
 
 def make_report(dirs: list[Path], output: Path, *, capacity: int | None = None,
@@ -43,7 +44,7 @@ def write_report(sources: Sources, output: Path, *, capacity: int | None = None,
                  workers: int | None = None) -> list[str]:
     """The report of `sources` as a PDF at `output`, its sections drawn by `workers` processes
     (default: one per core; 1: all here); return the page titles."""
-    workers = cores() if workers is None else workers
+    workers = usable_cores() if workers is None else workers
     output.parent.mkdir(parents=True, exist_ok=True)
     # a report's figures (millions of artists) live until saved: each full collection walked
     # them all (~10% of its CPU); the page count is capped, so the memory held is bounded

@@ -30,6 +30,7 @@ from slurm.launch import WORKER, build_launch
 from slurm.rank_death import Seen, dead_rank_ending, from_mpiexec
 from slurm.ranks import RankProcess, descendant_ranks
 from suite.errors import EnvironmentProblem, UserInputError
+from suite.host_cores import usable_cores
 from suite.plan import Plan, plan_path
 from suite.plan_table import plan_text
 from suite.scenario import Scenario
@@ -170,7 +171,7 @@ def _one(scenario: Scenario, *, out: Path, plan: Path, mpiexec: str, max_ranks: 
     launch = build_launch(mpiexec=mpiexec, python=sys.executable,
                           world_size=int(scenario["world_size"]), device=str(scenario["device"]),
                           plan=plan, run_id=run_id, out=out, attempt=attempt,
-                          cores=_cores(), environ=os.environ, worker=worker)
+                          cores=usable_cores(), environ=os.environ, worker=worker)
     record = run_attempt(scenario, launch, out=out, attempt=attempt,
                          launcher=LocalRanks(grace_s=grace_s), signals=interrupts)
     return record, None, True
@@ -303,7 +304,7 @@ def _dry_run(sweep: Sweep, *, out: Path, max_ranks: int | None, resume: bool,
                                   device=str(scenario["device"]), plan=plan_path(out),
                                   run_id=scenario.run_id, out=out,
                                   attempt=outcome.next_attempt(previous),
-                                  cores=_cores(), environ=os.environ, worker=worker)
+                                  cores=usable_cores(), environ=os.environ, worker=worker)
             print(f"[{index}] {launch.shell()}")
     return 0
 
@@ -323,8 +324,3 @@ def _skip_reason(scenario: Scenario, max_ranks: int | None) -> str:
             f"--ranks {n} (or without --ranks) where {n} ranks fit, or submit the sweep to Slurm")
 
 
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))  # the cores we may use, not the machine's
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
