@@ -26,6 +26,7 @@ from results.load import Quarantined
 from results.search_outcome import SearchOutcome, load_outcomes
 from results.store import runs_dir
 from suite.errors import UserInputError
+from suite.host_cores import usable_cores
 
 MAX_DEPTH = 6  # folder levels searched below a folder given for sweep folders
 MAX_VALUES = 50  # distinct values counted per fingerprint entry
@@ -114,7 +115,7 @@ def _read_all(folders: list[Path]) -> list[tuple]:
     (folders without a cache made by this code: with one, reading is mostly the cache, quick
     in one)."""
     sizes = [0 if is_current(f) else _count(f) for f in folders]
-    workers = min(os.cpu_count() or 1, len(folders))
+    workers = min(usable_cores(), len(folders))
     if sum(sizes) < PARALLEL_FROM or workers < 2:
         return [_read(f) for f in folders]
     with ProcessPoolExecutor(max_workers=workers) as pool:

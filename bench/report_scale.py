@@ -36,6 +36,7 @@ from pathlib import Path
 
 from bench.synthetic import History, write_history
 from results.cache import cache_path
+from suite.host_cores import usable_cores
 
 SIZES = (25_000, 100_000, 1_000_000)
 MARKER = "bench-history.json"
@@ -95,7 +96,7 @@ def _ensure_history(root: Path, history: History) -> int:
 def _write_parallel(root: Path, history: History) -> int:
     """write_history in a process per core, a run of nights each (the records are the same:
     each night's are seeded by its date; the plant stays on the history's last night)."""
-    workers = max(1, min(os.cpu_count() or 1, history.nights))
+    workers = max(1, min(usable_cores(), history.nights))
     step = math.ceil(history.nights / workers)
     chunks = [replace(history, first_night=history.first_night + timedelta(days=start),
                       nights=min(step, history.nights - start),

@@ -32,7 +32,6 @@ import hashlib
 import json
 import os
 import struct
-import tempfile
 import time
 import zlib
 from dataclasses import dataclass
@@ -55,6 +54,7 @@ from results.load import Quarantined, Stamp, read_file, record_stamps
 from results.paused_gc import paused_gc
 from results.store import runs_dir
 from suite.axes import AXES
+from suite.files import temporary_beside
 from suite.models import MODELS
 
 # Arrow's own allocator (mimalloc) keeps what it frees for Arrow; the frame's columns are
@@ -366,7 +366,7 @@ def save_table(path: Path, table: pa.Table) -> None:
     body = sink.getvalue()
     header = _HEADER.pack(_MAGIC, zlib.crc32(body), body.size,
                           bytes.fromhex(STAMP)).ljust(_HEADER_SIZE, b"\0")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.", suffix=".tmp")
+    fd, tmp = temporary_beside(path, f"{path.name}.")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(header)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,7 +26,7 @@ def replacing(path: Path) -> Iterator[Path]:
 def write_json_atomic(path: Path, data: object) -> None:
     """Write so a reader sees the old file or the whole new one, never a part (even on SIGKILL)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = temporary_beside(path, f".{path.name}.")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(data, f, indent=1, sort_keys=True)
@@ -42,3 +42,15 @@ def write_json_atomic(path: Path, data: object) -> None:
         os.fsync(dir_fd)  # make the rename itself durable
     finally:
         os.close(dir_fd)
+
+
+def temporary_beside(path: Path, prefix: str) -> tuple[int, str]:
+    """A new file `<prefix><random>.tmp` in `path`'s folder, open for writing: its descriptor
+    and path. Made with mode 0666 less the umask, as `open` makes files (tempfile.mkstemp
+    makes them 0600: records and caches that others of the group could not read)."""
+    while True:
+        tmp = os.path.join(path.parent, f"{prefix}{secrets.token_hex(4)}.tmp")
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), tmp
+        except FileExistsError:  # another writer's, by chance: another name
+            continue

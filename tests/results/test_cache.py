@@ -164,3 +164,15 @@ def test_an_empty_sweep_folder_loads(tmp_path):
     runs_dir(tmp_path).mkdir()
     read = folder_frame(tmp_path)
     assert len(read.frame) == 0 and read.quarantined == () and read.fingerprints == {}
+
+
+def test_records_and_the_cache_are_made_with_the_umask(tmp_path, make_record):
+    old = os.umask(0o027)  # the group may read, others not
+    try:
+        write_record(tmp_path, make_record())
+        age(tmp_path)
+        folder_frame(tmp_path)
+    finally:
+        os.umask(old)
+    record = next(runs_dir(tmp_path).glob("*.json"))
+    assert [p.stat().st_mode & 0o777 for p in (record, cache_path(tmp_path))] == [0o640] * 2
