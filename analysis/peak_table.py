@@ -1,13 +1,14 @@
 """`memsweep peak-table`: the measured tensor peak against the predicted one, per rank, as the
 Markdown table docs/measurement.md shows.
 
-One row per ok training scenario whose records hold both peaks (repetitions: the first
-record read); MiB per rank, two decimals; where the ranks differ, their values in rank order
-joined by "/". Columns: model, ZeRO stage, optimizer offload, bucket sizes, world size, the
-measured peak (jobs/peak_probe.py), the predicted one (suite/peak_model.py), their ratio, the
-phase of the measured peak, and what the peak host RSS adds to it (negative where it is
-below: tensors allocated but never written, such as DeepSpeed's reduce bucket, are not
-resident).
+One row per ok training scenario (train or distill) whose records hold both peaks (repetitions:
+the first record read); MiB per rank, two decimals; where the ranks differ, their values in
+rank order joined by "/". Columns: model (with the scenario's other axes off their default in
+parentheses, e.g. "tiny (kind=distill teacher=small)", so that a strategy's runs keep their own
+rows), ZeRO stage, optimizer offload, bucket sizes, world size, the measured peak
+(jobs/peak_probe.py), the predicted one (suite/peak_model.py), their ratio, the phase of the
+measured peak, and what the peak host RSS adds to it (negative where it is below: tensors
+allocated but never written, such as DeepSpeed's reduce bucket, are not resident).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from results.load import load_records
 from results.schema import RunRecord
 from suite.axes import AXES
 from suite.models import MODELS, decode
+from suite.peak_model import TRAINING_KINDS
 
 MiB = 2**20
 HEADER = ("model", "stage", "offload", "buckets", "ranks", "measured MiB", "predicted MiB",
@@ -40,20 +42,30 @@ def peak_table(dirs: list[Path]) -> str:
 
 def _key(r: RunRecord) -> tuple | None:
     params = r.scenario.get("params", {})
-    if r.status != "ok" or params.get("kind", "train") != "train" or not r.ranks:
+    if r.status != "ok" or params.get("kind", "train") not in TRAINING_KINDS \
+            or not r.ranks:
         return None
     if any(k.tensor_peak_bytes is None or k.predicted is None or k.predicted.peak_bytes is None
            for k in r.ranks):
         return None
-    return tuple(params.get(name, AXES[name].default) for name in _KEYS)
+    return (*(params.get(name, AXES[name].default) for name in _KEYS), _others(params))
+
+
+def _others(params: dict) -> tuple[tuple[str, str], ...]:
+    """The scenario's axes beyond the table's columns that are off their default."""
+    return tuple(sorted((name, str(v)) for name, v in params.items()
+                        if name in AXES and name not in _KEYS and v != AXES[name].default))
 
 
 def _cells(r: RunRecord) -> list[str]:
     params = r.scenario["params"]
+    others = " ".join(f"{name}={v}" for name, v in _others(params))
     ranks = sorted(r.ranks, key=lambda k: k.rank)
     measured = [k.tensor_peak_bytes for k in ranks]
     predicted = [k.predicted.peak_bytes for k in ranks]
-    return [*(str(params.get(name, AXES[name].default)) for name in _KEYS),
+    cells = [str(params.get(name, AXES[name].default)) for name in _KEYS]
+    cells[0] += f" ({others})" if others else ""
+    return [*cells,
             _joined(f"{v / MiB:.2f}" for v in measured),
             _joined(f"{v / MiB:.2f}" for v in predicted),
             _joined(f"{m / p:.3f}" for m, p in zip(measured, predicted, strict=True)),
@@ -74,7 +86,7 @@ def _order(key: tuple) -> tuple:
     size = spec.n_params if spec is not None else 0
     # each axis: its default first, then by value
     return (size, str(model), *((v != AXES[name].default, str(v))
-                                for name, v in zip(_KEYS[1:], key[1:], strict=True)))
+                                for name, v in zip(_KEYS[1:], key[1:-1], strict=True)), key[-1])
 
 
 def _line(cells) -> str:

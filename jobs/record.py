@@ -23,7 +23,7 @@ from suite.device_flops import PEAK_ENV, parse_override, peak_tflops
 from suite.memory_model import predict
 from suite.models import flops_per_token, model_spec
 from suite.parallel import data_parallel_size
-from suite.peak_model import PHASES, PeakPrediction, predict_peak
+from suite.peak_model import PHASES, TRAINING_KINDS, PeakPrediction, predict_peak
 from suite.scenario import Scenario
 
 LOG_TAIL_CHARS = 4000
@@ -70,7 +70,7 @@ def rank_metrics(scenario: Scenario, metrics: dict) -> RankMetrics:
 
 
 def predicted(scenario: Scenario, m: RankMetrics) -> PredictedMemory | None:
-    if scenario.workload.kind != "train":
+    if scenario.workload.kind not in TRAINING_KINDS:
         return None  # the model predicts training's model states
     try:
         p = predict(scenario.values, rank=m.rank)
@@ -79,7 +79,7 @@ def predicted(scenario: Scenario, m: RankMetrics) -> PredictedMemory | None:
         return None
     # Activations two ways against Korthikanti: autograd's saved tensors (activation_bytes,
     # jobs/activations.py) and the memory peak of the forward (activation_peak_bytes).
-    pairs = {**{k: (getattr(m, k), v) for k, v in p.ledger().items()},
+    pairs = {**{k: (_ledger(m, k), v) for k, v in p.ledger().items()},
              "activation_bytes": (getattr(m, "activation_bytes", None), p.activation_bytes),
              "activation_peak_bytes": (m.activation_peak_bytes, p.activation_bytes)}
     peak = _peak(scenario, m.rank)
@@ -92,6 +92,14 @@ def predicted(scenario: Scenario, m: RankMetrics) -> PredictedMemory | None:
                            device_bytes=p.device_bytes,
                            ratios={k: _ratio(*pair) for k, pair in pairs.items()},
                            **(_peak_fields(peak) if peak is not None else {}))
+
+
+def _ledger(m: RankMetrics, key: str) -> int | None:
+    """A measured ledger category as the prediction counts it: its parameters hold a
+    distillation teacher (the strategy's term), which the rank measures apart."""
+    if key == "params_bytes" and m.params_bytes is not None and m.teacher_params_bytes:
+        return m.params_bytes + m.teacher_params_bytes
+    return getattr(m, key)
 
 
 def _peak(scenario: Scenario, rank: int) -> PeakPrediction | None:

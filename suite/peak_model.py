@@ -73,6 +73,9 @@ from suite.strategy_spec import BlockWidths, LayerShare
 from suite.zero3_sub_groups import flat_copy_elements, sub_groups
 
 ACTIVATION_MODES = ("ops", "paper")
+# The kinds whose peak this model predicts: a DeepSpeed engine trains (distill: a student,
+# next to a frozen teacher the distillation strategy's terms add).
+TRAINING_KINDS = ("train", "distill")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -26,3 +26,15 @@ def test_one_row_per_scenario_with_each_ranks_peaks(tmp_path):
     assert rows[1][7] == "1.000/1.010"
     rss = [k.peak_host_rss_bytes - k.tensor_peak_bytes for k in tiny3.ranks]
     assert rows[1][9] == "/".join(f"{v / MiB:+.0f}" for v in rss)
+
+
+def test_a_distillation_run_has_its_own_row_with_its_ratio(tmp_path):
+    """kind distill is training (the peak model covers it): the record carries its
+    prediction, and its row is not merged into the train row of the same columns."""
+    records = [make_record(model="tiny", stage=0, offload="none", tensor_peaks=True, **extra)
+               for extra in ({}, {"kind": "distill", "teacher": "small"})]
+    for r in records:
+        write_record(tmp_path / "s", r)
+    rows = [line.strip("| ").split(" | ") for line in peak_table([tmp_path / "s"]).splitlines()[2:]]
+    assert [row[0] for row in rows] == ["tiny", "tiny (kind=distill teacher=small)"]
+    assert rows[1][7] == "1.000/1.010"

@@ -7,9 +7,10 @@ import math
 import pytest
 
 from jobs.rank_outcome import RankOutcome, classify
-from jobs.record import failed_record, measurements, now, ok_record
+from jobs.record import failed_record, measurements, now, ok_record, rank_metrics
 from results.schema import RankMetrics, RunRecord
 from suite.errors import UserInputError
+from suite.peak_model import predict_peak
 from suite.plan import read_scenario
 from suite.plan_table import plan_json
 from suite.scenario import Scenario
@@ -100,3 +101,15 @@ def test_load_scenario_from_a_missing_or_broken_file(tmp_path):
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(UserInputError, match="not a readable JSON plan"):
         read_scenario(tmp_path / "bad.json", index=0)
+
+
+def test_a_distillation_run_records_its_predicted_peak():
+    """kind distill trains (a DeepSpeed engine): its ranks get the peak prediction, and the
+    parameters' ratio counts the teacher the prediction counts with them."""
+    scenario = Scenario.from_values(sweep="t", values={"kind": "distill", "teacher": "small",
+                                                       "world_size": 2})
+    m = RankMetrics(rank=0, hostname="h", params_bytes=10, grads_bytes=0, master_params_bytes=0,
+                    optimizer_state_bytes=0, peak_host_rss_bytes=1, teacher_params_bytes=20)
+    p = rank_metrics(scenario, m.to_json()).predicted
+    assert p.peak_bytes == predict_peak(scenario.values, rank=0).peak_bytes
+    assert p.ratios["params_bytes"] == 30 / p.params_bytes
