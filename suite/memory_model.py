@@ -219,19 +219,55 @@ def _nvme_param_terms(values: dict, sizes: list[int], n: int, w: int, zero: dict
     under the swapper's smallest I/O (max(1 MiB, aio block_size) bytes) is never swapped and
     stays in RAM; the others live on NVMe and are read into the swapper's pinned buffers
     (offload_param buffer_count x buffer_size elements, aligned to 256), allocated at the
-    start. Measured (base, 2 ranks): 7.18 MiB of partitions and 24 MiB of buffers at rest."""
-    smallest = max(_MIN_AIO_BYTES, int(aio_config(values).get("block_size", _MIN_AIO_BYTES)))
+    start; and the buffer the optimizer's step writes the updated partitions through
+    (`_nvme_reuse_buffer`). Measured (base, 2 ranks): 7.18 MiB of partitions, 24 MiB of swap
+    buffers and 9.60 MiB of that buffer at rest, each exactly this."""
+    aio = aio_config(values)
+    smallest = smallest_swap_bytes(values)
     parts = partitions(sizes, n)
     kept = sum(p for p in parts if p * w < smallest)
     swap = zero["offload_param"]
-    elements = math.ceil(int(swap["buffer_size"]) / _AIO_ELEMENTS) * _AIO_ELEMENTS
+    align = _aio_alignment(aio, w)
+    elements = math.ceil(int(swap["buffer_size"]) / align) * align
     return [Term(category="params", name="fp16_partitioned_groups_flat",
                  nbytes=w * (sum(parts) - kept), note="the partitions swapped to NVMe"),
             Term(category="params", name="partitions under the smallest swap I/O",
                  nbytes=w * kept, place="host", note="too small to swap: kept in RAM"),
             Term(category="buffers", name="parameter swap buffers (NVMe)", place="host",
                  nbytes=int(swap["buffer_count"]) * elements * w,
-                 note="pinned buffers the swapped partitions are read into")]
+                 note="pinned buffers the swapped partitions are read into"),
+            _nvme_reuse_buffer(sizes, n, w, int(zero["sub_group_size"]), align)]
+
+
+def smallest_swap_bytes(values: dict) -> int:
+    """The parameter swapper's smallest I/O: a partition under it stays in RAM."""
+    return max(_MIN_AIO_BYTES, int(aio_config(values).get("block_size", _MIN_AIO_BYTES)))
+
+
+def _aio_alignment(aio: dict, w: int) -> int:
+    """Elements a swap buffer's size is rounded up to: AIO_ALIGNED_BYTES (1024) times the aio
+    section's intra_op_parallelism (1), over the element size (swap_tensor/constants.py)."""
+    return 1024 * int(aio.get("intra_op_parallelism", 1)) // w
+
+
+def _nvme_reuse_buffer(sizes: list[int], n: int, w: int, sub_group_size: int,
+                       align: int) -> Term:
+    """With parameters on NVMe no sub-group keeps a flat 16-bit partition in RAM, so
+    stage3.py `_create_fp16_partitions_with_defragmentation` has the swapper reserve one
+    pinned buffer to write the stepped partitions back through (partitioned_param_swapper.py
+    `reserve_partitioned_swap_space`): for the sub-group with the most partition elements
+    (the first such), each parameter's element count aligned for async I/O -- its whole
+    numel (ds_numel), not its partition, as DeepSpeed 0.19.8 sizes it -- in the parameters'
+    dtype, allocated at the start and kept."""
+    groups, start = [], 0
+    for group in sub_groups(sizes, n, sub_group_size):
+        groups.append((sum(group), sizes[start:start + len(group)]))
+        start += len(group)
+    largest = max(groups, key=lambda g: g[0])[1]  # max keeps the first of equals, as stage3
+    return Term(category="buffers", name="parameter write-back buffer (NVMe)", place="host",
+                nbytes=w * sum(math.ceil(s / align) * align for s in largest),
+                note="reserve_partitioned_swap_space: the largest sub-group's whole "
+                     "parameters, aligned")
 
 
 def _nvme_swap_buffers(sizes: list[int], n: int, sub_group_size: int) -> Term:

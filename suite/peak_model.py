@@ -36,7 +36,10 @@ Terms beyond the state at rest, each measured on DeepSpeed 0.19.8 (tests/jobs/te
 * the step: torch AdamW's two fp32 temporaries of the tensor it steps, and at 16-bit
   the fp32 gradients of the master copy; ZeRO-3 steps sub-group by sub-group
   (sub_group_size), each with a flat fp32 copy of its gradients.
-* offload_param: the parameter partitions on the host; NVMe: on disk, not in RAM.
+* offload_param: the parameter partitions on the host; NVMe: on disk, not in RAM, and
+  released after each use (stage3_max_reuse_distance = 0, the offload strategy's): what
+  stays gathered, the end of backward's reduce-scatter temporaries (gloo), the tied token
+  table gathered twice (suite/zero3_nvme_gather.py).
 * a strategy's own (its `block_widths` and `peak_terms` hooks, suite/strategy_spec.py):
   structured pruning's narrower blocks, unstructured pruning's weight_orig x mask copies,
   distillation's loss in place of the model's logits and loss gradients.
@@ -55,7 +58,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from suite.memory_model import _DTYPE_BYTES, predict, zero_config
+from suite.memory_model import _DTYPE_BYTES, predict, smallest_swap_bytes, zero_config
 from suite.memory_model import activation_bytes as paper_activation_bytes
 from suite.models import ModelSpec, model_spec
 from suite.parallel import (
@@ -70,6 +73,11 @@ from suite.peak_term import ALL, PHASES, POINTS, SAVED, PeakTerm
 from suite.prediction import runtime_bytes
 from suite.strategies import active, effective
 from suite.strategy_spec import BlockWidths, LayerShare
+from suite.zero3_nvme_gather import (
+    gathered_elements,
+    reduce_scatter_elements,
+    tied_regather_elements,
+)
 from suite.zero3_sub_groups import flat_copy_elements, sub_groups
 
 ACTIVATION_MODES = ("ops", "paper")
@@ -437,9 +445,41 @@ def _reduce_terms(values: dict, sizes: list[int], zero: dict, w: int) -> list[Pe
                          nbytes=w * min(psi, int(zero["reduce_bucket_size"])),
                          category="temporaries",
                          note="the filled bucket's average before it is scattered")]
+    if _released_after_use(values, zero):
+        return _nvme_gather_terms(values, model_spec(values["model"]), sizes, zero, w)
     return [PeakTerm(name="ZeRO-3 gathered parameters", nbytes=w * _gathered(sizes, zero),
                      points=("forward", "bwd_start", "bwd_early", "bwd_end"), category="params",
                      note="min(Ψ, stage3_max_live_parameters): kept for reuse in backward")]
+
+
+def _released_after_use(values: dict, zero: dict) -> bool:
+    """Parameters on NVMe with stage3_max_reuse_distance = 0 (the offload strategy's config):
+    ZeRO-3 releases them after each use (suite/zero3_nvme_gather.py)."""
+    return values.get("offload_param", "none") == "nvme" \
+        and int(zero.get("stage3_max_reuse_distance", int(1e9))) == 0
+
+
+def _nvme_gather_terms(values: dict, spec: ModelSpec, sizes: list[int], zero: dict,
+                       w: int) -> list[PeakTerm]:
+    """ZeRO-3 releasing its parameters after use (suite/zero3_nvme_gather.py). Measured on
+    `base`, 2 ranks, fp32: at DeepSpeed's buckets the end of backward's one reduce-scatter of
+    every gradient (2Ψ of temporaries) is the peak above the 2 GB bucket; at "auto" buckets
+    forward ends with 28.5 MiB gathered (the token table and 13 block matrices)."""
+    n = shard_ranks(values)
+    gathered = gathered_elements(spec, sizes, zero, ranks=n, width=w,
+                                 smallest_swap=smallest_swap_bytes(values))
+    scatter = reduce_scatter_elements(sizes, int(zero["reduce_bucket_size"]), n)
+    terms = [PeakTerm(name="ZeRO-3 gathered parameters", nbytes=w * gathered, category="params",
+                      points=("forward", "bwd_start", "bwd_early", "bwd_end"),
+                      note="released after each use: one submodule's, or what prefetch holds"),
+             PeakTerm(name="ZeRO-3 reduce-scatter temporaries", nbytes=w * scatter,
+                      points=("bwd_end",), category="temporaries",
+                      note="the largest bucket's gradients concatenated, and gloo's copy")]
+    if regather := tied_regather_elements(spec):
+        terms.append(PeakTerm(name="tied token table gathered again", nbytes=w * regather,
+                              points=("bwd_start",), category="params",
+                              note="autograd keeps the forward's gathered copy for the head"))
+    return terms
 
 
 def _gathered(sizes: list[int], zero: dict) -> int:

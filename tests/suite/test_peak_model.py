@@ -63,10 +63,12 @@ def test_offload_param_moves_the_partitions_to_the_host_side():
     assert moved.host_peak_bytes - kept.host_peak_bytes == part
     nvme = predict_peak(values(**base, offload_param="nvme", nvme_path="/tmp/x"))
     # in RAM: the partitions too small to swap (under 1 MiB) and the swapper's buffers
-    small, buffers = (next(t.nbytes for t in nvme.terms if t.name == name) for name in (
-        "partitions under the smallest swap I/O", "parameter swap buffers (NVMe)"))
+    small, buffers, write_back = (next(t.nbytes for t in nvme.terms if t.name == name)
+                                  for name in ("partitions under the smallest swap I/O",
+                                               "parameter swap buffers (NVMe)",
+                                               "parameter write-back buffer (NVMe)"))
     assert 0 < small < part // 100
-    assert nvme.host_peak_bytes - kept.host_peak_bytes == small + buffers
+    assert nvme.host_peak_bytes - kept.host_peak_bytes == small + buffers + write_back
     assert nvme.nvme_bytes >= part - small
 
 
