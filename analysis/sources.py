@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import sys
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,23 +66,32 @@ def load_sources(dirs: list[Path]) -> Sources:
         raise UserInputError("no sweep folder given", fix="pass one or more sweep output folders")
     found = [s for d in map(Path, dirs) for s in sweep_dirs(d)]
     found = list(dict.fromkeys(found))  # a folder given twice is read once
-    parts = _read_all(found)
-    reads = [p[0] for p in parts]
-    quarantined = tuple(q for p in parts for q in p[1])
-    prints = Fingerprints()
-    for p in parts:
-        prints = prints.merged(p[2])
-    unwritable = [(folder, p[3]) for folder, p in zip(found, parts, strict=True) if p[3]]
-    del parts  # the reads' tables are let go as they join the frame (a million rows: GiBs)
-    frame = combined_frame(reads, [str(f) for f in found], consume=True) if reads else \
+    quarantined: list[Quarantined] = []
+    counts: list[Fingerprints] = []
+    unwritable: list[tuple[Path, str]] = []
+
+    def reads() -> Iterator[FolderFrame]:
+        """Each folder's rows as it is read (joined into the frame as they come, and let go);
+        the rest of what was read kept aside."""
+        for folder, (read, bad, prints, why) in zip(found, _read_all(found), strict=True):
+            quarantined.extend(bad)
+            counts.append(prints)
+            if why:
+                unwritable.append((folder, why))
+            yield read
+
+    frame = combined_frame(reads(), [str(f) for f in found]) if found else \
         _with_source(records_frame([]), "")
+    prints = Fingerprints()
+    for part in counts:
+        prints = prints.merged(part)
     if unwritable:
         folder, why = unwritable[0]
         print(f"memsweep: the frame cache could not be written in {len(unwritable)} sweep "
               f"folder(s) (first: {folder}: {why}); they load from their records each time",
               file=sys.stderr)
     return Sources(dirs=tuple(map(Path, dirs)), sweep_dirs=tuple(found),
-                   quarantined=quarantined, fingerprints=prints,
+                   quarantined=tuple(quarantined), fingerprints=prints,
                    frame=frame, searches=tuple(o for d in found for o in load_outcomes(d)))
 
 
@@ -110,18 +120,19 @@ def _search(folder: Path, depth: int) -> list[Path]:
     return [s for name in children for s in _search(folder / name, depth - 1)]
 
 
-def _read_all(folders: list[Path]) -> list[tuple]:
-    """`_read` of every folder; in a process per core when there are many records to decode
-    (folders without a cache made by this code: with one, reading is mostly the cache, quick
-    in one)."""
+def _read_all(folders: list[Path]) -> Iterator[tuple]:
+    """`_read` of every folder, in order, as each is read; in a process per core when there
+    are many records to decode (folders without a cache made by this code: with one, reading
+    is mostly the cache, quick in one)."""
     sizes = [0 if is_current(f) else _count(f) for f in folders]
     workers = min(usable_cores(), len(folders))
     if sum(sizes) < PARALLEL_FROM or workers < 2:
-        return [_read(f) for f in folders]
+        yield from map(_read, folders)
+        return
     with ProcessPoolExecutor(max_workers=workers) as pool:
         # a few folders a task: a worker holds (and sends) no more than their rows at once
         chunk = max(1, min(8, len(folders) // (4 * workers)))
-        return list(pool.map(_read, folders, chunksize=chunk))
+        yield from pool.map(_read, folders, chunksize=chunk)
 
 
 def _count(folder: Path) -> int:

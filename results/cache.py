@@ -34,6 +34,7 @@ import os
 import struct
 import time
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import compress
 from pathlib import Path
@@ -50,7 +51,8 @@ import results.schema
 import suite.run_settings
 import suite.scenario
 from results.frame import Loose, concat_frames, frame_columns, frame_table, table_frame, with_night
-from results.load import Quarantined, Stamp, read_file, record_stamps
+from results.freed_memory import large_blocks_mapped
+from results.load import Quarantined, Stamp, read_file, record_names, record_stamps
 from results.paused_gc import paused_gc
 from results.store import runs_dir
 from suite.axes import AXES
@@ -111,66 +113,126 @@ class FolderFrame:
         return combined_frame([self])
 
 
-def combined_frame(reads: list[FolderFrame], sources: list[str] | None = None, *,
-                   consume: bool = False) -> pd.DataFrame:
+def combined_frame(reads: Iterable[FolderFrame], sources: Iterable[str] | None = None) \
+        -> pd.DataFrame:
     """The frames of `reads` in one, in order, as `concat_frames` would join them; with a
     `source_dir` column last if `sources` (one per read) are given. Reads whose tables have
-    the same columns and types are converted to pandas together, in one go. `consume`: the
-    caller holds no other reference to the reads, and `reads` is emptied as they are joined
-    (their tables are let go before the rows become the frame: a smaller peak)."""
-    frames, group, labels = [], [], []
+    the same columns and types are converted to pandas together, in one go. `reads` may be
+    an iterator of folders as they are read: each folder's table is let go once joined into
+    a batch (`_Group`), so that the peak is about one frame, not the folders' tables and the
+    frame (a million rows: 1.3 GB)."""
+    with large_blocks_mapped():
+        return _combined(reads, sources)
 
-    def flush() -> None:
-        if group:
-            counts = [t.num_rows for t in group]
-            table = _joined(group)
-            if table is None:  # a column typed differently in two folders: pandas joins them
-                frame = concat_frames([with_night(table_frame(t)) for t in group])
-                group.clear()
-            else:
-                group.clear()
-                # nothing else holds these columns now: each is let go once converted
-                frame = with_night(table_frame(table, destroy=True))
-                del table
-            if sources is not None:
-                frame["source_dir"] = np.repeat(np.array(labels, dtype=object), counts)
-            frames.append(frame)
-            labels.clear()
 
-    for i in range(len(reads)):
-        read = reads[i]
-        if consume:
-            reads[i] = None  # its table stays in `group` only
-        if read.table is not None and group and \
-                read.table.column_names != group[0].column_names:
-            flush()
-        if read.table is not None:
-            group.append(read.table)
-            labels.append(sources[i] if sources is not None else None)
+def _combined(reads: Iterable[FolderFrame], sources: Iterable[str] | None) -> pd.DataFrame:
+    frames: list[pd.DataFrame] = []
+    group = _Group(labelled=sources is not None)
+    labels = iter(sources) if sources is not None else None
+    for read in reads:
+        label = next(labels) if labels is not None else None
+        if read.table is not None and group.takes(read.table):
+            group.add(read.table, label)
             continue
-        flush()
+        if group.counts:
+            frames.append(group.frame())
+            group = _Group(labelled=sources is not None)
+        if read.table is not None:
+            group.add(read.table, label)
+            continue
         frame = read.uncached.copy()
-        if sources is not None:
-            frame["source_dir"] = pd.Series(sources[i], index=frame.index, dtype="object")
+        if label is not None:
+            frame["source_dir"] = pd.Series(label, index=frame.index, dtype="object")
         frames.append(frame)
-    flush()
+    if group.counts:
+        frames.append(group.frame())
     return concat_frames(frames)
 
 
-def _joined(tables: list[pa.Table]) -> pa.Table | None:
-    """Tables of the same columns in one, their frame columns only, a chunk per text
-    column; None if a column's types cannot be joined (int64 in one, double in another).
-    A column of nulls only (no failure, no reason) takes the others' type."""
+BATCH_ROWS = 1 << 16  # folders' rows joined into one table at a time (see _Group)
+
+
+class _Group:
+    """Folder tables of the same columns on their way to one frame. Every BATCH_ROWS rows
+    the folders' tables are joined into one table of a chunk per column and let go: a
+    folder's many small buffers are freed together (memory the next folders reuse), and the
+    frame is made from a few large ones, each freed as its column is converted."""
+
+    def __init__(self, *, labelled: bool) -> None:
+        self.labelled = labelled
+        self.names: list[str] | None = None
+        self.counts: list[int] = []
+        self.labels: list[str | None] = []
+        self.pending: list[pa.Table] = []
+        self.rows = 0
+        self.batches: list[pa.Table] = []
+        self.frames: list[pd.DataFrame] | None = None  # once pandas joins them (see _joined)
+
+    def takes(self, table: pa.Table) -> bool:
+        return self.names is None or table.column_names == self.names
+
+    def add(self, table: pa.Table, label: str | None) -> None:
+        self.names = table.column_names
+        self.counts.append(table.num_rows)
+        self.labels.append(label)
+        if self.frames is not None:
+            self.frames.append(with_night(table_frame(table)))
+            return
+        self.pending.append(table)
+        self.rows += table.num_rows
+        if self.rows >= BATCH_ROWS:
+            self._batch()
+
+    def _batch(self) -> None:
+        joined = _joined(self.pending, combine=True) if self.pending else None
+        if joined is None and self.pending:  # a column typed differently: pandas joins them
+            self.frames = [with_night(table_frame(t)) for t in (*self.batches, *self.pending)]
+            self.batches = []
+        elif joined is not None:
+            self.batches.append(joined)
+        self.pending, self.rows = [], 0
+
+    def frame(self) -> pd.DataFrame:
+        self._batch()
+        table = None
+        if self.frames is None:
+            table = _joined(self.batches)
+            if table is None:
+                self.frames = [with_night(table_frame(t)) for t in self.batches]
+            self.batches = []
+        if table is not None:
+            table = _large_text(table)  # the only reference: each column freed as converted
+            frame = with_night(table_frame(table, destroy=True))
+            del table
+        else:
+            frame = concat_frames(self.frames)
+            self.frames = []
+        if self.labelled:
+            frame["source_dir"] = np.repeat(np.array(self.labels, dtype=object), self.counts)
+        return frame
+
+
+def _joined(tables: list[pa.Table], *, combine: bool = False) -> pa.Table | None:
+    """Tables of the same columns in one, their frame columns only (`combine`: a chunk per
+    column); None if a column's types cannot be joined (int64 in one, double in another). A column
+    of nulls only (no failure, no reason) takes the others' type."""
     try:
         table = pa.concat_tables(tables, promote_options="default")
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         return None
     table = table.drop_columns([k for k in _KEY if k in table.column_names])
-    # pandas' text columns keep Arrow's chunks, and indexing a column of hundreds of chunks
-    # is many times slower: each is made one chunk (numbers become one array anyway)
+    return table.combine_chunks() if combine and len(tables) > 1 else table
+
+
+def _large_text(table: pa.Table) -> pa.Table:
+    """`table` with its text columns as pandas keeps them: large_string, one chunk (indexing
+    a column of many chunks is many times slower). Made here a column at a time, each
+    column's chunks let go as it is joined; pandas would copy them all at once."""
     for i, field in enumerate(table.schema):
-        if pa.types.is_string(field.type) and table.column(i).num_chunks > 1:
-            table = table.set_column(i, field, table.column(i).combine_chunks())
+        if pa.types.is_string(field.type):
+            # one copy of the text; the cast shares it (only the offsets widen)
+            column = table.column(i).combine_chunks().cast(pa.large_string())
+            table = table.set_column(i, field.with_type(pa.large_string()), column)
     return table
 
 
@@ -182,14 +244,18 @@ def folder_frame(folder: Path) -> FolderFrame:
     """The rows of a sweep folder's records, through its cache (see the module's text)."""
     folder = Path(folder)
     scanned_ns = time.time_ns()
-    stamps = record_stamps(runs_dir(folder))
     cached, meta = _read_cache(cache_path(folder)) or (None, None)
-    kept = _unchanged(cached, meta["scanned_ns"], stamps) if cached is not None else None
-    fresh = _decode(folder, [n for n in stamps if kept is None or n not in kept[1]])
+    if cached is None:  # every file decoded: their names will do (their stamps: as read)
+        kept, names = None, record_names(runs_dir(folder))
+    else:
+        stamps = record_stamps(runs_dir(folder))
+        kept = _unchanged(cached, meta["scanned_ns"], stamps)
+        names = list(stamps)
+    fresh = _decode(folder, [n for n in names if kept is None or n not in kept[1]])
     table = _merged(kept[0], fresh) if kept is not None else None
     if kept is not None and table is None:  # the new rows' columns differ: all read again
         kept = None
-        fresh = _decode(folder, list(stamps))
+        fresh = _decode(folder, names)
     if kept is None:
         cached = None
         table = None if fresh.loose else fresh.table

@@ -277,7 +277,7 @@ def _pandas_metadata(names: tuple[str, ...]) -> dict[bytes, bytes]:
     types (Arrow's own types say the rest): pyarrow's own entry for a column of each kind,
     named for each column (a frame of 115 empty columns would cost 0.1 s per process)."""
     kinds = {**dict.fromkeys(_INTS, "Int64"), **dict.fromkeys(frame_peaks.BOOLEANS, "boolean")}
-    meta = _metadata_of_kinds()
+    meta = dict(_metadata_of_kinds())  # a copy: the cached one names the kinds, not these
     entries = {e["name"]: e for e in meta["columns"]}
     meta["columns"] = [{**entries[kinds.get(name, "object")], "name": name, "field_name": name}
                        for name in names]

@@ -7,10 +7,11 @@ import pytest
 from sweepdata import make_record
 
 import analysis.sources
+import results.cache
 from analysis.sources import load_sources
 from analysis.tidy import enrich
 from results.cache import folder_frame
-from results.frame import records_frame
+from results.frame import concat_frames, records_frame
 from results.load import load_records
 from results.store import runs_dir, write_record
 from suite.errors import UserInputError
@@ -93,3 +94,22 @@ def test_the_cached_path_accepts_exactly_what_the_schema_accepts(tmp_path, mutat
         assert len(read.frame) == len(records)
         if records:
             pd.testing.assert_frame_equal(read.frame, records_frame(records))
+
+
+@pytest.mark.parametrize("notes", [(), (1, 1.5)])
+def test_the_frame_joined_in_small_batches_is_each_folders_frame_joined(
+        history, monkeypatch, notes):
+    """However the folders' rows are batched on their way to the frame, and if a column is
+    an int in one folder and a float in another (`notes`: pandas joins them then)."""
+    for night, note in zip(("2026-11-26", "2026-11-27"), notes, strict=False):
+        record = make_record(model="tiny", stage=0, offload="none", night=night)
+        data = record.to_json()
+        data["scenario"]["params"]["note"] = note
+        (runs_dir(history / night)).mkdir(parents=True)
+        (runs_dir(history / night) / f"{record.run_id}.json").write_text(json.dumps(data))
+    folders = analysis.sources.sweep_dirs(history)
+    each = concat_frames([records_frame(load_records(f)[0]).assign(source_dir=str(f))
+                          for f in folders])
+    for rows in (1, 2, 4, 1 << 16):
+        monkeypatch.setattr(results.cache, "BATCH_ROWS", rows)
+        pd.testing.assert_frame_equal(load_sources([history]).frame, each)
