@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from analysis.shared_cpus import shared_note
 from results.search_outcome import SearchOutcome
 from suite.axes import AXES
 from suite.models import flops_per_token, human_count, model_spec
@@ -26,7 +27,6 @@ COLUMNS = ("search_id", "sweep", "setup", "strategy", "axis", "resolution", "sta
            "first_failed_status", "predicted", "predicted_size", "probes", "reused",
            "samples_per_s", "flops_per_s", "load_average", "cpus", "device", "ratio", "speed",
            "speed_note")
-SHARED_SLACK = 0.5  # load average above the CPUs (beyond rounding): other work shared them
 _NOT_SETUP = ("model",)  # the setup is the combination's workload axes
 
 
@@ -55,18 +55,6 @@ def capacity_table(searches: list[SearchOutcome], frame: pd.DataFrame,
             if note and i != b.name:
                 table.loc[i, ["speed", "speed_note"]] = [None, note]
     return table
-
-
-def shared_note(rows: list[pd.Series]) -> str:
-    """Why these CPU runs' speeds are not comparable ("" if they are): the highest load
-    average above its CPUs that one of them was timed at."""
-    shared = [r for r in rows if r["device"] == "cpu" and pd.notna(r["load_average"])
-              and pd.notna(r["cpus"]) and r["load_average"] > r["cpus"] + SHARED_SLACK]
-    if not shared:
-        return ""
-    worst = max(shared, key=lambda r: r["load_average"] / r["cpus"])
-    return (f"unknown: timed while other work shared the CPUs (load "
-            f"{worst['load_average']:.1f} on {int(worst['cpus'])})")
 
 
 def _row(o: SearchOutcome, frame: pd.DataFrame, setup_axes: tuple[str, ...]) -> dict:

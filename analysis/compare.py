@@ -18,8 +18,10 @@ from analysis.comparison_tables import regression_view, text_table
 from analysis.history import is_nights, night_span, parse_nights, select_nights
 from analysis.regress import (
     DEFAULT_THRESHOLDS,
+    FEW_RUNS,
     HOW_TO_KNOW,
-    MIN_SAMPLES,
+    HOW_TO_UNSHARE,
+    SHARED,
     Comparison,
     Thresholds,
     compare,
@@ -85,11 +87,12 @@ def summary_text(result: Comparison, new: str, baseline: str, *, show_all: bool)
         lines += ["", text_table(view)]
     lines += ["", f"{n:,} regression{'s' * (n != 1)}" if n else "no regression beyond the noise"]
     unknown = result.unknown
-    if not unknown.empty:
-        metrics = ", ".join(f"{m} ({c:,})" for m, c in unknown["metric"].value_counts(
-            sort=False).items())
-        lines += [f"noise unknown, no verdict: {metrics}; fewer than {MIN_SAMPLES} ok runs on "
-                  f"a side", f"  to get one: {HOW_TO_KNOW}"]
+    for why, how in ((FEW_RUNS, HOW_TO_KNOW), (SHARED, HOW_TO_UNSHARE)):
+        rows = unknown[unknown["why"] == why]
+        if not rows.empty:
+            metrics = ", ".join(f"{m} ({c:,})" for m, c in rows["metric"].value_counts(
+                sort=False).items())
+            lines += [f"noise unknown, no verdict: {metrics}; {why}", f"  to get one: {how}"]
     return "\n".join(lines)
 
 

@@ -16,7 +16,7 @@ from analysis.capacity import within_one_step
 from analysis.grouping import describe, groups
 from analysis.history import night_span
 from analysis.labels import BASELINE
-from analysis.regress import HOW_TO_KNOW, Comparison
+from analysis.regress import FEW_RUNS, HOW_TO_KNOW, HOW_TO_UNSHARE, SHARED, Comparison
 from analysis.run_tables import status_counts
 from analysis.tidy import hardware_keys, matching, peak_what, setup_keys, varying
 from analysis.units import human_bytes
@@ -331,9 +331,13 @@ def nightly_finding(comparison: Comparison, nights: tuple[str, str] | None) -> F
             text += (f"; the largest change: {top['metric']} {100 * top['change']:+.0f}% for "
                      f"{top['model']} · {top['strategy']} on {top['partition']}")
         text += "."
-    if unknown := len(comparison.unknown):
-        text += (f" {unknown:,} comparison{'s' * (unknown != 1)} of measured metrics "
+    unknown = len(comparison.unknown)
+    if few := int((comparison.unknown["why"] == FEW_RUNS).sum()):
+        text += (f" {few:,} comparison{'s' * (few != 1)} of measured metrics "
                  f"(throughput, RSS, reserved) got no verdict, the noise unknown: {HOW_TO_KNOW}.")
+    if shared := int((comparison.unknown["why"] == SHARED).sum()):
+        text += (f" {shared:,} throughput comparison{'s' * (shared != 1)} got no verdict: "
+                 f"the runs were timed while other work shared their CPUs; {HOW_TO_UNSHARE}.")
     return Finding("Nightly regressions", text,
                    {"regressions": len(bad), "matched": comparison.matched,
                     "unknown": unknown})

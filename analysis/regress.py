@@ -19,6 +19,10 @@ runs (repetitions, nights). Two kinds of metric:
     throughput, at least the spread of the timed steps within a run (median over runs
     of (IQR/1.349)/median step · 1.2533/√steps, the standard error of that median).
     With fewer runs on either side the verdict is "noise unknown", never a regression.
+    Throughput is also "noise unknown" where a side's CPU runs were timed while other work
+    shared their CPUs (analysis/shared_cpus.py): their repetitions run back to back under
+    the same load, so their spread does not see the load moving between the two sides
+    (an A/A run under load 6-8 gave +144% and +92% "better" beyond 3 x that spread).
 change = NEW / BASELINE − 1; noise = √(σ_new² + σ_baseline²);
 threshold = max(k · noise, floor) for measured metrics, the floor for exact ones.
 A regression is a change beyond the threshold in the worse direction (more
@@ -32,6 +36,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from analysis.shared_cpus import shared_load
 from analysis.tidy import ok_rows, statuses
 from suite.axes import AXES
 from suite.errors import UserInputError
@@ -62,6 +67,7 @@ class Metric:
     worse: int  # +1: higher is worse (memory), -1: lower is worse (throughput)
     exact: bool  # deterministic: the floor alone is the threshold
     floor: str  # the Thresholds field of its floor
+    timed: bool = False  # a speed: no verdict where a side's CPUs were shared while timed
 
 
 DEFAULT_THRESHOLDS = Thresholds()
@@ -70,15 +76,20 @@ UNKNOWN = "noise unknown"
 HOW_TO_KNOW = (f"a verdict on a measured metric needs {MIN_SAMPLES} or more ok runs on each "
                f"side: set repetitions = {MIN_SAMPLES} in the sweep, or compare ranges of "
                f"{MIN_SAMPLES}+ nights (--history DIR NIGHT1..NIGHT3 BASE1..BASE3)")
+FEW_RUNS = f"fewer than {MIN_SAMPLES} ok runs on a side"
+SHARED = "CPUs shared while timed"
+HOW_TO_UNSHARE = ("a throughput verdict on the CPU needs runs timed with their CPUs to "
+                  "themselves: run the sweep on an exclusive node (sbatch --exclusive) or a "
+                  "quiet machine")
 METRICS = (Metric("tensor peak", "tensor_peak_bytes", +1, True, "memory_floor"),
            Metric("peak allocated", "peak_device_bytes", +1, True, "memory_floor"),
            Metric("peak RSS", "peak_host_rss_bytes", +1, False, "memory_floor"),
            Metric("peak reserved", "peak_device_reserved_bytes", +1, False, "memory_floor"),
            Metric("memory held", "held_bytes", +1, True, "memory_floor"),
-           Metric("throughput", "samples_per_s", -1, False, "throughput_floor"))
+           Metric("throughput", "samples_per_s", -1, False, "throughput_floor", timed=True))
 LABELS = ("model", "strategy", "color", "partition", "world_size", "device")
 TABLE_COLUMNS = (*LABELS, "metric", "baseline", "new", "change", "noise", "threshold", "verdict",
-                 "runs", "runs_base")
+                 "why", "runs", "runs_base")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -137,10 +148,14 @@ def side_stats(frame: pd.DataFrame, keys: list[str], params: list[str]) -> pd.Da
     out = groups[[c for c in dict.fromkeys([*params, *LABELS]) if c not in keys]].first()
     out["runs"] = groups.size()
     out["statuses"] = statuses(frame, keys, ok_wins=False).reindex(out.index)
-    read = [*keys, *(m.column for m in METRICS), "timed_steps", "step_time_iqr_s", "step_time_s"]
-    ok = ok_rows(frame, [c for c in read if c in frame]).assign(step_noise=_step_noise)
+    read = [*keys, *(m.column for m in METRICS), "timed_steps", "step_time_iqr_s", "step_time_s",
+            "load_average", "cpus", "device"]
+    ok = ok_rows(frame, [c for c in read if c in frame]).assign(step_noise=_step_noise,
+                                                                 shared_load=shared_load)
     ok_groups = ok.groupby(keys, dropna=False, sort=False)
     out["ok_runs"] = ok_groups.size().reindex(out.index, fill_value=0)
+    # the highest load over its CPUs one of the scenario's ok runs was timed at (NaN: none shared)
+    out["shared_load"] = ok_groups["shared_load"].max().reindex(out.index)
     for m in METRICS:
         if m.column not in ok:  # a frame without the column (older records): all unknown
             out[m.column], out[f"{m.column}_noise"] = float("nan"), float("nan")
@@ -166,18 +181,25 @@ def _metric_rows(matched: pd.DataFrame, m: Metric, t: Thresholds) -> pd.DataFram
     noise = (rows[f"{m.column}_noise"] ** 2 + rows[f"{m.column}_noise_base"] ** 2) ** 0.5
     floor = getattr(t, m.floor)
     threshold = pd.Series(floor, index=rows.index) if m.exact else (t.k * noise).clip(lower=floor)
-    known = pd.Series(True, index=rows.index) if m.exact else \
+    enough = pd.Series(True, index=rows.index) if m.exact else \
         (rows["ok_runs"] >= MIN_SAMPLES) & (rows["ok_runs_base"] >= MIN_SAMPLES)
+    shared = (rows["shared_load"].notna() | rows["shared_load_base"].notna()) if m.timed else \
+        pd.Series(False, index=rows.index)
+    known = enough & ~shared
     change = rows[m.column] / rows[f"{m.column}_base"] - 1
     verdict = pd.Series("same", index=rows.index, dtype="object")
     verdict[m.worse * change > threshold] = "regression"
     verdict[-m.worse * change > threshold] = "better"
     verdict[~known] = UNKNOWN
+    why = pd.Series("", index=rows.index, dtype="object")
+    why[shared] = SHARED
+    why[~enough] = FEW_RUNS
     return pd.DataFrame({
         **{c: rows[c] for c in LABELS if c in rows}, "metric": m.name,
         "baseline": rows[f"{m.column}_base"], "new": rows[m.column], "change": change,
         "noise": 0.0 if m.exact else noise.where(known), "threshold": threshold.where(known),
-        "verdict": verdict, "runs": rows["ok_runs"], "runs_base": rows["ok_runs_base"]})
+        "verdict": verdict, "why": why, "runs": rows["ok_runs"],
+        "runs_base": rows["ok_runs_base"]})
 
 
 def _status_rows(matched: pd.DataFrame) -> pd.DataFrame:
@@ -187,7 +209,7 @@ def _status_rows(matched: pd.DataFrame) -> pd.DataFrame:
         **{c: rows[c] for c in LABELS if c in rows}, "metric": "status",
         "baseline": "ok", "new": rows["statuses"], "change": float("nan"),
         "noise": float("nan"), "threshold": float("nan"),
-        "verdict": pd.Series("regression", index=rows.index, dtype="object"),
+        "verdict": pd.Series("regression", index=rows.index, dtype="object"), "why": "",
         "runs": rows["ok_runs"], "runs_base": rows["ok_runs_base"]})
 
 

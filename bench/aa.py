@@ -58,6 +58,17 @@ def side(folder: Path) -> pd.DataFrame:
     return enrich(load_sources([folder]).frame)
 
 
+def load_range(frame: pd.DataFrame) -> str:
+    """The host load the side's ok runs were timed at, e.g. "load 0.4-1.9 on 2 CPUs"."""
+    ok = frame[frame["status"] == "ok"]
+    load = pd.to_numeric(ok.get("load_average"), errors="coerce").dropna()
+    if load.empty:
+        return "an unknown load"
+    cpus = pd.to_numeric(ok["cpus"], errors="coerce").dropna()
+    on = f" on {int(cpus.max())} CPUs" if not cpus.empty else ""
+    return f"load {load.min():.1f}-{load.max():.1f} (median {load.median():.1f}){on}"
+
+
 def plant(source: Path, target: Path) -> str:
     """A copy of the sweep folder `source` at `target` with one scenario's measured peak
     raised by PLANT in every record of it (all its repetitions); the scenario's model and
@@ -97,7 +108,11 @@ def run(sweep_file: Path, *, repetitions: int, out: Path) -> int:
           f"{seen['better']} better), {seen['same']} same, {seen[UNKNOWN]} noise unknown")
     for metric, rows in aa.table.groupby("metric", sort=False):
         by = rows["verdict"].value_counts()
-        print(f"    {metric:15} " + ", ".join(f"{v} {int(by.get(v, 0))}" for v in VERDICTS))
+        whys = rows.loc[rows["verdict"] == UNKNOWN, "why"].value_counts()
+        print(f"    {metric:15} " + ", ".join(f"{v} {int(by.get(v, 0))}" for v in VERDICTS)
+              + "".join(f" ({why}: {n})" for why, n in whys.items()))
+    for name, frame in (("A", a), ("B", b)):
+        print(f"  {name} timed at {load_range(frame)}")
     shutil.rmtree(out / "b-planted", ignore_errors=True)
     named = plant(out / "b", out / "b-planted")
     planted = compare(side(out / "b-planted"), a)

@@ -3,9 +3,11 @@ measured metric without 3 ok runs a side gets "noise unknown", not a verdict."""
 
 import pandas as pd
 import pytest
+from msgspec.structs import replace
 from sweepdata import make_record
 
-from analysis.regress import MIN_SAMPLES, UNKNOWN, Thresholds, compare
+from analysis.compare import summary_text
+from analysis.regress import MIN_SAMPLES, SHARED, UNKNOWN, Thresholds, compare
 from analysis.tidy import enrich
 from bench import aa as aa_bench
 from memsweep.cli import main
@@ -78,6 +80,28 @@ def test_without_three_runs_a_side_throughput_has_no_verdict(capsys):
     assert result.regressions.empty
     one = compare(frame(night="2026-11-25", speed=0.75, reps=THREE), frame(reps=(0,)))
     assert one.regressions.empty and len(one.unknown) == 2 * len(CONFIGS)  # RSS, throughput
+
+
+def timed_at(records_: list, load: float, cpus: int = 2) -> list:
+    """The records as if their steps were timed at host load `load` on `cpus` CPUs."""
+    return [replace(r, measurements=replace(r.measurements, load_average=load, cpus=cpus))
+            for r in records_]
+
+
+def test_throughput_timed_on_shared_cpus_has_no_verdict(capsys):
+    slower = records(night="2026-11-25", speed=0.75, reps=THREE)
+    base = records(reps=THREE)
+    # quiet on both sides (a load within the CPUs): the 25% loss is a regression
+    quiet = compare(tidy(timed_at(slower, 2.3)), tidy(timed_at(base, 1.0)))
+    assert flagged(quiet) == {("throughput", "regression")}
+    # one side timed while other work shared its 2 CPUs: no throughput verdict, and why
+    shared = compare(tidy(timed_at(slower, 7.4)), tidy(timed_at(base, 1.0)))
+    rows = shared.table[shared.table["metric"] == "throughput"]
+    assert shared.regressions.empty
+    assert (rows["verdict"] == UNKNOWN).all() and (rows["why"] == SHARED).all()
+    # memory verdicts do not depend on the load
+    assert (shared.table[shared.table["metric"] == "memory held"]["verdict"] == "same").all()
+    assert "CPUs shared while timed" in summary_text(shared, "a", "b", show_all=False)
 
 
 def test_noisy_repetitions_raise_the_threshold():
