@@ -9,6 +9,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from analysis import fig_parts
+from analysis.axes_layout import place
 from analysis.labels import order, strategy_colors
 from analysis.style import FAIL_COLOR, new_page, styled
 from analysis.units import human_bytes
@@ -32,7 +33,7 @@ def capacity_figure(table: pd.DataFrame, *, subtitle: str | None = None) -> Figu
             Patch(facecolor="#999999", label="measured: largest value that ran ok"),
             Line2D([], [], color="black", marker="|", linestyle="none", markersize=12,
                    label="predicted boundary (analytical model)")])
-        return fig
+        return place(fig)
 
 
 def _title(setup: str, rows: pd.DataFrame) -> str:

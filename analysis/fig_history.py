@@ -13,6 +13,7 @@ from matplotlib.patches import Patch
 
 from analysis import fig_parts
 from analysis.analysis import Analysis
+from analysis.axes_layout import place
 from analysis.grouping import groups
 from analysis.history import TREND_METRICS
 from analysis.labels import order
@@ -55,7 +56,7 @@ def trend_figure(a: Analysis, *, subtitle: str | None = None) -> Figure:
                 ax.set_ylabel("% vs typical")
                 ax.grid(True, alpha=0.3)
         fig_parts.strategy_legend(fig, colors, markers=markers)
-        return fig
+        return place(fig)
 
 
 def hardware_figure(a: Analysis, *, column: str = "samples_per_s",
@@ -83,7 +84,7 @@ def hardware_figure(a: Analysis, *, column: str = "samples_per_s",
         handles = [Patch(facecolor="#BBBBBB", edgecolor="#333333", hatch=HATCHES[i % 5],
                          label=p) for i, p in enumerate(partitions)]
         fig_parts.band_legend(fig, handles)
-        return fig
+        return place(fig)
 
 
 def _side_by_side(ax, rows: pd.DataFrame, value: str, labels: list[str], partitions: list[str],
@@ -145,5 +146,5 @@ def changes_figure(table: pd.DataFrame, *, subtitle: str | None = None,
                       linestyle="none", label="regression (beyond its threshold)")
         floor_line = Line2D([], [], color="#777777", linestyle="--", label="smallest threshold")
         fig_parts.band_legend(fig, [ring, floor_line])
-        return fig
+        return place(fig)
 

@@ -13,6 +13,7 @@ from matplotlib.transforms import blended_transform_factory
 
 from analysis import fig_parts
 from analysis.analysis import Analysis
+from analysis.axes_layout import place
 from analysis.fits import device_capacities
 from analysis.grouping import groups
 from analysis.labels import order
@@ -65,7 +66,7 @@ def memory_vs_size_figure(a: Analysis, *, subtitle: str | None = None) -> Figure
         oom = Line2D([], [], color="#333333", marker="x", linestyle="none",
                      label="ran out of memory")
         fig_parts.strategy_legend(fig, colors, extra=[oom], markers=markers)
-        return fig
+        return place(fig)
 
 
 def _size_lines(ax, rows: pd.DataFrame, colors: dict, markers: dict) -> None:
@@ -130,7 +131,7 @@ def breakdown_figures(a: Analysis, *, subtitle: str | None = None) -> list[Figur
                         ax.text(0, y, " " + "/".join(sorted(seen)).upper(), va="center",
                                 fontsize=7, color=FAIL_COLOR, fontweight="bold")
             fig_parts.band_legend(fig, handles)
-        figs.append(fig)
+            figs.append(place(fig))
     return figs
 
 
@@ -230,7 +231,7 @@ def predicted_figure(a: Analysis, *, subtitle: str | None = None) -> Figure:
             ax.set_ylabel(f"measured {what}")
             ax.grid(True, alpha=0.3)
         fig_parts.strategy_legend(fig, colors, markers=markers)
-        return fig
+        return place(fig)
 
 
 def _peak_name(rows: pd.DataFrame) -> str:

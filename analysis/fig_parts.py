@@ -15,8 +15,9 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, MultipleLocator
 
+from analysis.axes_layout import lower_top
 from analysis.labels import order
-from analysis.style import CONTENT_TOP, FOOTER_BAND, LEGEND_BAND
+from analysis.style import CONTENT_TOP, LEGEND_BAND
 from analysis.units import byte_unit, human_bytes, human_count, human_rate
 
 MAX_PANELS = 6
@@ -129,8 +130,7 @@ def band_legend(fig: Figure, handles: list) -> None:
                ncols=ncols, frameon=False, fontsize=6.5 if many else 8,
                handletextpad=0.3, columnspacing=1.0, labelspacing=0.25 if many else 0.5)
     band = LEGEND_BAND * (1 + (0.42 if many else 0.6) * (rows - 1))
-    fig.get_layout_engine().set(rect=(0.02, FOOTER_BAND, 0.96,
-                                      CONTENT_TOP - band - FOOTER_BAND))
+    lower_top(fig, CONTENT_TOP - band)
 
 
 def bytes_axis(ax: Axes, which: str = "y", *, log: bool = False) -> None:

@@ -11,6 +11,7 @@ from matplotlib.patches import Patch
 
 from analysis import fig_parts
 from analysis.analysis import Analysis
+from analysis.axes_layout import place
 from analysis.grouping import groups, model_order
 from analysis.labels import order
 from analysis.style import FAIL_COLOR, new_page, styled
@@ -48,7 +49,8 @@ def baseline_figures(a: Analysis, *, subtitle: str | None = None) -> list[Figure
                 left.set_xlabel(f"{what} saved [%]")
                 right.set_xlabel("throughput cost [%] (< 0: faster)")
                 right.tick_params(labelleft=False)  # the same strategies as on its left
-        figs.append(fig)  # the strategy names are the tick labels, on their colours: no legend
+            # the strategy names are the tick labels, on their colours: no legend
+            figs.append(place(fig))
     return figs
 
 
@@ -123,7 +125,7 @@ def fits_figures(a: Analysis, *, subtitle: str | None = None) -> list[Figure]:
                 Patch(facecolor="#999999", label="measured (largest size with an ok run)"),
                 Patch(facecolor="white", edgecolor="#333333", hatch="///",
                       label="predicted (analytical model + measured overhead)")])
-        figs.append(fig)
+            figs.append(place(fig))
     return figs
 
 
@@ -193,7 +195,7 @@ def pareto_figure(a: Analysis, *, subtitle: str | None = None) -> Figure:
         ring = Line2D([], [], marker="o", markerfacecolor="none", markeredgecolor="black",
                       linestyle="-", color="black", label="on the Pareto front")
         fig_parts.strategy_legend(fig, colors, extra=[ring], markers=markers)
-        return fig
+        return place(fig)
 
 
 def _front(ax, rows: pd.DataFrame, colors: dict, markers: dict) -> None:
@@ -245,5 +247,5 @@ def scaling_figure(a: Analysis, *, subtitle: str | None = None) -> Figure:
                     ax.set_ylim(0, max(ax.get_ylim()[1], 1e-9) * 1.05)
                 ax.grid(True, alpha=0.3)
         fig_parts.strategy_legend(fig, colors, markers=markers)
-        return fig
+        return place(fig)
 

@@ -27,7 +27,7 @@ def title_page(title: str, facts: list[tuple], tables: list[tuple[str, pd.DataFr
                contents: list[tuple[str, str]]) -> Figure:
     """The sweep at a glance: `facts` (name, value[, colour]), small tables, the contents."""
     with styled():
-        fig = new_page(title, layout=False)
+        fig = new_page(title)
         y = _key_values(fig, 0.02, 0.88, facts, width=80)
         for heading, table in tables:
             if table.empty:
@@ -80,7 +80,7 @@ def findings_pages(title: str, sentences: list[tuple[str, str]], subtitle: str |
     for kind, text in lines:
         if fig is None or y < FOOTER_BAND + 0.05:
             with styled():
-                fig = new_page(title, subtitle, layout=False)
+                fig = new_page(title, subtitle)
             pages.append(fig)
             y = CONTENT_TOP - 0.01
             if kind == "gap":
@@ -113,7 +113,7 @@ def table_pages(table: pd.DataFrame, title: str, subtitle: str | None = None, *,
             if len(table) > ROWS_PER_PAGE else ""
         left = len(table) - (start + len(chunk))
         with styled():
-            fig = new_page(title + more, subtitle, layout=False)  # rows place themselves
+            fig = new_page(title + more, subtitle)
             if chunk.empty:
                 fig.text(0.5, 0.5, "no rows", ha="center", va="center")
             else:
@@ -177,8 +177,7 @@ def text_pages(blocks: list[list[str]], title: str, subtitle: str | None = None,
     pages = []
     for i, chunk in enumerate(chunks[:shown], start=1):
         with styled():
-            fig = new_page(title + (f" ({i}/{shown})" if shown > 1 else ""), subtitle,
-                           layout=False)
+            fig = new_page(title + (f" ({i}/{shown})" if shown > 1 else ""), subtitle)
             step = (CONTENT_TOP - FOOTER_BAND - 0.035) / LINES_PER_PAGE
             for n, line in enumerate(chunk):  # a line each: the page fills in any font
                 fig.text(0.02, CONTENT_TOP - n * step, line, family="monospace",
@@ -193,7 +192,7 @@ def text_pages(blocks: list[list[str]], title: str, subtitle: str | None = None,
 def message_page(title: str, message: str, detail: str = "") -> Figure:
     """A page that says one thing, large: e.g. that no run of the sweep was ok."""
     with styled():
-        fig = new_page(title, layout=False)
+        fig = new_page(title)
         fig.text(0.5, 0.58, message, ha="center", va="center", fontsize=20, color=FAIL_COLOR,
                  fontweight="bold")
         if detail:

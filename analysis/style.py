@@ -12,7 +12,8 @@ import logging
 import matplotlib
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.layout_engine import ConstrainedLayoutEngine
+
+from analysis.axes_layout import keep_within
 
 A4_LANDSCAPE = (11.69, 8.27)  # inches
 FOOTER_BAND = 0.05  # fraction of the page height kept free for the footer
@@ -31,19 +32,17 @@ RC = {"font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "xtick.labelsiz
       "pdf.use14corefonts": True, "axes.unicode_minus": False}
 
 
-def new_page(title: str, subtitle: str | None = None, *, layout: bool = True) -> Figure:
+def new_page(title: str, subtitle: str | None = None) -> Figure:
     """An empty A4-landscape Figure on the Agg canvas: title, subtitle, footer band kept free.
 
-    Call it inside `styled()` (as the figure functions do) so fonts follow `RC`.
-    `layout=False` for pages of text that place themselves: saving them then needs no
-    layout pass (a second full draw).
+    Call it inside `styled()` (as the figure functions do) so fonts follow `RC`. Axes go
+    under the subtitle and above the footer (analysis/axes_layout.py places them: no layout
+    engine, whose pass would draw the page twice).
     """
     fig = Figure(figsize=A4_LANDSCAPE)
     FigureCanvasAgg(fig)  # headless on any node: no display backend, no pyplot state
     top = CONTENT_TOP if subtitle else CONTENT_TOP + 0.03
-    if layout:
-        fig.set_layout_engine(ConstrainedLayoutEngine(
-            rect=(0.02, FOOTER_BAND, 0.96, top - FOOTER_BAND)))
+    keep_within(fig, (0.02, FOOTER_BAND, 0.98, top))
     fig.text(0.02, 0.975, title, fontsize="x-large", fontweight="bold", va="top",
              parse_math=False)
     if subtitle:  # one line: a longer one is cut, not run into the page
