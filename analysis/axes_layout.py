@@ -12,11 +12,13 @@ Helvetica: the PDF has room to spare.
 
 from __future__ import annotations
 
+from functools import cache
 from weakref import WeakKeyDictionary
 
 import matplotlib
 from matplotlib.axes import Axes
 from matplotlib.axis import Axis
+from matplotlib.backends.backend_agg import RendererAgg
 from matplotlib.figure import Figure, SubFigure
 from matplotlib.font_manager import FontProperties
 from matplotlib.gridspec import GridSpec
@@ -51,11 +53,10 @@ def place(fig: Figure) -> Figure:
     """Set the margins and spacing of every grid of axes on `fig` (subfigures included) so
     that tick labels, axis labels and titles fit beside their axes and inside the page's
     box; returns `fig`. Call it once the axes, their limits, ticks and labels are set."""
-    renderer = fig.canvas.get_renderer()
     grids = _grids(fig)
     for _ in range(2):  # the second with the axes near their size: tick counts settle
         for grid, axes in grids.items():
-            _fit(fig, grid, axes, renderer)
+            _fit(fig, grid, axes)
     return fig
 
 
@@ -72,7 +73,7 @@ def _grids(fig: Figure) -> dict[GridSpec, list[Axes]]:
     return out
 
 
-def _fit(fig: Figure, grid: GridSpec, axes: list[Axes], renderer) -> None:
+def _fit(fig: Figure, grid: GridSpec, axes: list[Axes]) -> None:
     """Margins from the axes on the grid's edges, gaps from those either side of a boundary."""
     width, height = fig.get_size_inches()
     box = _BOXES.get(fig, (0.0, 0.0, 1.0, 1.0))
@@ -84,7 +85,7 @@ def _fit(fig: Figure, grid: GridSpec, axes: list[Axes], renderer) -> None:
     lefts, rights = [0.0] * (ncols + 1), [0.0] * (ncols + 1)  # needs at each column boundary
     tops, bottoms = [0.0] * (nrows + 1), [0.0] * (nrows + 1)
     for ax in axes:
-        left, right, bottom, top = _margins(ax, renderer)
+        left, right, bottom, top = _margins(ax)
         spec = ax.get_subplotspec()
         lefts[spec.colspan.start] = max(lefts[spec.colspan.start], left)
         rights[spec.colspan.stop] = max(rights[spec.colspan.stop], right)
@@ -103,23 +104,23 @@ def _fit(fig: Figure, grid: GridSpec, axes: list[Axes], renderer) -> None:
         ax.set_position(ax.get_subplotspec().get_position(container))
 
 
-def _margins(ax: Axes, renderer) -> tuple[float, float, float, float]:
+def _margins(ax: Axes) -> tuple[float, float, float, float]:
     """Inches the axes' texts take left, right, below and above it."""
     if not ax.axison:
         return 0.0, 0.0, 0.0, 0.0
-    tick_font = FontProperties(size=matplotlib.rcParams["ytick.labelsize"])
-    label_font = FontProperties(size=matplotlib.rcParams["axes.labelsize"])
-    line = _size("Hg", tick_font, renderer)[1]
-    label_line = _size("Hg", label_font, renderer)[1]
+    tick_font = _points(matplotlib.rcParams["ytick.labelsize"])
+    label_font = _points(matplotlib.rcParams["axes.labelsize"])
+    line = _size("Hg", tick_font)[1]
+    label_line = _size("Hg", label_font)[1]
     left = right = bottom = 0.0
     ys = _tick_labels(ax.yaxis, "labelleft")
     if ys:
-        left = max(_size(s, tick_font, renderer)[0] for s in ys) + TICK + BOX_PAD
+        left = max(_size(s, tick_font)[0] for s in ys) + TICK + BOX_PAD
     if ax.get_ylabel():
         left += label_line + LABEL_PAD
     xs = _tick_labels(ax.xaxis, "labelbottom")
     if xs:
-        widths = [_size(s, tick_font, renderer)[0] for s in xs]
+        widths = [_size(s, tick_font)[0] for s in xs]
         ticks = ax.xaxis.get_major_ticks(1)
         upright = bool(ticks) and ticks[0].label1.get_rotation() % 180 == 90
         bottom = (max(widths) if upright else line) + TICK
@@ -128,8 +129,8 @@ def _margins(ax: Axes, renderer) -> tuple[float, float, float, float]:
     if ax.get_xlabel():
         bottom += label_line + LABEL_PAD
     titled = any(ax.get_title(loc) for loc in ("left", "center", "right"))
-    title_font = FontProperties(size=matplotlib.rcParams["axes.titlesize"])
-    top = _size("Hg", title_font, renderer)[1] + TITLE_PAD if titled else line / 2
+    title_font = _points(matplotlib.rcParams["axes.titlesize"])
+    top = _size("Hg", title_font)[1] + TITLE_PAD if titled else line / 2
     return left, right, bottom, top
 
 
@@ -143,7 +144,17 @@ def _tick_labels(axis: Axis, shown: str) -> list[str]:
     return [s for s in axis.get_major_formatter().format_ticks(locs) if s]
 
 
-def _size(text: str, font: FontProperties, renderer) -> tuple[float, float]:
-    """Width and height (with descent) of one line of `text`, in inches."""
-    width, height, _descent = renderer.get_text_width_height_descent(text, font, ismath=False)
-    return width / renderer.dpi, height / renderer.dpi
+def _points(size: float | str) -> float:
+    return FontProperties(size=size).get_size_in_points()
+
+
+@cache  # a report measures the same few hundred labels on many pages
+def _size(text: str, points: float) -> tuple[float, float]:
+    """Width and height (with descent) of one line of `text` in the default sans-serif font at
+    `points`, in inches."""
+    width, height, _descent = _RENDERER.get_text_width_height_descent(
+        text, FontProperties(size=points), ismath=False)
+    return width / _RENDERER.dpi, height / _RENDERER.dpi
+
+
+_RENDERER = RendererAgg(1, 1, 72)  # measures only: at 72 dpi a pixel is a point

@@ -91,18 +91,19 @@ def _side_by_side(ax, rows: pd.DataFrame, value: str, labels: list[str], partiti
                   colors: dict) -> None:
     height = 0.8 / len(partitions)
     found = rows.groupby(["strategy", "partition"])[value].first().to_dict()
-    for y, strategy in enumerate(labels):
-        mine = {p: found[(strategy, p)] for p in partitions if (strategy, p) in found}
-        for i, partition in enumerate(partitions):
-            if partition not in mine:
-                continue
-            offset = (i - (len(partitions) - 1) / 2) * height
-            ax.barh(y + offset, float(mine[partition]), height=height,
-                    color=colors[strategy], hatch=HATCHES[i % 5], edgecolor="#333333",
-                    linewidth=0.4, gid=f"{strategy}/{partition}/{value}")
-            if i and partitions[0] in mine:  # x the first partition
-                ax.annotate(f"{mine[partition] / mine[partitions[0]]:.2f}×",
-                            (float(mine[partition]), y + offset), xytext=(2, 0),
+    for i, partition in enumerate(partitions):  # one call per partition: many bars
+        offset = (i - (len(partitions) - 1) / 2) * height
+        drawn = [(y, s) for y, s in enumerate(labels) if (s, partition) in found]
+        bars = ax.barh([y + offset for y, _ in drawn],
+                       [float(found[(s, partition)]) for _, s in drawn], height=height,
+                       color=[colors[s] for _, s in drawn], hatch=HATCHES[i % 5],
+                       edgecolor="#333333", linewidth=0.4)
+        for bar, (y, strategy) in zip(bars, drawn, strict=True):
+            bar.set_gid(f"{strategy}/{partition}/{value}")
+            first = found.get((strategy, partitions[0]))
+            if i and first is not None:  # x the first partition
+                mine = found[(strategy, partition)]
+                ax.annotate(f"{mine / first:.2f}×", (float(mine), y + offset), xytext=(2, 0),
                             textcoords="offset points", va="center", fontsize=6.5)
     fig_parts.strategy_ticks(ax, labels, colors)
     ax.set_ylim(len(labels) - 0.5, -0.5)  # first label at the top

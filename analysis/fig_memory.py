@@ -164,15 +164,16 @@ def _stack(ax, rows: pd.DataFrame, labels: list[str], colors: dict) -> None:
     scale = float(max(med[list(COMPONENTS)].sum(axis=1).max(), med["peak"].max(),
                       med["predicted"].max(skipna=True) if med["predicted"].notna().any() else 0))
     unit, name = byte_unit(scale)
-    for y, strategy in enumerate(labels):
-        if strategy not in med.index:
-            continue
-        left = 0.0
-        for column, (_label, color) in COMPONENTS.items():
-            width = float(med.at[strategy, column]) / unit
-            ax.barh(y, width, left=left, height=0.7, color=color, edgecolor="white",
-                    linewidth=0.4, gid=f"{strategy}/{column}")
-            left += width
+    drawn = [(y, s) for y, s in enumerate(labels) if s in med.index]
+    widths = med.loc[[s for _, s in drawn], list(COMPONENTS)].astype("float64") / unit
+    lefts = widths.cumsum(axis=1) - widths
+    for column, (_label, color) in COMPONENTS.items():  # one call per component: many bars
+        bars = ax.barh([y for y, _ in drawn], widths[column].to_numpy(),
+                       left=lefts[column].to_numpy(), height=0.7, color=color,
+                       edgecolor="white", linewidth=0.4)
+        for bar, (_, strategy) in zip(bars, drawn, strict=True):
+            bar.set_gid(f"{strategy}/{column}")
+    for y, strategy in drawn:
         ax.plot([float(med.at[strategy, "peak"]) / unit] * 2, [y - 0.42, y + 0.42],
                 color="black", linewidth=1.6, gid=f"{strategy}/peak")
         if pd.notna(med.at[strategy, "predicted"]):

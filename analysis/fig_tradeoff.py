@@ -71,6 +71,7 @@ def _pair_rows(fig: Figure, column: list, cells: dict) -> list:
 
 
 def _pct_bars(ax, data: pd.DataFrame, column: str, labels: list[str], colors: dict) -> None:
+    drawn = []
     for y, strategy in enumerate(labels):
         if strategy not in data.index:
             continue
@@ -79,7 +80,11 @@ def _pct_bars(ax, data: pd.DataFrame, column: str, labels: list[str], colors: di
             ax.text(0, y, f" {data.at[strategy, 'status'].upper()}", va="center", fontsize=7,
                     color=FAIL_COLOR, fontweight="bold")
             continue
-        ax.barh(y, value, height=0.7, color=colors[strategy], gid=f"{strategy}/{column}")
+        drawn.append((y, strategy, value))
+    bars = ax.barh([y for y, _, _ in drawn], [v for _, _, v in drawn], height=0.7,
+                   color=[colors[s] for _, s, _ in drawn])  # one call: many bars
+    for bar, (y, strategy, value) in zip(bars, drawn, strict=True):
+        bar.set_gid(f"{strategy}/{column}")
         text = f"{value:+.1f}%" if abs(value) < 10 else f"{value:+.0f}%"
         ax.annotate(text, (value, y), xytext=(3 if value >= 0 else -3, 0),
                     textcoords="offset points", va="center", fontsize=7,
