@@ -30,7 +30,9 @@ Terms beyond the state at rest, each measured on DeepSpeed 0.19.8 (tests/jobs/te
   in backward (all phases when accumulation keeps it).
 * ZeRO-3: the bucket from the engine's start; the gathered parameters, which stay
   gathered for reuse up to stage3_max_live_parameters (1e9): a model under 1e9
-  parameters is held whole from the first forward to the end of backward.
+  parameters is held whole from the first forward until backward releases it, with the
+  coalesced prefetch's flat buffer in the forward; at backward's end the first module's
+  parameters and the reduce-scatter's temporaries (suite/zero3_gather.py).
 * ZeRO-2: the last rank's gradient partition buffer from early in backward (its
   parameters' gradients come first), so ranks differ.
 * the step: torch AdamW's two fp32 temporaries of the tensor it steps, and at 16-bit
@@ -39,7 +41,7 @@ Terms beyond the state at rest, each measured on DeepSpeed 0.19.8 (tests/jobs/te
 * offload_param: the parameter partitions on the host; NVMe: on disk, not in RAM, and
   released after each use (stage3_max_reuse_distance = 0, the offload strategy's): what
   stays gathered, the end of backward's reduce-scatter temporaries (gloo), the tied token
-  table gathered twice (suite/zero3_nvme_gather.py).
+  table gathered twice (suite/zero3_gather.py).
 * a strategy's own (its `block_widths` and `peak_terms` hooks, suite/strategy_spec.py):
   structured pruning's narrower blocks, unstructured pruning's weight_orig x mask copies,
   distillation's loss in place of the model's logits and loss gradients.
@@ -73,7 +75,8 @@ from suite.peak_term import ALL, PHASES, POINTS, SAVED, PeakTerm
 from suite.prediction import runtime_bytes
 from suite.strategies import active, effective
 from suite.strategy_spec import BlockWidths, LayerShare
-from suite.zero3_nvme_gather import (
+from suite.zero3_gather import (
+    coalesced_prefetch_elements,
     gathered_elements,
     reduce_scatter_elements,
     tied_regather_elements,
@@ -447,28 +450,57 @@ def _reduce_terms(values: dict, sizes: list[int], zero: dict, w: int) -> list[Pe
                          note="the filled bucket's average before it is scattered")]
     if _released_after_use(values, zero):
         return _nvme_gather_terms(values, model_spec(values["model"]), sizes, zero, w)
-    return [PeakTerm(name="ZeRO-3 gathered parameters", nbytes=w * _gathered(sizes, zero),
-                     points=("forward", "bwd_start", "bwd_early", "bwd_end"), category="params",
-                     note="min(Ψ, stage3_max_live_parameters): kept for reuse in backward")]
+    gathered = _gathered(sizes, zero)
+    if gathered < psi or int(zero.get("stage3_max_reuse_distance", int(1e9))) == 0:
+        return [PeakTerm(name="ZeRO-3 gathered parameters", nbytes=w * gathered,
+                         points=("forward", "bwd_start", "bwd_early", "bwd_end"),
+                         category="params",
+                         note="min(Ψ, stage3_max_live_parameters): kept for reuse in backward")]
+    return _whole_model_terms(values, sizes, zero, w)
+
+
+def _whole_model_terms(values: dict, sizes: list[int], zero: dict, w: int) -> list[PeakTerm]:
+    """ZeRO-3 keeping the whole model gathered for reuse (suite/zero3_gather.py). Measured on
+    `base`, 2 ranks, fp32, DeepSpeed's buckets: the forward peaks with the coalesced
+    prefetch's 41.37 MiB flat buffer (the model less the token table), backward ends with
+    the reduce-scatter's 2 x 47.37 MiB and the token table still gathered."""
+    n = shard_ranks(values)
+    scatter = reduce_scatter_elements(sizes, int(zero["reduce_bucket_size"]), n,
+                                      gloo=values["device"] == "cpu")
+    terms = [PeakTerm(name="ZeRO-3 gathered parameters", nbytes=w * sum(sizes),
+                      points=("forward", "bwd_start", "bwd_early"), category="params",
+                      note="the whole model, kept for reuse until backward releases it"),
+             PeakTerm(name="ZeRO-3 parameters gathered at backward's end", nbytes=w * sizes[0],
+                      points=("bwd_end",), category="params",
+                      note="the first module's, which backward reaches last"),
+             PeakTerm(name="ZeRO-3 reduce-scatter temporaries", nbytes=w * scatter,
+                      points=("bwd_end",), category="temporaries",
+                      note="the largest bucket's gradients concatenated (and gloo's copy)")]
+    if flat := coalesced_prefetch_elements(sizes, zero):
+        terms.append(PeakTerm(name="ZeRO-3 coalesced prefetch buffer", nbytes=w * flat,
+                              points=("forward",), category="temporaries",
+                              note="the flat all-gather buffer of the prefetched parameters"))
+    return terms
 
 
 def _released_after_use(values: dict, zero: dict) -> bool:
     """Parameters on NVMe with stage3_max_reuse_distance = 0 (the offload strategy's config):
-    ZeRO-3 releases them after each use (suite/zero3_nvme_gather.py)."""
+    ZeRO-3 releases them after each use (suite/zero3_gather.py)."""
     return values.get("offload_param", "none") == "nvme" \
         and int(zero.get("stage3_max_reuse_distance", int(1e9))) == 0
 
 
 def _nvme_gather_terms(values: dict, spec: ModelSpec, sizes: list[int], zero: dict,
                        w: int) -> list[PeakTerm]:
-    """ZeRO-3 releasing its parameters after use (suite/zero3_nvme_gather.py). Measured on
+    """ZeRO-3 releasing its parameters after use (suite/zero3_gather.py). Measured on
     `base`, 2 ranks, fp32: at DeepSpeed's buckets the end of backward's one reduce-scatter of
     every gradient (2Ψ of temporaries) is the peak above the 2 GB bucket; at "auto" buckets
     forward ends with 28.5 MiB gathered (the token table and 13 block matrices)."""
     n = shard_ranks(values)
     gathered = gathered_elements(spec, sizes, zero, ranks=n, width=w,
                                  smallest_swap=smallest_swap_bytes(values))
-    scatter = reduce_scatter_elements(sizes, int(zero["reduce_bucket_size"]), n)
+    scatter = reduce_scatter_elements(sizes, int(zero["reduce_bucket_size"]), n,
+                                      gloo=values["device"] == "cpu")
     terms = [PeakTerm(name="ZeRO-3 gathered parameters", nbytes=w * gathered, category="params",
                       points=("forward", "bwd_start", "bwd_early", "bwd_end"),
                       note="released after each use: one submodule's, or what prefetch holds"),
@@ -486,8 +518,9 @@ def _gathered(sizes: list[int], zero: dict) -> int:
     """ZeRO-3's parameters gathered at once. A gathered parameter is released only if its
     next use is further than stage3_max_reuse_distance (1e9) elements away, and at most
     stage3_max_live_parameters (1e9) stay gathered: a model under 1e9 parameters stays
-    gathered whole through forward and backward (measured; stage3_max_reuse_distance = 0
-    alone does not change it), a larger one holds about max_live_parameters, and no fewer
+    gathered whole through forward and backward (measured; at defaults the end of backward
+    holds less, _whole_model_terms; stage3_max_reuse_distance = 0 alone does not change
+    it), a larger one holds about max_live_parameters, and no fewer
     than the largest parameter and the prefetch bucket."""
     prefetch = int(zero.get("stage3_prefetch_bucket_size", int(5e7)))
     live = int(zero.get("stage3_max_live_parameters", int(1e9)))

@@ -1,7 +1,8 @@
-"""ZeRO-3 with parameters on NVMe (suite/zero3_nvme_gather.py, the write-back buffer of
-suite/memory_model.py): the figures jobs/peak_probe.py's per-storage breakdown measured on
-`base`, 2 ranks, fp32, optimizer and parameters on NVMe (strategies.toml's scenario), at
-DeepSpeed's buckets and at "auto"."""
+"""What ZeRO-3 holds gathered and its collectives' temporaries (suite/zero3_gather.py), and
+with parameters on NVMe the write-back buffer (suite/memory_model.py): the figures
+jobs/peak_probe.py's per-storage breakdown measured on `base`, 2 ranks, fp32, at DeepSpeed's
+buckets and at "auto": optimizer and parameters on NVMe (strategies.toml's scenario),
+parameters in RAM, parameters offloaded to the CPU."""
 
 from __future__ import annotations
 
@@ -11,7 +12,11 @@ from suite.memory_model import predict, smallest_swap_bytes, zero_config
 from suite.models import model_spec
 from suite.peak_model import predict_peak
 from suite.scenario import Scenario
-from suite.zero3_nvme_gather import gathered_elements, reduce_scatter_elements
+from suite.zero3_gather import (
+    coalesced_prefetch_elements,
+    gathered_elements,
+    reduce_scatter_elements,
+)
 
 MiB = 2**20
 SPEC = model_spec("base")
@@ -62,3 +67,28 @@ def test_reduce_scatter_temporaries_one_bucket_or_the_largest_gradient():
 def test_the_peak_as_measured(buckets, measured_mib):
     assert predict_peak(values(buckets), rank=0).peak_bytes / MiB == pytest.approx(
         measured_mib, rel=1e-3)
+
+
+def whole(buckets: str = "deepspeed", **extra) -> dict:
+    return Scenario.from_values(sweep="t", values={
+        "model": "base", "world_size": 2, "zero_stage": 3, "bucket_sizes": buckets,
+        **extra}).values
+
+
+def test_the_coalesced_prefetch_is_every_parameter_after_the_first():
+    # measured: one 41.37 MiB flat buffer at the forward's peak (the model less the token table)
+    sizes = SPEC.parameter_sizes()
+    assert coalesced_prefetch_elements(sizes, zero_config(whole())) == PSI - sizes[0]
+    # "auto": a prefetch bucket of 0.9 h² takes a single matrix at a time: no flat buffer
+    assert coalesced_prefetch_elements(sizes, zero_config(whole("auto"))) == 0
+
+
+@pytest.mark.parametrize(("extra", "forward", "backward"), [
+    ({}, 2151.32, 2127.26),
+    ({"offload_optimizer": "cpu", "offload_param": "cpu"}, 2175.00, 2150.94)])
+def test_whole_model_phases_as_measured(extra, forward, backward):
+    """The forward is over by the head's activations and logits, not yet made when the
+    prefetch buffer is live (8 MiB); backward's end is the reduce-scatter's."""
+    p = predict_peak(whole(**extra), rank=0)
+    assert p.phase_bytes("forward") / MiB == pytest.approx(forward + 8, abs=0.1)
+    assert p.phase_bytes("backward") / MiB == pytest.approx(backward, rel=1e-3)
