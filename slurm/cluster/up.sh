@@ -335,7 +335,7 @@ fi
 # every rank unless told to use the native one Slurm's PMIx server also offers.
 new_mpi_conf='PMIxEnv=PMIX_MCA_psec=native'
 if [[ $cgroup_version == v2 ]]; then
-    # Untested on the machines these scripts are developed on (cgroup v1).
+    # Tested in a VM (slurm/cluster/v2_vm.sh): the dev/CI machines are cgroup v1.
     new_cgroup_conf='# Written by memsweep slurm/cluster/up.sh (SLURM_UP_MEMLIMIT=cgroup, cgroup v2).
 CgroupPlugin=cgroup/v2
 IgnoreSystemd=yes
@@ -387,6 +387,24 @@ fi
 
 # --- daemons -----------------------------------------------------------------
 install -d -o slurm -g slurm -m 0755 "$RUN_DIR" "$LOG_DIR" "$STATE_DIR/slurmctld"
+if [[ $MEMLIMIT == cgroup && $cgroup_version == v2 ]]; then
+    # Slurm 22.05's cgroup/v2 with IgnoreSystemd=yes makes its stepd scope in
+    # $CGROUP_V2/system.slice but not the slice itself, and takes the scope's
+    # controllers as it finds them: systemd would have made the slice and
+    # handed memory down to it. Without the slice slurmd dies ("Could not
+    # create scope directory"); without memory in it every job step fails
+    # ("Controller memory is not enabled!") and the node drains. pids too:
+    # 22.05.8 reads cgroup.controllers without stripping its newline, so it
+    # misses the last controller listed, and the kernel lists pids after memory.
+    install -d -m 0755 "$CGROUP_V2/system.slice"
+    for level in "$CGROUP_V2" "$CGROUP_V2/system.slice"; do
+        for c in memory cpu pids; do
+            grep -qw "$c" "$level/cgroup.subtree_control" ||
+                echo "+$c" >"$level/cgroup.subtree_control" ||
+                die "cannot enable the $c controller in $level/cgroup.subtree_control"
+        done
+    done
+fi
 
 slurmd_pidfile() { # node
     if [[ $CLUSTER == single ]]; then echo "$RUN_DIR/slurmd.pid"; else echo "$RUN_DIR/slurmd-$1.pid"; fi
