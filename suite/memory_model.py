@@ -45,6 +45,9 @@ _STATE_BYTES = {"adamw": 8, "sgd": 0}
 # DeepSpeed 0.19.8's defaults for the config keys the layout depends on (runtime/zero/config.py).
 ZERO_DEFAULTS = {"reduce_bucket_size": int(5e8), "contiguous_gradients": True,
                  "stage3_param_persistence_threshold": int(1e5),
+                 "stage3_prefetch_bucket_size": int(5e7),
+                 "stage3_max_live_parameters": int(1e9),
+                 "stage3_max_reuse_distance": int(1e9),
                  "sub_group_size": SUB_GROUP_DEFAULT}
 _ALIGN = 2  # ZeRO-1/2's nccl_start_alignment_factor: flat groups pad to 2·N elements
 _SWAP_BUFFERS = 4  # offload_optimizer.buffer_count's default: the NVMe optimizer swapper's

@@ -451,7 +451,7 @@ def _reduce_terms(values: dict, sizes: list[int], zero: dict, w: int) -> list[Pe
     if _released_after_use(values, zero):
         return _nvme_gather_terms(values, model_spec(values["model"]), sizes, zero, w)
     gathered = _gathered(sizes, zero)
-    if gathered < psi or int(zero.get("stage3_max_reuse_distance", int(1e9))) == 0:
+    if gathered < psi or int(zero["stage3_max_reuse_distance"]) == 0:
         return [PeakTerm(name="ZeRO-3 gathered parameters", nbytes=w * gathered,
                          points=("forward", "bwd_start", "bwd_early", "bwd_end"),
                          category="params",
@@ -487,7 +487,7 @@ def _released_after_use(values: dict, zero: dict) -> bool:
     """Parameters on NVMe with stage3_max_reuse_distance = 0 (the offload strategy's config):
     ZeRO-3 releases them after each use (suite/zero3_gather.py)."""
     return values.get("offload_param", "none") == "nvme" \
-        and int(zero.get("stage3_max_reuse_distance", int(1e9))) == 0
+        and int(zero["stage3_max_reuse_distance"]) == 0
 
 
 def _nvme_gather_terms(values: dict, spec: ModelSpec, sizes: list[int], zero: dict,
@@ -522,8 +522,8 @@ def _gathered(sizes: list[int], zero: dict) -> int:
     holds less, _whole_model_terms; stage3_max_reuse_distance = 0 alone does not change
     it), a larger one holds about max_live_parameters, and no fewer
     than the largest parameter and the prefetch bucket."""
-    prefetch = int(zero.get("stage3_prefetch_bucket_size", int(5e7)))
-    live = int(zero.get("stage3_max_live_parameters", int(1e9)))
+    prefetch = int(zero["stage3_prefetch_bucket_size"])
+    live = int(zero["stage3_max_live_parameters"])
     return min(sum(sizes), max(live, max(sizes) + prefetch))
 
 
@@ -545,7 +545,7 @@ def named_allocations(values: dict) -> dict[str, int]:
     out = {f"reduce bucket (reduce_bucket_size = {rbs:,} elements x {w} bytes; "
            f"bucket_sizes = \"auto\" scales it to the model)": w * rbs}
     if values["zero_stage"] == 3:
-        pbs = int(zero.get("stage3_prefetch_bucket_size", int(5e7)))
+        pbs = int(zero["stage3_prefetch_bucket_size"])
         out[f"ZeRO-3 prefetch bucket (stage3_prefetch_bucket_size = {pbs:,} elements)"] = w * pbs
     return out
 

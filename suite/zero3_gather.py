@@ -36,14 +36,17 @@ import math
 
 from suite.models import ModelSpec
 
+# Every `zero` below is suite.memory_model.zero_config's: the scenario's zero_optimization
+# section over DeepSpeed's defaults, so each stage3_* key is there.
+
 
 def gathered_elements(spec: ModelSpec, sizes: list[int], zero: dict, *, ranks: int,
                       width: int, smallest_swap: int) -> int:
     """Elements gathered at once (forward's end and backward) with parameters on NVMe."""
-    if int(zero.get("stage3_prefetch_bucket_size", int(5e7))) == 0:
+    if int(zero["stage3_prefetch_bucket_size"]) == 0:
         embedding = sizes[0] + (sizes[1] if spec.family == "gpt" else 0)
         return max(embedding, max(sizes))
-    persistent = int(zero.get("stage3_param_persistence_threshold", int(1e5)))
+    persistent = int(zero["stage3_param_persistence_threshold"])
     buffers = int(zero["offload_param"]["buffer_count"])
     order = ([sizes[0]] if spec.ties else []) + list(reversed(sizes))
     held = swapped = 0
@@ -68,9 +71,9 @@ def coalesced_prefetch_elements(sizes: list[int], zero: dict) -> int:
     skipped, taken while fewer than min(stage3_prefetch_bucket_size,
     stage3_max_live_parameters) elements are taken; the buffer holds N partitions of each
     (their whole size, padded). One parameter alone is gathered without it."""
-    persistent = int(zero.get("stage3_param_persistence_threshold", int(1e5)))
-    limit = min(int(zero.get("stage3_prefetch_bucket_size", int(5e7))),
-                int(zero.get("stage3_max_live_parameters", int(1e9))))
+    persistent = int(zero["stage3_param_persistence_threshold"])
+    limit = min(int(zero["stage3_prefetch_bucket_size"]),
+                int(zero["stage3_max_live_parameters"]))
     batch: list[int] = []
     for s in sizes[1:]:
         if sum(batch) >= limit:
