@@ -34,10 +34,10 @@ def shared_load(frame: pd.DataFrame) -> pd.Series:
 def shared_note(rows: list[pd.Series]) -> str:
     """Why these CPU runs' speeds are not comparable ("" if they are): the highest load
     average above its CPUs that one of them was timed at."""
-    shared = [r for r in rows if r["device"] == "cpu" and pd.notna(r["load_average"])
-              and pd.notna(r["cpus"]) and r["load_average"] > r["cpus"] + SHARED_SLACK]
-    if not shared:
+    frame = pd.DataFrame(rows).reset_index(drop=True)
+    ratio = shared_load(frame)
+    if ratio.isna().all():
         return ""
-    worst = max(shared, key=lambda r: r["load_average"] / r["cpus"])
+    worst = frame.loc[ratio.idxmax()]
     return (f"unknown: timed while other work shared the CPUs (load "
             f"{worst['load_average']:.1f} on {int(worst['cpus'])})")
