@@ -78,8 +78,10 @@ def register(sub: argparse._SubParsersAction, epilog: str) -> None:
                     "fewer samples/s beyond max(K x noise, floor), the noise measured between "
                     "runs: throughput, peak RSS and reserved memory need 3 or more ok runs on "
                     "each side (repetitions, nights), else they are 'noise unknown', no "
-                    "verdict; exact bytes (memory held, peak allocated) use the floor alone; a "
-                    "scenario ok before and never ok now is a regression too.",
+                    "verdict, and so is a CPU run's throughput timed while other work shared "
+                    "its CPUs (load average above them); exact bytes (memory held, peak "
+                    "allocated) use the floor alone; a scenario ok before and never ok now "
+                    "is a regression too.",
         epilog="exit codes: 0 no regression, 1 regression found, 2 bad input")
     s.add_argument("new", metavar="NEW", help="sweep folder(s) under one folder, or nights")
     s.add_argument("baseline", metavar="BASELINE", help="the same, to compare against")
