@@ -13,9 +13,13 @@ from pathlib import Path
 @contextmanager
 def replacing(path: Path) -> Iterator[Path]:
     """A temporary file beside `path` to write; once written it replaces `path` at once (a
-    reader sees the old file or the new one), and is removed if the writing fails."""
+    reader sees the old file or the new one), and is removed if the writing fails. Its name
+    is its own: two writers of the same output (two reports of one folder) do not write into
+    one temporary file; the last to finish wins whole."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
+    fd, name = temporary_beside(path, f".{path.name}.")
+    os.close(fd)  # the caller's writer (savefig, to_csv) opens it by name
+    tmp = Path(name)
     try:
         yield tmp
         os.replace(tmp, path)
