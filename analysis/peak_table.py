@@ -52,9 +52,11 @@ def _key(r: RunRecord) -> tuple | None:
 
 
 def _others(params: dict) -> tuple[tuple[str, str], ...]:
-    """The scenario's axes beyond the table's columns that are off their default."""
+    """The scenario's axes beyond the table's columns that are off their default; a setting
+    of a strategy that changes no byte (nvme_path: where it swaps) is not one."""
     return tuple(sorted((name, str(v)) for name, v in params.items()
-                        if name in AXES and name not in _KEYS and v != AXES[name].default))
+                        if name in AXES and name not in _KEYS and AXES[name].names_strategy
+                        and v != AXES[name].default))
 
 
 def _cells(r: RunRecord) -> list[str]:

@@ -38,3 +38,14 @@ def test_a_distillation_run_has_its_own_row_with_its_ratio(tmp_path):
     rows = [line.strip("| ").split(" | ") for line in peak_table([tmp_path / "s"]).splitlines()[2:]]
     assert [row[0] for row in rows] == ["tiny", "tiny (kind=distill teacher=small)"]
     assert rows[1][7] == "1.000/1.010"
+
+
+def test_where_nvme_offload_swaps_is_not_an_axis_of_the_row(tmp_path):
+    """nvme_path is a setting of NVMe offload (where it swaps), not a choice that changes a
+    byte: it does not split rows or lengthen the model cell."""
+    r = make_record(model="tiny", stage=3, offload="nvme", tensor_peaks=True,
+                    nvme_path="/local/swap")
+    write_record(tmp_path / "s", r)
+    lines = peak_table([tmp_path / "s"]).splitlines()[2:]
+    (row,) = [line.strip("| ").split(" | ") for line in lines]
+    assert row[0] == "tiny" and row[2] == "nvme"
