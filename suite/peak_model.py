@@ -72,7 +72,7 @@ from suite.parallel import (
     shares_differ,
 )
 from suite.peak_term import ALL, PHASES, POINTS, SAVED, PeakTerm
-from suite.prediction import runtime_bytes
+from suite.prediction import TRAINING_KINDS, runtime_bytes
 from suite.strategies import active, effective
 from suite.strategy_spec import BlockWidths, LayerShare
 from suite.zero3_gather import (
@@ -84,9 +84,6 @@ from suite.zero3_gather import (
 from suite.zero3_sub_groups import flat_copy_elements, sub_groups
 
 ACTIVATION_MODES = ("ops", "paper")
-# The kinds whose peak this model predicts: a DeepSpeed engine trains (distill: a student,
-# next to a frozen teacher the distillation strategy's terms add).
-TRAINING_KINDS = ("train", "distill")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -555,6 +552,6 @@ def budget_need(values: dict) -> int:
     the report's largest-model page count it: a training scenario's tensor peak plus the
     runtime term (PeakPrediction.budget_bytes); another kind's memory-model budget (the peak
     model is training's)."""
-    if values.get("kind", "train") != "train":
+    if values.get("kind", "train") not in TRAINING_KINDS:
         return predict(values).budget_bytes
     return predict_peak(values).budget_bytes

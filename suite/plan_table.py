@@ -10,7 +10,7 @@ import json
 from suite.capacity import default_capacity
 from suite.memory_model import predict
 from suite.models import human_count, model_spec
-from suite.peak_model import budget_need, predict_peak
+from suite.peak_model import TRAINING_KINDS, budget_need, predict_peak
 from suite.plan import Plan
 from suite.sweep import Sweep
 from suite.units import format_bytes
@@ -30,7 +30,7 @@ def fit(scenario, capacity: int | None) -> dict:
     out = {"model_state_bytes": p.model_state_bytes, "activation_bytes": p.activation_bytes,
            "device_bytes": p.device_bytes, "capacity_bytes": cap, "capacity_source": source}
     need = budget_need(scenario.values)  # the capacity search's and the report's too
-    if scenario["kind"] != "train":  # the peak model is training's
+    if scenario["kind"] not in TRAINING_KINDS:  # the peak model is training's
         return {**out, "budget_bytes": need, "fits": need <= cap}
     peak = predict_peak(scenario.values)
     return {**out, "peak_bytes": peak.peak_bytes, "peak_phase": peak.peak_phase,

@@ -94,10 +94,15 @@ CPU_RUNTIME = {"zero-0": (359, 1.0),  # DeepSpeed's engine without a ZeRO optimi
 RUNTIME_BYTES = {"cpu": CPU_RUNTIME["zero-0"][0] * 2**20, "cuda": 0}
 
 
+# The kinds that run a DeepSpeed engine with an optimizer, whose peak suite/peak_model.py
+# predicts (distill: a student, next to a frozen teacher the distillation strategy's terms add).
+TRAINING_KINDS = ("train", "distill")
+
+
 def runtime_bytes(values: dict, n_params: int = 0) -> int:
     """The runtime term of a rank on the scenario's device for a model of `n_params`
     parameters (a named, measured term; 0 parameters: what the runtime alone takes)."""
-    if str(values["device"]) != "cpu" or values.get("kind", "train") != "train" \
+    if str(values["device"]) != "cpu" or values.get("kind", "train") not in TRAINING_KINDS \
             or "zero_stage" not in values:
         return RUNTIME_BYTES.get(str(values["device"]), 0)
     engine = {0: "zero-0", 1: "zero-1/2", 2: "zero-1/2"}.get(int(values["zero_stage"]), "zero-3")

@@ -7,7 +7,9 @@ import math
 from suite.ds_config import deepspeed_config
 from suite.memory_model import activation_bytes as paper_activations
 from suite.models import model_spec
-from suite.peak_model import activation_bytes, block_activation_bytes, predict_peak
+from suite.peak_model import activation_bytes, block_activation_bytes, budget_need, predict_peak
+from suite.plan_table import fit
+from suite.prediction import runtime_bytes
 from suite.scenario import Scenario
 
 BIG = {"model": "13b", "world_size": 8, "device": "cuda", "precision": "bf16",
@@ -100,3 +102,19 @@ def test_auto_buckets_scale_with_the_model():
     assert zero["reduce_bucket_size"] == 768 * 768
     assert zero["stage3_prefetch_bucket_size"] == int(0.9 * 768 * 768)
     assert zero["stage3_param_persistence_threshold"] == 7680
+
+
+def test_a_distillation_is_planned_by_its_peak_as_its_record_is():
+    """kind distill trains a student (jobs/record.py predicts its peak): `plan --predict`, the
+    capacity search and the report's fits count its tensor peak and its engine's runtime, not
+    the memory model's inference-like budget."""
+    scenario = Scenario.from_values(sweep="t", values={
+        "model": "tiny", "kind": "distill", "teacher": "small", "world_size": 2,
+        "zero_stage": 2})
+    peak = predict_peak(scenario.values)
+    shown = fit(scenario, 2**31)
+    assert shown["peak_bytes"] == peak.peak_bytes and shown["peak_phase"] == peak.peak_phase
+    assert shown["budget_bytes"] == budget_need(scenario.values) == peak.budget_bytes
+    train = {**scenario.values, "kind": "train"}
+    n = model_spec("tiny").n_params
+    assert runtime_bytes(scenario.values, n) == runtime_bytes(train, n)  # the same engine
