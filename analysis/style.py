@@ -29,7 +29,11 @@ FAIL_COLOR = "#B2182B"
 RC = {"font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "xtick.labelsize": 8,
       "ytick.labelsize": 8, "legend.fontsize": 8, "figure.titlesize": 14,
       "axes.spines.top": False, "axes.spines.right": False, "hatch.linewidth": 0.8,
-      "pdf.use14corefonts": True, "axes.unicode_minus": False}
+      "pdf.use14corefonts": True, "axes.unicode_minus": False,
+      # titles at the axes' top, where matplotlib's automatic placement puts them when no
+      # tick labels are above the axes (none here: axes_layout.py counts on it), without
+      # the tight boxes it measures for that at every draw (a sixth of the saving time)
+      "axes.titley": 1.0}
 
 
 def new_page(title: str, subtitle: str | None = None) -> Figure:
