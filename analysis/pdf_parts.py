@@ -1,9 +1,11 @@
 """A report's sections drawn in forked processes, each saved to a PDF of its own, joined in order.
 
 Drawing is most of a report's time (figures, their layout, their text) and the
-sections are independent of one another. Each process (this one and
-`workers - 1` forked ones, sharing the Analysis already made) takes the next
-section nobody has taken and builds its pages. Once every section's titles are
+sections are independent of one another. The processes (this one and
+`workers - 1` forked ones) first split the work the sections share (the
+Analysis' comparisons: `Shared`), each computing its share and handing it to
+the others; then each takes the next section nobody has taken and builds its
+pages. Once every section's titles are
 known, this process makes the front pages (the title page lists every section's
 pages) and tells the others each section's first page number and the page count;
 each then adds the footers and saves its sections, one PDF each; the parts are
@@ -39,6 +41,24 @@ Section = Callable[[], list[Page]]  # builds one section's pages
 
 
 @dataclass(frozen=True, kw_only=True)
+class Shared:
+    """Work the sections share, in parts: process i of n computes parts i, i + n, ...
+    (`parts[k]()` returns what it made, sent to the other processes as a pickle) and each
+    process `adopt`s what the others made, before any section is built."""
+
+    parts: list[Callable[[], object]]
+    adopt: Callable[[object], None]
+
+    def __post_init__(self) -> None:
+        if not all(callable(p) for p in self.parts) or not callable(self.adopt):
+            raise ValueError("Shared takes parts=[calls with no argument] and adopt=a call "
+                             "taking what one part returned")
+
+    def compute(self, process: int, processes: int) -> list:
+        return [part() for part in self.parts[process::processes]]
+
+
+@dataclass(frozen=True, kw_only=True)
 class _Plan:
     first: dict[int, int]  # section index -> its first page's number
     total: int  # pages in the report
@@ -59,16 +79,20 @@ def add_footers(pages: list[Page], left: str, *, first: int = 1,
 
 
 def write_parallel(sections: list[Section], *, front: Callable[[list[str]], list[Page]],
-                   footer: str, output: Path, metadata: dict[str, str],
-                   workers: int) -> list[str]:
+                   footer: str, output: Path, metadata: dict[str, str], workers: int,
+                   shared: Shared | None = None) -> list[str]:
     """Write `front(body titles)` then every section's pages to `output` (footers on every
-    page) with `workers` processes; return the titles of every page, in order."""
+    page) with `workers` processes, `shared` computed first, split between them; return the
+    titles of every page, in order."""
     context = multiprocessing.get_context("fork")  # the children share the Analysis as is
     taken = context.Value("i", 0)
+    shared = shared or Shared(parts=[], adopt=lambda made: None)
     with tempfile.TemporaryDirectory(prefix=f".{output.name}.", dir=output.parent) as tmp:
         folder = Path(tmp)
-        children = [_Child.start(context, sections, taken, folder) for _ in range(workers - 1)]
+        children = [_Child.start(context, sections, taken, folder, shared, (i, workers))
+                    for i in range(1, workers)]
         try:
+            _share(shared, children, workers)
             built = _build(sections, taken)
             titles = {i: [p.title for p in pages] for i, pages in built.items()}
             for child in children:
@@ -94,6 +118,17 @@ def write_parallel(sections: list[Section], *, front: Callable[[list[str]], list
                                          if titles[i])]
         _join(parts, output, metadata)
     return [p.title for p in head] + body
+
+
+def _share(shared: Shared, children: list[_Child], workers: int) -> None:
+    """This process' parts of `shared`, then every child's; each child gets the parts it
+    did not compute."""
+    made = [shared.compute(0, workers), *(child.receive() for child in children)]
+    for theirs in made[1:]:
+        for part in theirs:
+            shared.adopt(part)
+    for i, child in enumerate(children, start=1):
+        child.send([part for j, parts in enumerate(made) if j != i for part in parts])
 
 
 def _plan(titles: dict[int, list[str]], front: int, footer: str) -> _Plan:
@@ -149,17 +184,19 @@ def _join(parts: list[Path], output: Path, metadata: dict[str, str]) -> None:
 
 @dataclass(frozen=True)
 class _Child:
-    """A forked process building and saving sections; it answers over `conn`: its sections'
+    """A forked process computing its parts of the shared work, then building and saving
+    sections; it answers over `conn`: its parts (given the others' in return), its sections'
     titles, then (given the plan) that they are saved."""
 
     process: multiprocessing.Process
     conn: object
 
     @classmethod
-    def start(cls, context, sections: list[Section], taken, folder: Path) -> _Child:
+    def start(cls, context, sections: list[Section], taken, folder: Path, shared: Shared,
+              place: tuple[int, int]) -> _Child:
         ours, theirs = context.Pipe()
-        process = context.Process(target=_child_main, args=(sections, taken, folder, theirs),
-                                  daemon=True)
+        process = context.Process(target=_child_main, daemon=True,
+                                  args=(sections, taken, folder, shared, place, theirs))
         process.start()
         theirs.close()
         return cls(process, ours)
@@ -175,12 +212,20 @@ class _Child:
             raise RuntimeError(f"a report process failed:\n{value}")
         return value
 
-    def send(self, plan: _Plan) -> None:
-        self.conn.send(plan)
+    def send(self, message) -> None:
+        self.conn.send(message)
 
 
-def _child_main(sections: list[Section], taken, folder: Path, conn) -> None:
+def _child_main(sections: list[Section], taken, folder: Path, shared: Shared,
+                place: tuple[int, int], conn) -> None:
     try:
+        conn.send(("shared", shared.compute(*place)))
+        try:
+            others = conn.recv()
+        except EOFError:  # the parent gave up: nothing to build
+            return
+        for part in others:
+            shared.adopt(part)
         built = _build(sections, taken)
         conn.send(("titles", {i: [p.title for p in pages] for i, pages in built.items()}))
         try:

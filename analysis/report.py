@@ -21,9 +21,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from analysis import pages, sections
-from analysis.analysis import Analysis, analyse
+from analysis.analysis import GROUPS, Analysis, analyse
 from analysis.history import night_span
-from analysis.pdf_parts import Page, Section, save_pages, write_parallel
+from analysis.pdf_parts import Page, Section, Shared, save_pages, write_parallel
 from analysis.run_tables import environment_table, partitions_table, status_line
 from analysis.sources import Sources, load_sources
 from analysis.style import FAIL_COLOR
@@ -56,11 +56,13 @@ def write_report(sources: Sources, output: Path, *, capacity: int | None = None,
             report = _assemble(sources, analysis.frame, body)
             save(report, output, sweep, when)
             return [p.title for p in report]
-        analysis.computed()  # once, before the processes fork: the sections share them
+        # the sections share the comparisons: the processes split them, then swap them
+        shared = Shared(parts=[partial(analysis.computing, group) for group in GROUPS],
+                        adopt=analysis.adopt)
         return write_parallel(
             body, front=lambda titles: [_title_page(sources, analysis.frame, titles)],
             footer=_footer("memsweep report", sweep, when), output=output,
-            metadata=_metadata(sweep), workers=workers)
+            metadata=_metadata(sweep), workers=workers, shared=shared)
 
 
 def check_pdf(output: Path) -> Path:

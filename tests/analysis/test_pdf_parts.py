@@ -1,10 +1,13 @@
 """Sections drawn in forked processes and joined: every page once, in order, numbered; a
 failure in any process fails the report and leaves no file behind."""
 
+import ast
+import os
+
 import pytest
 from pypdf import PdfReader
 
-from analysis.pdf_parts import Page, write_parallel
+from analysis.pdf_parts import Page, Shared, write_parallel
 from analysis.style import new_page, styled
 
 
@@ -44,3 +47,22 @@ def test_a_failing_section_fails_the_report_and_leaves_nothing(tmp_path):
         write_parallel(sections, front=front, footer="left", output=tmp_path / "r.pdf",
                        metadata={}, workers=2)
     assert not list(tmp_path.iterdir())
+
+
+def test_shared_parts_are_computed_once_split_between_the_processes_and_seen_by_all(tmp_path):
+    made: dict[int, int] = {}  # part -> the process that computed it
+
+    def part(k: int):
+        return lambda: (k, made.setdefault(k, os.getpid()))
+
+    def seen() -> list[Page]:  # a section's title: the parts its process holds
+        with styled():
+            return [Page(repr(sorted(made.items())), new_page("s"))]
+
+    shared = Shared(parts=[part(k) for k in range(3)], adopt=lambda got: made.update([got]))
+    titles = write_parallel([seen] * 4, front=front, footer="left", output=tmp_path / "r.pdf",
+                            metadata={}, workers=2, shared=shared)
+    assert len(set(titles[1:])) == 1  # every section, in either process, saw the same parts
+    holders = dict(ast.literal_eval(titles[1]))
+    assert sorted(holders) == [0, 1, 2]
+    assert holders[0] == holders[2] == os.getpid() != holders[1]  # 0 and 2 here, 1 forked
