@@ -21,6 +21,7 @@ from analysis.predicted import with_predictions
 from analysis.style import FAIL_COLOR, new_page, styled
 from analysis.tidy import LEDGER, hardware_keys, matching, ok_rows, peak_what
 from analysis.units import byte_unit, human_bytes
+from suite.axes import AXES
 
 COMPONENTS = {  # category -> (label, colour): a palette apart from the strategies'
     "params": ("parameters", "#3B4B7A"),
@@ -192,11 +193,13 @@ def predicted_figure(a: Analysis, *, subtitle: str | None = None) -> Figure:
     frame = a.frame
     with styled():
         fig = new_page("Predicted vs measured memory per rank", subtitle)
-        rows = with_predictions(ok_rows(frame))
+        keys = ["scenario_id", "partition", "strategy"]
+        rows = with_predictions(ok_rows(frame, [  # the columns read, not the frame's all
+            *keys, *(a for a in AXES if a in frame), "device", "peak_bytes", "tensor_peak_bytes",
+            "held_bytes", "predicted_peak_bytes"]))
         # the peak the model predicts: tensors on the CPU (not RSS, for older records)
         rows["measured_peak"] = rows["peak_bytes"].where(
             (rows["device"] == "cuda") | rows["tensor_peak_bytes"].notna())
-        keys = ["scenario_id", "partition", "strategy"]
         values = ["held_bytes", "pred_held_bytes", "measured_peak", "predicted_peak_bytes"]
         rows[values] = rows[values].astype("float64")
         med = rows.groupby(keys, dropna=False)[values].median().reset_index()

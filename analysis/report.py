@@ -24,6 +24,7 @@ from analysis import pages, sections
 from analysis.analysis import GROUPS, Analysis, analyse
 from analysis.history import night_span
 from analysis.pdf_parts import Page, Section, Shared, save_pages, write_parallel
+from analysis.report_columns import UNREAD, report_frame
 from analysis.run_tables import environment_table, partitions_table, status_line
 from analysis.sources import Sources, load_sources
 from analysis.style import FAIL_COLOR
@@ -37,7 +38,13 @@ def make_report(dirs: list[Path], output: Path, *, capacity: int | None = None,
                 workers: int | None = None) -> list[str]:
     """Write the PDF report of the sweep folders in `dirs` to `output`; return the page titles."""
     output = check_pdf(output)
-    return write_report(load_sources(dirs), output, capacity=capacity, workers=workers)
+    return write_report(report_sources(dirs), output, capacity=capacity, workers=workers)
+
+
+def report_sources(dirs: list[Path]) -> Sources:
+    """The sweep folders in `dirs` loaded for a report: its frame without the columns no page
+    reads (analysis/report_columns.py)."""
+    return load_sources(dirs, drop=UNREAD)
 
 
 def write_report(sources: Sources, output: Path, *, capacity: int | None = None,
@@ -49,7 +56,8 @@ def write_report(sources: Sources, output: Path, *, capacity: int | None = None,
     # a report's figures (millions of artists) live until saved: each full collection walked
     # them all (~10% of its CPU); the page count is capped, so the memory held is bounded
     with paused_gc():
-        analysis = analyse(sources.frame, capacity=capacity, searches=sources.searches)
+        analysis = analyse(report_frame(sources.frame), capacity=capacity,
+                           searches=sources.searches)
         body = _sections(analysis, sources)
         sweep, when = sweep_name(analysis.frame), night_span(analysis.frame)
         if workers < 2:
@@ -86,7 +94,8 @@ def _footer(what: str, sweep: str, when: str) -> str:
 
 def report_pages(sources: Sources, *, capacity: int | None = None) -> list[Page]:
     """Every page of the report, in order, title page first, built here."""
-    analysis = analyse(sources.frame, capacity=capacity, searches=sources.searches)
+    analysis = analyse(report_frame(sources.frame), capacity=capacity,
+                       searches=sources.searches)
     return _assemble(sources, analysis.frame, _sections(analysis, sources))
 
 

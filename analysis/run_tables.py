@@ -12,7 +12,7 @@ import pandas as pd
 from analysis.grouping import describe
 from analysis.labels import order
 from analysis.sources import Fingerprints
-from analysis.tidy import hardware_keys, varying
+from analysis.tidy import hardware_keys, ok_rows, varying
 from analysis.units import DASH, human_bytes, human_count, human_rate
 from results.schema import STATUSES
 from suite.models import MODELS
@@ -63,8 +63,10 @@ def appendix_table(frame: pd.DataFrame) -> pd.DataFrame:
                 strategy=("strategy", "first"), runs=("run_id", "size"),
                 nights=("night", "nunique"), status=("status", _statuses),
                 **{k: (k, "first") for k in keys if k != "partition"})
-    ok = frame[frame["status"] == "ok"].groupby(["scenario_id", "partition"], dropna=False)
-    med = ok[["peak_bytes", "held_bytes", "samples_per_s", "final_loss"]].median()
+    values = ["peak_bytes", "held_bytes", "samples_per_s", "final_loss"]
+    ok = ok_rows(frame, ["scenario_id", "partition", *values]).groupby(
+        ["scenario_id", "partition"], dropna=False)
+    med = ok[values].median()
     agg = agg.join(med).reset_index()
     agg = sorted_scenarios(agg)
     shown = varying(agg, keys)

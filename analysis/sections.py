@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
+from typing import NamedTuple
 
+import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
@@ -19,7 +21,7 @@ from analysis import fig_capacity, fig_history, fig_memory, fig_parts, fig_trade
 from analysis.analysis import Analysis
 from analysis.capacity import capacity_view
 from analysis.findings import findings
-from analysis.grouping import Group, describe
+from analysis.grouping import describe
 from analysis.history import night_span
 from analysis.regress import MIN_SAMPLES, Comparison
 from analysis.run_tables import appendix_table, failure_groups
@@ -68,22 +70,36 @@ def nightly(a: Analysis) -> list[tuple[str, Figure]]:
     return [] if comparison is None else nightly_pages(comparison, nights)
 
 
+class _Setup(NamedTuple):
+    label: str  # what varies between setups ("" if nothing)
+    at: np.ndarray | None  # the positions of its rows in the frame; None: every row
+
+
 def _by_setup(frame: pd.DataFrame, keys: list[str], limit: int = MAX_SETUP_PAGES
-              ) -> tuple[list[Group], str]:
-    """The setups with the most runs first (at most `limit`), and a note on the rest."""
+              ) -> tuple[list[_Setup], str]:
+    """The setups with the most runs first (at most `limit`), and a note on the rest. A setup
+    holds its rows' positions, not a copy of them: `_of` copies them when drawn (of a
+    million-row frame, the few setups' copies held at once were gigabytes)."""
     keys = [k for k in keys if k in frame]
     if not keys:
-        return [Group("", {}, frame)], ""
+        return [_Setup("", None)], ""
     counts = frame.groupby(keys, dropna=False).size().sort_values(ascending=False, kind="stable")
     shown = varying(frame, keys)
     cells = []
     for values in counts.index[:limit]:
         named = dict(zip(keys, values if len(keys) > 1 else (values,), strict=True))
-        cells.append(Group(describe({k: v for k, v in named.items() if k in shown}), named,
-                           frame[matching(frame, named)]))
+        cells.append(_Setup(describe({k: v for k, v in named.items() if k in shown}),
+                            np.flatnonzero(matching(frame, named).to_numpy())))
     left = len(counts) - limit
     note = f" ({left} more setup{'s' * (left != 1)} in the table)" if left > 0 else ""
     return cells, note
+
+
+def _of(a: Analysis, cells: list[_Setup]) -> Analysis:
+    """The analysis of the rows of `cells`, setup after setup (one copy of them)."""
+    if any(c.at is None for c in cells):
+        return a
+    return a.of(a.frame.take(np.concatenate([c.at for c in cells])))
 
 
 def _cpu_offload_note(frame: pd.DataFrame) -> str:
@@ -121,7 +137,7 @@ def strategies_vs_baseline(a: Analysis) -> list[tuple[str, Figure]]:
         return []
     cells, note = _by_setup(a.frame, hardware_keys(a.frame), limit=3)
     out = [(title, fig) for fig in fig_tradeoff.baseline_figures(
-        a.of(pd.concat([c.rows for c in cells])),
+        _of(a, cells),
         subtitle=f"Largest model whose baseline ran ok, per setup; {MEDIANS}{note}")]
     return out + _table(title, views.baseline_view(table, a.frame),
                         f"Every model size and setup with a baseline; {MEDIANS}")
@@ -129,7 +145,7 @@ def strategies_vs_baseline(a: Analysis) -> list[tuple[str, Figure]]:
 
 def memory_vs_size(a: Analysis) -> list[tuple[str, Figure]]:
     cells, note = _by_setup(a.frame, hardware_keys(a.frame), limit=fig_parts.MAX_PANELS)
-    chosen = a.of(pd.concat([c.rows for c in cells]))
+    chosen = _of(a, cells)
     return [("Memory vs model size", fig_memory.memory_vs_size_figure(
         chosen, subtitle=f"{MEDIANS}; dashed: the device memory{note}"))]
 
@@ -137,7 +153,7 @@ def memory_vs_size(a: Analysis) -> list[tuple[str, Figure]]:
 def breakdown(a: Analysis) -> list[tuple[str, Figure]]:
     cells, note = _by_setup(a.frame, hardware_keys(a.frame))
     return [("Memory breakdown", fig) for c in cells for fig in fig_memory.breakdown_figures(
-        a.of(c.rows), subtitle=f"{c.label + ' · ' if c.label else ''}measured at the peak "
+        _of(a, [c]), subtitle=f"{c.label + ' · ' if c.label else ''}measured at the peak "
                          "of tensor memory, the rank with the largest peak; a run without "
                          "that breakdown: its ledger, modelled activations, the rest as other"
                          f"{note}")]
@@ -158,7 +174,7 @@ def pareto(a: Analysis) -> list[tuple[str, Figure]]:
     title = "Pareto front: throughput vs memory"
     cells, note = _by_setup(a.frame, hardware_keys(a.frame))
     out = [(title, fig_tradeoff.pareto_figure(
-        a.of(c.rows), subtitle=f"{c.label + ' · ' if c.label else ''}{MEDIANS}; the 6 "
+        _of(a, [c]), subtitle=f"{c.label + ' · ' if c.label else ''}{MEDIANS}; the 6 "
                                f"largest model sizes{note}")) for c in cells]
     return out + _table(title, views.pareto_view(a.pareto, a.frame),
                         "The strategies on the front, per model size and setup")
@@ -171,7 +187,7 @@ def scaling(a: Analysis) -> list[tuple[str, Figure]]:
     keys = [k for k in hardware_keys(a.frame) if k != "world_size"]
     cells, note = _by_setup(a.frame, keys)
     out = [(title, fig_tradeoff.scaling_figure(
-        a.of(c.rows), subtitle=f"{c.label + ' · ' if c.label else ''}{MEDIANS}{note}"))
+        _of(a, [c]), subtitle=f"{c.label + ' · ' if c.label else ''}{MEDIANS}{note}"))
         for c in cells]
     return out + _table(title, views.scaling_view(a.scaling, a.frame),
                         "Relative to the fewest ranks run; efficiency 100% = samples/s grow "
@@ -221,7 +237,7 @@ def partitions(a: Analysis) -> list[tuple[str, Figure]]:
     out = []
     for column in ("samples_per_s", "peak_bytes"):
         out += [(title, fig_history.hardware_figure(
-            a.of(c.rows), column=column, subtitle=f"{c.label + ' · ' if c.label else ''}the same "
+            _of(a, [c]), column=column, subtitle=f"{c.label + ' · ' if c.label else ''}the same "
                                             f"scenarios on each partition; {MEDIANS}{note}"))
             for c in cells[:1]]
     return out + _table(title, views.hardware_view(table, frame),

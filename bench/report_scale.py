@@ -141,12 +141,11 @@ def measure(folder: Path, pdf: Path, load_only: bool = False) -> dict:
     """Time the phases here (wall and CPU seconds, worker processes included); return them,
     the peak RSS and the page count."""
     # the analysis loads late: `memsweep --help` need not pay for pandas and matplotlib
-    from analysis.report import write_report
-    from analysis.sources import load_sources
+    from analysis.report import report_sources, write_report
 
     out: dict = {}
     clock = _Clock()
-    sources = load_sources([folder])
+    sources = report_sources([folder])  # as `memsweep report` loads them
     out["load_s"], out["load_cpu_s"] = clock.lap()
     out["records"] = len(sources.frame)
     if load_only:  # the load's own peak (a million records may be timed without the report)
