@@ -94,6 +94,24 @@ def test_zero_1_2_bucket_exists_in_backward_zero_3_bucket_always():
     assert z3.budget_bytes == z3.peak_bytes + z3.runtime_bytes
 
 
+def test_zero_2_accumulation_holds_a_second_partition_where_deepspeed_makes_it():
+    """The micro-step's grads_in_partition next to the sum so far: early in backward on the
+    last rank with buckets smaller than its partition; at backward's end on a rank reduced
+    before the last bucket; never when one bucket holds every gradient."""
+    name = "gradient partition of the micro-step (accumulation)"
+
+    def term(buckets: str, rank: int, grad_accum: int = 2):
+        found = [t for t in predict_peak(values(model="small", world_size=2, zero_stage=2,
+                                                grad_accum=grad_accum, bucket_sizes=buckets),
+                                         rank=rank).terms if t.name == name]
+        return found[0] if found else None
+
+    last, first = term("auto", 1), term("auto", 0)
+    assert last.points == ("bwd_early", "bwd_end") and last.nbytes == 8_422_400  # whole params
+    assert first.points == ("bwd_end",) and first.nbytes == 7_623_680
+    assert term("deepspeed", 0) is None and term("deepspeed", 1) is None  # 5e8 > Ψ
+    assert term("auto", 1, grad_accum=1) is None  # _early_partition_terms' case
+
 
 def test_auto_buckets_scale_with_the_model():
     scenario = Scenario.from_values(sweep="t", values={"model": "125m", "world_size": 2,
