@@ -14,6 +14,7 @@ from matplotlib.patches import Patch
 from analysis import fig_parts
 from analysis.analysis import Analysis
 from analysis.axes_layout import place
+from analysis.bars import hbars
 from analysis.grouping import groups
 from analysis.history import TREND_METRICS
 from analysis.labels import order
@@ -94,12 +95,11 @@ def _side_by_side(ax, rows: pd.DataFrame, value: str, labels: list[str], partiti
     for i, partition in enumerate(partitions):  # one call per partition: many bars
         offset = (i - (len(partitions) - 1) / 2) * height
         drawn = [(y, s) for y, s in enumerate(labels) if (s, partition) in found]
-        bars = ax.barh([y + offset for y, _ in drawn],
-                       [float(found[(s, partition)]) for _, s in drawn], height=height,
-                       color=[colors[s] for _, s in drawn], hatch=HATCHES[i % 5],
-                       edgecolor="#333333", linewidth=0.4)
-        for bar, (y, strategy) in zip(bars, drawn, strict=True):
-            bar.set_gid(f"{strategy}/{partition}/{value}")
+        hbars(ax, [y + offset for y, _ in drawn], [float(found[(s, partition)]) for _, s in drawn],
+              height=height, color=[colors[s] for _, s in drawn], hatch=HATCHES[i % 5],
+              edgecolor="#333333", linewidth=0.4,
+              gids=[f"{strategy}/{partition}/{value}" for _, strategy in drawn])
+        for y, strategy in drawn:
             first = found.get((strategy, partitions[0]))
             if i and first is not None:  # x the first partition
                 mine = found[(strategy, partition)]

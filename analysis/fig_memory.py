@@ -14,6 +14,7 @@ from matplotlib.transforms import blended_transform_factory
 from analysis import fig_parts
 from analysis.analysis import Analysis
 from analysis.axes_layout import place
+from analysis.bars import hbars
 from analysis.fits import device_capacities
 from analysis.grouping import groups
 from analysis.labels import order
@@ -168,12 +169,10 @@ def _stack(ax, rows: pd.DataFrame, labels: list[str], colors: dict) -> None:
     drawn = [(y, s) for y, s in enumerate(labels) if s in med.index]
     widths = med.loc[[s for _, s in drawn], list(COMPONENTS)].astype("float64") / unit
     lefts = widths.cumsum(axis=1) - widths
-    for column, (_label, color) in COMPONENTS.items():  # one call per component: many bars
-        bars = ax.barh([y for y, _ in drawn], widths[column].to_numpy(),
-                       left=lefts[column].to_numpy(), height=0.7, color=color,
-                       edgecolor="white", linewidth=0.4)
-        for bar, (_, strategy) in zip(bars, drawn, strict=True):
-            bar.set_gid(f"{strategy}/{column}")
+    for column, (_label, color) in COMPONENTS.items():  # one collection per component
+        hbars(ax, [y for y, _ in drawn], widths[column].to_numpy(),
+              left=lefts[column].to_numpy(), height=0.7, color=color, edgecolor="white",
+              linewidth=0.4, gids=[f"{strategy}/{column}" for _, strategy in drawn])
     for y, strategy in drawn:
         ax.plot([float(med.at[strategy, "peak"]) / unit] * 2, [y - 0.42, y + 0.42],
                 color="black", linewidth=1.6, gid=f"{strategy}/peak")

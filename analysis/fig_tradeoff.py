@@ -12,6 +12,7 @@ from matplotlib.patches import Patch
 from analysis import fig_parts
 from analysis.analysis import Analysis
 from analysis.axes_layout import place
+from analysis.bars import hbars
 from analysis.grouping import groups, model_order
 from analysis.labels import order
 from analysis.style import FAIL_COLOR, new_page, styled
@@ -81,10 +82,10 @@ def _pct_bars(ax, data: pd.DataFrame, column: str, labels: list[str], colors: di
                     color=FAIL_COLOR, fontweight="bold")
             continue
         drawn.append((y, strategy, value))
-    bars = ax.barh([y for y, _, _ in drawn], [v for _, _, v in drawn], height=0.7,
-                   color=[colors[s] for _, s, _ in drawn])  # one call: many bars
-    for bar, (y, strategy, value) in zip(bars, drawn, strict=True):
-        bar.set_gid(f"{strategy}/{column}")
+    hbars(ax, [y for y, _, _ in drawn], [v for _, _, v in drawn], height=0.7,
+          color=[colors[s] for _, s, _ in drawn],
+          gids=[f"{strategy}/{column}" for _, strategy, _ in drawn])
+    for y, _strategy, value in drawn:
         text = f"{value:+.1f}%" if abs(value) < 10 else f"{value:+.0f}%"
         ax.annotate(text, (value, y), xytext=(3 if value >= 0 else -3, 0),
                     textcoords="offset points", va="center", fontsize=7,
@@ -138,6 +139,7 @@ def _fit_bars(ax, rows: pd.DataFrame, labels: list[str], colors: dict,
               sizes: list[str]) -> None:
     """Bars on a categorical axis of catalogue sizes: up to the largest size that fits."""
     where = {m: i for i, m in enumerate(sizes)}
+    measured_bars, predicted_bars = [], []  # (y, left, width, strategy): a collection each
     for y, strategy in enumerate(labels):
         if strategy not in rows.index:
             continue
@@ -147,24 +149,33 @@ def _fit_bars(ax, rows: pd.DataFrame, labels: list[str], colors: dict,
             ax.text(-0.4, y, " nothing fits", va="center", fontsize=7, color=FAIL_COLOR)
             continue
         end = where[measured]
-        ax.barh(y, end + 0.6, left=-0.6, height=0.7, color=colors[strategy],
-                gid=f"{strategy}/measured")
+        measured_bars.append((y, -0.6, end + 0.6, strategy))
         text = measured
         if isinstance(row["largest_predicted"], str):
             top = where[row["largest_predicted"]]
-            ax.barh(y, top - end, left=end, height=0.7, color="white",
-                    edgecolor=colors[strategy], hatch="///", gid=f"{strategy}/predicted")
+            predicted_bars.append((y, end, top - end, strategy))
             text, end = f"{measured} -> {row['largest_predicted']}", top  # hatched: legend
         if isinstance(row["first_oom"], str):  # short: the panels of a page sit side by side
             text += f" (OOM at {row['first_oom']})"
         ax.annotate(text, (end, y), xytext=(3, 0), textcoords="offset points", va="center",
                     fontsize=7)
+    ys, lefts, widths, names = _unzip(measured_bars)
+    hbars(ax, ys, widths, left=lefts, height=0.7, color=[colors[s] for s in names],
+          gids=[f"{s}/measured" for s in names])
+    ys, lefts, widths, names = _unzip(predicted_bars)
+    hbars(ax, ys, widths, left=lefts, height=0.7, color="white", hatch="///",
+          edgecolor=[colors[s] for s in names], gids=[f"{s}/predicted" for s in names])
     fig_parts.strategy_ticks(ax, labels, colors)
     # Many sizes: upright labels, each as narrow as a line is high.
     ax.set_xticks(range(len(sizes)), sizes, rotation=90 if len(sizes) > 4 else 0)
     ax.set_xlim(-0.6, len(sizes) + 1.5)  # room for the labels right of the longest bar
     ax.set_ylim(len(labels) - 0.5, -0.5)  # first label at the top
     ax.set_xlabel("model size (catalogue order)")
+
+
+def _unzip(bars: list[tuple[float, float, float, str]]) -> tuple[list, list, list, list]:
+    """(y, left, width, strategy) rows as four columns."""
+    return tuple(map(list, zip(*bars, strict=True))) if bars else ([], [], [], [])
 
 
 def _sizes_shown(frame: pd.DataFrame, table: pd.DataFrame) -> list[str]:

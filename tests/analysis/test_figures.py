@@ -2,6 +2,7 @@
 
 import pandas as pd
 import pytest
+from drawn import children
 from matplotlib.collections import PathCollection
 from matplotlib.colors import to_hex
 from matplotlib.lines import Line2D
@@ -31,7 +32,7 @@ def of(rows) -> Analysis:
 
 
 def marks(fig) -> dict[str, object]:
-    return {a.get_gid(): a for ax in fig.axes for a in ax.get_children() if a.get_gid()}
+    return {a.get_gid(): a for ax in fig.axes for a in children(ax) if a.get_gid()}
 
 
 def color_of(artist) -> str:

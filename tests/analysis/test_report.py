@@ -2,6 +2,7 @@ import re
 
 import numpy as np
 import pytest
+from drawn import children
 from matplotlib.collections import PathCollection
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
@@ -50,7 +51,7 @@ def marks_in_view(ax) -> int:
         return bool(np.any((x >= x0) & (x <= x1) & (y >= y0) & (y <= y1)))
 
     count = 0
-    for artist in ax.get_children():
+    for artist in children(ax):
         if not artist.get_gid() or not artist.get_visible():
             continue
         if isinstance(artist, Line2D):
@@ -117,8 +118,7 @@ def test_no_figure_is_blank(report):
 def test_figures_draw_marks_of_the_strategies_run(report):
     made = report
     for page in made:
-        gids = {a.get_gid() for ax in page.figure.axes for a in ax.get_children()
-                if a.get_gid()}
+        gids = {a.get_gid() for ax in page.figure.axes for a in children(ax) if a.get_gid()}
         if page.title in FIGURE_SECTIONS and page.figure.axes:
             shown = {g.split("/")[0] for g in gids}
             assert shown & {"baseline", "zero_stage=3 + precision=bf16"}, page.title
