@@ -39,27 +39,27 @@ def largest_fitting(frame: pd.DataFrame, *, capacity: int | None = None) -> pd.D
     read = [*keys, "model", "status", "n_params", "peak_bytes", "device", "tensor_peak_bytes",
             "gpu_model", *AXES]  # only these are copied by the filters below
     frame = frame[[c for c in dict.fromkeys(read) if c in frame]]
-    frame = frame[frame["n_params"].notna()]
+    if frame["n_params"].isna().any():  # filtered only then: a filter copies every column
+        frame = frame[frame["n_params"].notna()]
     if frame.empty:
         return pd.DataFrame(columns=[*keys[:-1], *COLUMNS])
     capacities = device_capacities(frame, capacity)
     # per setup, strategy and size: whether a run was ok, whether one ran out of memory
-    flags = frame.assign(ok=frame["status"] == "ok", oom=frame["status"] == "oom")
+    # where a CPU record has no tensor peak, peak_bytes is the host RSS: the runtime is in it
+    flags = frame.assign(ok=frame["status"] == "ok", oom=frame["status"] == "oom",
+                         rss=(frame["device"] != "cuda") & frame["tensor_peak_bytes"].isna())
     sizes = flags.groupby([*keys, "model"], dropna=False, sort=False).agg(
         ok=("ok", "any"), oom=("oom", "any"), n_params=("n_params", "max")).reset_index()
-    ok = frame[frame["status"] == "ok"]
-    peaks = ok.groupby([*keys, "model"], dropna=False, sort=False)["peak_bytes"].median()
-    # where a CPU record has no tensor peak, peak_bytes is the host RSS: the runtime is in it
-    rss = ok.assign(rss=(ok["device"] != "cuda") & ok["tensor_peak_bytes"].isna()).groupby(
-        [*keys, "model"], dropna=False, sort=False)["rss"].any()
-    firsts = ok.groupby([*keys, "model"], dropna=False, sort=False)[
-        [a for a in AXES if a in ok]].first()
+    # of the ok runs, per size: their groups (`ok` a key), not a copy of them
+    ok = flags.groupby([*keys, "model", "ok"], dropna=False, sort=False)
+    peaks, rss = ok["peak_bytes"].median(), ok["rss"].any()
+    firsts = ok[[a for a in AXES if a in frame]].first()
     rows = []
     for key, group in sizes.sort_values("n_params").groupby(keys, dropna=False, sort=False):
         named = dict(zip(keys, key, strict=True))
         out = _largest(group, capacities.get(named.get("partition")))
         if out.pop("extrapolate"):
-            at = (*key, out["largest_measured"])
+            at = (*key, out["largest_measured"], True)
             out.update(_predicted(firsts.loc[at].to_dict(), float(peaks.loc[at]),
                                   bool(rss.loc[at]), int(group["n_params"].iloc[-1]),
                                   out["capacity"]))
