@@ -55,6 +55,7 @@ def largest_fitting(frame: pd.DataFrame, *, capacity: int | None = None) -> pd.D
     peaks, rss = ok["peak_bytes"].median(), ok["rss"].any()
     firsts = ok[[a for a in AXES if a in frame]].first()
     rows = []
+    needs: dict[tuple, int] = {}  # the same scenarios on each partition: predicted once
     for key, group in sizes.sort_values("n_params").groupby(keys, dropna=False, sort=False):
         named = dict(zip(keys, key, strict=True))
         out = _largest(group, capacities.get(named.get("partition")))
@@ -62,7 +63,7 @@ def largest_fitting(frame: pd.DataFrame, *, capacity: int | None = None) -> pd.D
             at = (*key, out["largest_measured"], True)
             out.update(_predicted(firsts.loc[at].to_dict(), float(peaks.loc[at]),
                                   bool(rss.loc[at]), int(group["n_params"].iloc[-1]),
-                                  out["capacity"]))
+                                  out["capacity"], needs))
         rows.append({**named, **out})
     return pd.DataFrame(rows, columns=[*keys[:-1], *COLUMNS])
 
@@ -90,16 +91,17 @@ def _largest(sizes: pd.DataFrame, capacity: int | None) -> dict:
 
 
 def _predicted(axes: dict, peak: float, runtime_in: bool, n_params: int,
-               capacity: int) -> dict:
+               capacity: int, needs: dict[tuple, int]) -> dict:
     """The largest catalogue size past `n_params` whose predicted need fits `capacity`;
-    `runtime_in`: the measured `peak` is host RSS, which holds the runtime term already."""
+    `runtime_in`: the measured `peak` is host RSS, which holds the runtime term already;
+    `needs` keeps the budget needs computed so far."""
     values = scenario_values(axes)
     out: dict = {}
     try:
         runtime = 0 if runtime_in else runtime_bytes(values, model_spec(values["model"]).n_params)
-        overhead = peak + runtime - budget_need(values)
+        overhead = peak + runtime - _need(values, needs)
         for name in _sizes_above(n_params):
-            predicted = budget_need({**values, "model": name}) + overhead
+            predicted = _need({**values, "model": name}, needs) + overhead
             if predicted > capacity:
                 break
             out = {"largest_predicted": name, "predicted_peak": predicted,
@@ -107,6 +109,17 @@ def _predicted(axes: dict, peak: float, runtime_in: bool, n_params: int,
     except Exception:  # noqa: BLE001 - a scenario the memory model cannot predict
         return {}  # measured only
     return out
+
+
+def _need(values: dict, needs: dict[tuple, int]) -> int:
+    try:
+        key = tuple(values.items())
+        hash(key)
+    except TypeError:  # an unhashable value: not kept
+        return budget_need(values)
+    if key not in needs:
+        needs[key] = budget_need(values)
+    return needs[key]
 
 
 def _sizes_above(n_params: int) -> list[str]:
