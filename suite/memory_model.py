@@ -34,6 +34,7 @@ from suite.parallel import (
 from suite.prediction import CATEGORIES, Prediction, Term
 from suite.scenario import Scenario
 from suite.strategies import effective, memory_terms
+from suite.zero2_partition import overlapping_elements
 from suite.zero3_sub_groups import DEEPSPEED_DEFAULT as SUB_GROUP_DEFAULT
 from suite.zero3_sub_groups import partitions, sub_groups
 
@@ -304,7 +305,7 @@ def _zero12_grads(sizes: list[int], *, stage: int, n: int, rank: int, w: int, pa
         terms.append(Term(category="grads", name="param.grad", nbytes=w * sum(sizes),
                           note="ZeRO-1 keeps every gradient whole until the boundary micro-step"))
     elif accum > 1:
-        held = w * _overlapping(sizes, n=n, rank=rank, part=part)
+        held = w * overlapping_elements(sizes, lo=rank * part, hi=(rank + 1) * part)
         name = "accumulated_grads_in_cpu" if offload else "grads_in_partition"
         terms.append(Term(category="grads", name=name, nbytes=held, place=opt,
                           note="between micro-steps ZeRO-2 keeps whole every parameter's "
@@ -332,16 +333,6 @@ def _zero12_buffers(sizes: list[int], zero: dict, *, w: int, part: int,
                   Term(category="buffers", name="param_buffer_of_bit16_for_cpu_offload_groups",
                        nbytes=w * part, place="host")]
     return terms
-
-
-def _overlapping(sizes: list[int], *, n: int, rank: int, part: int) -> int:
-    """Elements of the parameters that overlap rank's partition [rank·part, (rank+1)·part)."""
-    lo, hi, start, total = rank * part, (rank + 1) * part, 0, 0
-    for s in sizes:
-        if start < hi and start + s > lo:
-            total += s
-        start += s
-    return total
 
 
 def _rank_dependent(values: dict) -> bool:

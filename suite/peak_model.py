@@ -33,12 +33,16 @@ Terms beyond the state at rest, each measured on DeepSpeed 0.19.8 (tests/jobs/te
   parameters is held whole from the first forward until backward releases it, with the
   coalesced prefetch's flat buffer in the forward; at backward's end the first module's
   parameters and the reduce-scatter's temporaries (suite/zero3_gather.py).
-* ZeRO-2: the last rank's gradient partition buffer from early in backward (its
-  parameters' gradients come first), so ranks differ. With accumulation, each micro-step
-  after the first holds two partitions: the sum so far and the micro-step's own, made at
-  the first reduction of a bucket holding the rank's gradients -- early in backward on the
-  last rank when the bucket is smaller than its partition, at backward's end on the others,
-  never when one bucket holds every gradient (measured at grad_accum 2 and 3).
+* ZeRO-2: a rank's gradient partition (grads_in_partition: the parameters overlapping it,
+  whole) is made at the first reduction of a bucket holding one of its gradients, found by
+  filling the bucket in backward order (suite/zero2_partition.py), with or without
+  accumulation: the last rank's at the first reduction, so ranks differ; at backward's end,
+  after that reduction's temporaries, when one bucket holds every gradient (DeepSpeed's 5e8
+  elements on small models). Made earlier, it counts at the early point less the
+  activations backward has freed by then (their share of the parameters passed), and the
+  gradient that overflowed the fill, if larger than the bucket, waits outside it until the
+  next one arrives. With accumulation each micro-step after the first holds it at
+  backward's end too, next to the sum so far (measured at grad_accum 1, 2 and 3).
 * the step: torch AdamW's two fp32 temporaries of the tensor it steps, and at 16-bit
   the fp32 gradients of the master copy; ZeRO-3 steps sub-group by sub-group
   (sub_group_size), each with a flat fp32 copy of its gradients.
@@ -80,6 +84,7 @@ from suite.peak_term import ALL, PHASES, POINTS, SAVED, PeakTerm
 from suite.prediction import TRAINING_KINDS, runtime_bytes
 from suite.strategies import active, effective
 from suite.strategy_spec import BlockWidths, LayerShare
+from suite.zero2_partition import first_reduction, overlapping_elements, reductions
 from suite.zero3_gather import (
     coalesced_prefetch_elements,
     gathered_elements,
@@ -150,7 +155,7 @@ def predict_peak(values: dict, *, rank: int | None = None,
         raise ValueError(f"activations {activations!r} is not one of {ACTIVATION_MODES}")
     spec = model_spec(values["model"])
     if rank is None and values["zero_stage"] == 2 and int(values["world_size"]) > 1:
-        last = int(values["world_size"]) - 1  # ranks differ (_early_partition_terms)
+        last = int(values["world_size"]) - 1  # ranks differ (_backward_partition_terms)
         return max((predict_peak(values, rank=r, activations=activations) for r in (0, last)),
                    key=lambda p: (p.peak_bytes, -p.rank))
     if rank is None and shares_differ(values, spec):  # e.g. pipeline stages
@@ -164,9 +169,8 @@ def predict_peak(values: dict, *, rank: int | None = None,
     # BF16_Optimizer (the pipeline engine's at bf16, ZeRO-0) steps one flat fp32 group
     flat = any(t.name == "fp32_groups_flat_partition" for t in rest.terms)
     terms += _transient_terms(values, spec, rest.rank, flat=flat)
-    terms += _early_partition_terms(values, spec, rest.rank)
     saved = sum(t.nbytes for t in terms if t.name.startswith("activations ("))
-    terms += _micro_step_partition_terms(values, spec, rest.terms, rest.rank, saved=saved)
+    terms += _backward_partition_terms(values, spec, rest.rank, saved=saved)
     return PeakPrediction(rank=rest.rank, device=str(values["device"]), terms=tuple(terms),
                           runtime_bytes=runtime_bytes(values, sum(spec.parameter_sizes())))
 
@@ -196,67 +200,64 @@ def _own_loss(values: dict) -> bool:
     return not any(s.objective is not None for s in _strategies(values)[0])
 
 
-def _early_partition_terms(values: dict, spec: ModelSpec, rank: int) -> list[PeakTerm]:
-    """ZeRO-2 allocates a rank's gradient partition buffer at the first gradient reduced into
-    it. Backward produces the last parameters' gradients first, so the last rank's buffer
-    (and the bucket) exist while nearly all activations do; the others' come later."""
-    n = int(values["world_size"])
-    if values["zero_stage"] != 2 or int(values["grad_accum"]) != 1 or n < 2 \
-            or rank != n - 1 or values["offload_optimizer"] != "none":
+def _backward_partition_terms(values: dict, spec: ModelSpec, rank: int, *,
+                              saved: int) -> list[PeakTerm]:
+    """ZeRO-2 makes this rank's gradient partition (grads_in_partition: every parameter
+    overlapping the partition, whole) at the first reduction of a bucket holding one of its
+    gradients (suite/zero2_partition.py), with or without accumulation. Made at the
+    epilogue's reduction, the last, it comes after that reduction's temporaries are freed: no
+    term (at grad_accum 1 the flat partition at rest stands for it at backward's end). Made
+    earlier, it is at the early peak when the activations freed by then (`saved` x the share
+    of the parameters backward has passed) weigh less than it: the last rank's, whose
+    gradients come first, unless one bucket holds them all (DeepSpeed's 5e8 elements on
+    these small models). With accumulation it is the micro-step's own, next to the sum of the
+    earlier ones (the term at rest), until backward's end adds it into the sum
+    (independent_gradient_partition_epilogue); without, the flat copy made from it at
+    backward's end is the term at rest. A gradient larger than the bucket that reduces the
+    fill (extra_large_param_to_reduce) waits on as autograd made it until the next one
+    arrives, past the partition's allocation. Measured on `small`, 2 ranks, fp32, "auto"
+    buckets (65,536 elements; out.w's 262,144 reduce the first fill), rank 1, MiB measured /
+    predicted: grad_accum 1 63.34 / 63.59 (61.71 before: the aligned partition, no waiting
+    gradient; 64.34 in a run of its own), grad_accum 2 71.38 / 71.62 (72.37 in a run of its
+    own); DeepSpeed's buckets, grad_accum 1: 1963.41 on both ranks (the partition is made at
+    backward's end: the early term is gone; 1970.56 predicted at backward's end). grad_accum
+    2 with buckets of 1e6, 2e6, 3e6 elements (deepspeed_base): measured / predicted 0.956,
+    0.981, 0.936 on rank 1 (backward's end counts the reduced copy of a whole bucket, the
+    last one holds less), 1.024, 1.025, 0.967 on rank 0."""
+    n, zero = shard_ranks(values), zero_config(values)
+    if values["zero_stage"] != 2 or n < 2 or values["offload_optimizer"] != "none" \
+            or not zero["contiguous_gradients"]:
         return []
-    w, psi = _DTYPE_BYTES[values["precision"]], sum(spec.parameter_sizes())
-    # With the bucket, after the loss's gradients are freed (the bucket fills first)
-    return [PeakTerm(name="early gradient partition (last rank)", points=("bwd_early",),
-                     nbytes=w * math.ceil(psi / (2 * n)) * 2, category="grads")]
-
-
-def _micro_step_partition_terms(values: dict, spec: ModelSpec, rest_terms, rank: int, *,
-                                saved: int) -> list[PeakTerm]:
-    """ZeRO-2 with accumulation holds two gradient partitions in each micro-step after the
-    first (stage_1_and_2.py, independent_gradient_partition_epilogue): the sum so far
-    (all_grad_tensors, views of an earlier micro-step's grads_in_partition: the term at
-    rest) and the micro-step's own grads_in_partition, made at the first reduction of a
-    bucket holding one of this rank's gradients and added into the sum at backward's end.
-    A rank whose gradients all lie in the bucket reduced last makes it after that
-    reduction's temporaries are freed: not at a peak. Backward reaches the last rank's
-    parameters first: its partition comes at the first bucket's reduction, early in
-    backward unless the activations freed by then (`saved` x the share of the parameters
-    backward has passed) outweigh it. Measured on `small`, 2 ranks, fp32, grad_accum 2 (3:
-    the same): 2 x 8.03 MiB on rank 1 at its backward peak with "auto" buckets; with
-    DeepSpeed's (one bucket holds every gradient) the second partition is made at 1959.18
-    MiB, below the 1971.44 MiB peak. Buckets of 1e6, 2e6, 3e6 elements (deepspeed_base):
-    measured / predicted 0.956, 0.981, 0.936 on rank 1 (0.936: backward's end counts the
-    reduced copy of a whole bucket, the last one holds less), 1.024, 1.025, 0.967 on rank 0."""
-    n = shard_ranks(values)
-    if values["zero_stage"] != 2 or int(values["grad_accum"]) == 1 or n < 2 \
-            or values["offload_optimizer"] != "none":
-        return []
-    sizes = rank_parameter_sizes(values, spec, rank)
-    buckets = _bucket_elements(sizes, int(zero_config(values)["reduce_bucket_size"]))
-    place, psi = shard_rank(values, rank), sum(sizes)
+    sizes, bucket = rank_parameter_sizes(values, spec, rank), int(zero["reduce_bucket_size"])
+    psi, place = sum(sizes), shard_rank(values, rank)
     part = math.ceil(psi / (2 * n)) * 2  # the aligned partition (memory_model._ALIGN)
-    if (place + 1) * part <= buckets[-1]:
+    fills = reductions(sizes, bucket)
+    first = first_reduction(sizes, bucket, lo=place * part, hi=(place + 1) * part)
+    if first is None or first == len(fills) - 1:
         return []
-    held = next(t.nbytes for t in rest_terms if t.name == "grads_in_partition")
-    early = place == n - 1 and saved * buckets[0] < held * psi
-    return [PeakTerm(name="gradient partition of the micro-step (accumulation)",
-                     points=("bwd_early", "bwd_end") if early else ("bwd_end",),
-                     nbytes=held, category="grads",
-                     note="grads_in_partition, made again each micro-step and added into the "
-                          "sum of the earlier ones at backward's end")]
-
-
-def _bucket_elements(sizes: list[int], bucket: int) -> list[int]:
-    """The elements of each reduction of ZeRO-1/2's reduce bucket, in backward's order (the
-    last one's are the first in module order). Gradients come in reverse module order (a
-    tied embedding's last); a bucket is reduced when the next gradient would overflow it,
-    one larger than the bucket alone."""
-    out = [0]
-    for s in reversed(sizes):
-        if out[-1] + s > bucket and out[-1]:
-            out.append(0)
-        out[-1] += s
-    return out
+    w = _DTYPE_BYTES[values["precision"]]
+    held = w * overlapping_elements(sizes, lo=place * part, hi=(place + 1) * part)
+    freed = saved * sum(map(sum, fills[:first + 1])) // psi
+    terms = []
+    if int(values["grad_accum"]) > 1:
+        terms.append(PeakTerm(name="gradient partition of the micro-step (accumulation)",
+                              points=("bwd_end",), nbytes=held, category="grads",
+                              note="grads_in_partition, made again each micro-step and added "
+                                   "into the sum of the earlier ones at backward's end"))
+    if held <= freed:
+        return terms
+    terms.append(PeakTerm(name="gradient partition made in backward, less the activations "
+                               "freed by then", points=("bwd_early",), nbytes=held - freed,
+                          category="grads",
+                          note="grads_in_partition at its allocation, where the early point "
+                               "counts every activation"))
+    trigger = fills[first + 1][0]  # the gradient whose arrival reduced the fill
+    if trigger > bucket:
+        terms.append(PeakTerm(name="gradient larger than the reduce bucket, waiting",
+                              points=("bwd_early",), nbytes=w * trigger, category="grads",
+                              note="extra_large_param_to_reduce: reduced when the next "
+                                   "gradient arrives"))
+    return terms
 
 
 def _rest_terms(values: dict, rest_terms) -> list[PeakTerm]:

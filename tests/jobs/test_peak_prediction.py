@@ -98,8 +98,9 @@ def test_small_zero_stages_as_deepspeed_0_19_8_has_them(tmp_path):
     With accumulation (grad_accum 2) ZeRO-1 keeps every gradient whole between micro-steps:
     with "auto" buckets its peak exceeds ZeRO-2's first rank (which holds only its
     partition then) by the full-gradient term (1 - 1/N)·4Ψ (measured 1.02x). ZeRO-2's last
-    rank holds two partitions early in backward (the sum so far and the micro-step's own:
-    peak_model's "gradient partition of the micro-step"), 0.5 MiB under ZeRO-1. With
+    rank holds two partitions early in backward (the sum so far and the micro-step's own, made
+    where the bucket fills reach it: peak_model's _backward_partition_terms), 0.5-1.5 MiB
+    under ZeRO-1. With
     DeepSpeed's buckets ZeRO-1 exceeds ZeRO-2 by more than the term (1.30x, 1.19x): ZeRO-1
     keeps its 2 GB bucket between micro-steps and peaks at backward's start with the loss's
     gradients, ZeRO-2 allocates its bucket at the first gradient, after they are freed.

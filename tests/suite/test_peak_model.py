@@ -8,9 +8,11 @@ from suite.ds_config import deepspeed_config
 from suite.memory_model import activation_bytes as paper_activations
 from suite.models import model_spec
 from suite.peak_model import activation_bytes, block_activation_bytes, budget_need, predict_peak
+from suite.peak_term import ALL, PeakTerm
 from suite.plan_table import fit
 from suite.prediction import runtime_bytes
 from suite.scenario import Scenario
+from suite.zero2_partition import first_reduction, overlapping_elements, reductions
 
 BIG = {"model": "13b", "world_size": 8, "device": "cuda", "precision": "bf16",
        "micro_batch": 1, "seq_len": 1024}
@@ -94,23 +96,44 @@ def test_zero_1_2_bucket_exists_in_backward_zero_3_bucket_always():
     assert z3.budget_bytes == z3.peak_bytes + z3.runtime_bytes
 
 
-def test_zero_2_accumulation_holds_a_second_partition_where_deepspeed_makes_it():
-    """The micro-step's grads_in_partition next to the sum so far: early in backward on the
-    last rank with buckets smaller than its partition; at backward's end on a rank reduced
-    before the last bucket; never when one bucket holds every gradient."""
-    name = "gradient partition of the micro-step (accumulation)"
+def test_zero_2_makes_its_partition_where_the_bucket_fills_reach_it():
+    """One mechanism at grad_accum 1 and 2 (suite/zero2_partition.py): `small`, 2 ranks, fp32.
+    "auto" buckets (65,536 elements): ln_f's and out.b's gradients fill the first bucket,
+    out.w's 262,144 elements overflow it, and its reduction makes the last rank's
+    grads_in_partition (whole parameters: 8,422,400 bytes) while nearly every activation
+    exists; out.w's gradient, larger than the bucket, waits outside it. Rank 0's partition is
+    reached after backward has freed more activations than it weighs: no early term (with
+    accumulation the micro-step's partition at backward's end). DeepSpeed's 5e8-element bucket
+    holds every gradient: one reduction, at backward's end, no early term on any rank."""
+    sizes = model_spec("small").parameter_sizes()
+    fills = reductions(sizes, 65_536)
+    assert fills[:2] == [[256, 256, 256], [262_144]] and sum(map(sum, fills)) == sum(sizes)
+    part = sum(sizes) // 2
+    assert first_reduction(sizes, 65_536, lo=part, hi=2 * part) == 0
+    assert first_reduction(sizes, int(5e8), lo=part, hi=2 * part) == 0 == len(
+        reductions(sizes, int(5e8))) - 1
+    assert overlapping_elements(sizes, lo=part, hi=2 * part) * 4 == 8_422_400
 
-    def term(buckets: str, rank: int, grad_accum: int = 2):
-        found = [t for t in predict_peak(values(model="small", world_size=2, zero_stage=2,
-                                                grad_accum=grad_accum, bucket_sizes=buckets),
-                                         rank=rank).terms if t.name == name]
-        return found[0] if found else None
+    def terms(buckets: str, rank: int, grad_accum: int) -> dict[str, PeakTerm]:
+        found = predict_peak(values(model="small", world_size=2, zero_stage=2,
+                                    grad_accum=grad_accum, bucket_sizes=buckets),
+                             rank=rank).terms
+        return {t.name: t for t in found if t.category == "grads" and t.points != ALL
+                and "averaged" not in t.name}
 
-    last, first = term("auto", 1), term("auto", 0)
-    assert last.points == ("bwd_early", "bwd_end") and last.nbytes == 8_422_400  # whole params
-    assert first.points == ("bwd_end",) and first.nbytes == 7_623_680
-    assert term("deepspeed", 0) is None and term("deepspeed", 1) is None  # 5e8 > Ψ
-    assert term("auto", 1, grad_accum=1) is None  # _early_partition_terms' case
+    early = "gradient partition made in backward, less the activations freed by then"
+    waiting = "gradient larger than the reduce bucket, waiting"
+    micro = "gradient partition of the micro-step (accumulation)"
+    for accum in (1, 2):
+        last = terms("auto", 1, accum)
+        assert last[early].points == ("bwd_early",)
+        assert 0 < 8_422_400 - last[early].nbytes < 4096  # ln_f's and out.b's share freed
+        assert last[waiting].nbytes == 4 * 262_144 and last[waiting].points == ("bwd_early",)
+        assert set(terms("auto", 0, accum)) == ({micro} if accum > 1 else set())
+        assert terms("deepspeed", 0, accum) == {} == terms("deepspeed", 1, accum)
+    assert terms("auto", 0, 2)[micro].nbytes == 7_623_680
+    assert terms("auto", 0, 2)[micro].points == ("bwd_end",)
+    assert terms("auto", 1, 2)[micro].points == ("bwd_end",)
 
 
 def test_auto_buckets_scale_with_the_model():

@@ -1,0 +1,49 @@
+"""When ZeRO-2 makes a rank's gradient partition: the reduce bucket's fills in backward order.
+
+DeepSpeed 0.19.8's ZeRO-2 (stage_1_and_2.py) hands each gradient, as backward produces it, to
+the reduce bucket (reduce_bucket_size elements). When the next gradient would overflow the
+bucket, the bucket is reduced and each of its gradients that overlaps this rank's partition is
+copied into `grads_in_partition`, allocated at the first such copy with the elements of every
+parameter overlapping the partition, whole (copy_grads_in_partition). A gradient larger than
+the bucket skips it (extra_large_param_to_reduce): it waits as autograd made it and is reduced
+alone when the next gradient arrives. The epilogue at backward's end reduces the last fill.
+Backward produces the gradients in reverse module order, so the last rank's partition is made
+at the first reduction, the first rank's at one of the last.
+"""
+
+from __future__ import annotations
+
+
+def reductions(sizes: list[int], bucket: int) -> list[list[int]]:
+    """The elements of each parameter of each reduction, in backward order (`sizes` in module
+    order; a tied embedding's gradient comes last). A fill is reduced when the next gradient
+    would overflow it; a gradient larger than the bucket is reduced alone."""
+    out: list[list[int]] = [[]]
+    for s in reversed(sizes):
+        if out[-1] and sum(out[-1]) + s > bucket:
+            out.append([])
+        out[-1].append(s)
+    return out
+
+
+def first_reduction(sizes: list[int], bucket: int, *, lo: int, hi: int) -> int | None:
+    """The index (in `reductions`) of the first reduction holding a gradient that overlaps the
+    elements [lo, hi) of the flattened parameters (module order); None when none does."""
+    end = sum(sizes)
+    for i, fill in enumerate(reductions(sizes, bucket)):
+        start = end - sum(fill)
+        if start < hi and end > lo:
+            return i
+        end = start
+    return None
+
+
+def overlapping_elements(sizes: list[int], *, lo: int, hi: int) -> int:
+    """Elements of the parameters that overlap [lo, hi): what grads_in_partition holds for a
+    rank whose partition that is."""
+    start, total = 0, 0
+    for s in sizes:
+        if start < hi and start + s > lo:
+            total += s
+        start += s
+    return total
