@@ -18,11 +18,10 @@ from analysis.bars import hbars
 from analysis.fits import device_capacities
 from analysis.grouping import groups
 from analysis.labels import order
-from analysis.predicted import with_predictions
+from analysis.predicted import COLUMNS, predictions, with_predictions
 from analysis.style import FAIL_COLOR, new_page, styled
 from analysis.tidy import LEDGER, hardware_keys, matching, ok_rows, peak_what
 from analysis.units import byte_unit, human_bytes
-from suite.axes import AXES
 
 COMPONENTS = {  # category -> (label, colour): a palette apart from the strategies'
     "params": ("parameters", "#3B4B7A"),
@@ -193,9 +192,11 @@ def predicted_figure(a: Analysis, *, subtitle: str | None = None) -> Figure:
     with styled():
         fig = new_page("Predicted vs measured memory per rank", subtitle)
         keys = ["scenario_id", "partition", "strategy"]
-        rows = with_predictions(ok_rows(frame, [  # the columns read, not the frame's all
-            *keys, *(a for a in AXES if a in frame), "device", "peak_bytes", "tensor_peak_bytes",
-            "held_bytes", "predicted_peak_bytes"]))
+        rows = ok_rows(frame, [*keys, "device", "peak_bytes", "tensor_peak_bytes", "held_bytes",
+                               "predicted_peak_bytes"])  # the columns read, not all
+        # of every row (their axes are not copied): the ok ones' kept
+        rows["pred_held_bytes"] = predictions(frame)[(frame["status"] == "ok").to_numpy(),
+                                                     COLUMNS.index("pred_held_bytes")]
         # the peak the model predicts: tensors on the CPU (not RSS, for older records)
         rows["measured_peak"] = rows["peak_bytes"].where(
             (rows["device"] == "cuda") | rows["tensor_peak_bytes"].notna())
