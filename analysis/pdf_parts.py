@@ -1,4 +1,4 @@
-"""A report's sections drawn in forked processes, each saved to a PDF of its own, joined in order.
+"""A report's sections drawn in forked processes, each saving its own to a PDF, joined in order.
 
 Drawing is most of a report's time (figures, their layout, their text) and the
 sections are independent of one another. `workers` forked processes first split
@@ -7,8 +7,9 @@ computing its share and handing it to the others through this one; then each
 takes the next section nobody has taken and builds its pages. Once every
 section's titles are known, this process makes the front pages (the title page
 lists every section's pages) and tells the others each section's first page
-number and the page count; each then adds the footers and saves its sections,
-one PDF each; the parts are joined in report order (pypdf) and the output
+number and the page count; each then adds the footers and saves its sections in
+one PDF of its own (not one per section: each file parses and writes its fonts
+again); the sections' pages are joined in report order (pypdf) and the output
 replaced at once. The pages are the same Figures the serial path saves, from the
 same section calls. This process draws none of them: the figures live and die in
 the forked ones, which exit without freeing them (a full collection of a
@@ -27,7 +28,7 @@ from pathlib import Path
 
 from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
-from pypdf import PdfWriter
+from pypdf import PdfReader, PdfWriter
 
 from analysis.style import FOOTER_BAND, styled
 from suite.files import replacing
@@ -95,9 +96,8 @@ def write_parallel(sections: list[Section], *, front: Callable[[list[str]], list
                     for i in range(max(workers, 1))]
         try:
             _share(children)
-            titles = {}
-            for child in children:
-                titles.update(child.receive())
+            owned = [child.receive() for child in children]  # per child: its sections' titles
+            titles = {i: mine for built in owned for i, mine in built.items()}
             body = [t for i in range(len(sections)) for t in titles[i]]
             head = front(body)
             plan = _plan(titles, len(head), footer)
@@ -114,10 +114,22 @@ def write_parallel(sections: list[Section], *, front: Callable[[list[str]], list
             for child in children:
                 child.process.join()
                 child.conn.close()
-        parts = [folder / "front.pdf", *(folder / _name(i) for i in range(len(sections))
-                                         if titles[i])]
-        _join(parts, output, metadata)
+        _join([(folder / "front.pdf", 0, len(head)), *_pieces(owned, folder)], output,
+              metadata)
     return [p.title for p in head] + body
+
+
+def _pieces(owned: list[dict[int, list[str]]], folder: Path) -> list[tuple[Path, int, int]]:
+    """(file, first page, page count) of every section with pages, in report order: in each
+    process' file, its sections in order."""
+    pieces = {}
+    for k, built in enumerate(owned):
+        start = 0
+        for i in sorted(built):
+            if built[i]:
+                pieces[i] = (folder / _name(k), start, len(built[i]))
+                start += len(built[i])
+    return [pieces[i] for i in sorted(pieces)]
 
 
 def _share(children: list[_Child]) -> None:
@@ -147,11 +159,15 @@ def _build(sections: list[Section], taken) -> dict[int, list[Page]]:
         built[i] = sections[i]()
 
 
-def _save(built: dict[int, list[Page]], plan: _Plan, folder: Path) -> None:
-    for i, pages in built.items():
-        if pages:
-            save_pages(pages, folder / _name(i), footer=plan.footer, first=plan.first[i],
-                       total=plan.total)
+def _save(built: dict[int, list[Page]], plan: _Plan, path: Path) -> None:
+    """The sections `built` here, in order, as one PDF (none if they have no pages)."""
+    if not any(built.values()):
+        return
+    with styled(), PdfPages(path) as pdf:
+        for i in sorted(built):
+            add_footers(built[i], plan.footer, first=plan.first[i], total=plan.total)
+            for page in built[i]:
+                pdf.savefig(page.figure)
 
 
 def save_pages(pages: list[Page], path: Path, *, footer: str, first: int = 1,
@@ -163,15 +179,18 @@ def save_pages(pages: list[Page], path: Path, *, footer: str, first: int = 1,
             pdf.savefig(page.figure)
 
 
-def _name(i: int) -> str:
-    return f"section-{i:04d}.pdf"
+def _name(process: int) -> str:
+    return f"process-{process:03d}.pdf"
 
 
-def _join(parts: list[Path], output: Path, metadata: dict[str, str]) -> None:
-    """The parts as one PDF, written atomically."""
+def _join(pieces: list[tuple[Path, int, int]], output: Path, metadata: dict[str, str]) -> None:
+    """The pages of each (file, first page, count) piece, in order, as one PDF, written
+    atomically."""
     writer = PdfWriter()
-    for part in parts:
-        writer.append(part)
+    readers: dict[Path, PdfReader] = {}
+    for path, start, count in pieces:
+        reader = readers.setdefault(path, PdfReader(path))
+        writer.append(reader, pages=(start, start + count))
     writer.add_metadata({**{f"/{k}": v for k, v in metadata.items()},
                          "/CreationDate": datetime.now(timezone.utc).strftime("D:%Y%m%d%H%M%SZ")})
     with replacing(output) as tmp, open(tmp, "wb") as f:
@@ -228,7 +247,7 @@ def _child_main(sections: list[Section], taken, folder: Path, shared: Shared,
             plan = conn.recv()
         except EOFError:  # the parent gave up: nothing to save
             return
-        _save(built, plan, folder)
+        _save(built, plan, folder / _name(place[0]))
         conn.send(("saved", None))
     except Exception:
         conn.send(("failed", traceback.format_exc()))
