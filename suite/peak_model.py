@@ -155,8 +155,8 @@ def predict_peak(values: dict, *, rank: int | None = None,
         raise ValueError(f"activations {activations!r} is not one of {ACTIVATION_MODES}")
     spec = model_spec(values["model"])
     if rank is None and values["zero_stage"] == 2 and int(values["world_size"]) > 1:
-        last = int(values["world_size"]) - 1  # ranks differ (_backward_partition_terms)
-        return max((predict_peak(values, rank=r, activations=activations) for r in (0, last)),
+        return max((predict_peak(values, rank=r, activations=activations)
+                    for r in _zero2_ranks(values, spec)),
                    key=lambda p: (p.peak_bytes, -p.rank))
     if rank is None and shares_differ(values, spec):  # e.g. pipeline stages
         return max((predict_peak(values, rank=r, activations=activations)
@@ -173,6 +173,23 @@ def predict_peak(values: dict, *, rank: int | None = None,
     terms += _backward_partition_terms(values, spec, rest.rank, saved=saved)
     return PeakPrediction(rank=rest.rank, device=str(values["device"]), terms=tuple(terms),
                           runtime_bytes=runtime_bytes(values, sum(spec.parameter_sizes())))
+
+
+def _zero2_ranks(values: dict, spec: ModelSpec) -> list[int]:
+    """The ranks whose ZeRO-2 peak can be the highest (ranks differ: _backward_partition_terms):
+    the first and the last, the one holding the most whole parameters (its partition at rest
+    with accumulation and at backward's end), and of those the first reduction reaches with
+    the last rank, the one holding the most (made as early)."""
+    n, mp = shard_ranks(values), model_parallel(values)
+    sizes = rank_parameter_sizes(values, spec, 0)
+    part = math.ceil(sum(sizes) / (2 * n)) * 2  # the aligned partition (memory_model._ALIGN)
+    bucket = int(zero_config(values)["reduce_bucket_size"])
+    spans = [(p * part, (p + 1) * part) for p in range(n)]
+    held = [overlapping_elements(sizes, lo=lo, hi=hi) for lo, hi in spans]
+    first = [first_reduction(sizes, bucket, lo=lo, hi=hi) for lo, hi in spans]
+    places = {max(range(n), key=held.__getitem__),
+              max((p for p in range(n) if first[p] == first[-1]), key=held.__getitem__)}
+    return sorted({0, int(values["world_size"]) - 1} | {p * mp for p in places})
 
 
 def _strategies(values: dict):

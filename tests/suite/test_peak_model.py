@@ -136,6 +136,16 @@ def test_zero_2_makes_its_partition_where_the_bucket_fills_reach_it():
     assert terms("auto", 1, 2)[micro].points == ("bwd_end",)
 
 
+def test_zero_2_peak_is_the_highest_rank_s_where_a_middle_rank_holds_the_most():
+    """ZeRO-2's ranks differ (whole parameters overlapping each partition, made at different
+    reductions): the scenario's peak is its highest rank's, here neither the first nor the
+    last (350m, 8 ranks, bf16, accumulation: a rank holding more whole parameters)."""
+    v = values(model="350m", world_size=8, zero_stage=2, precision="bf16", device="cuda",
+               micro_batch=1, seq_len=1024, grad_accum=4)
+    peaks = [predict_peak(v, rank=r).peak_bytes for r in range(8)]
+    assert predict_peak(v).peak_bytes == max(peaks) > max(peaks[0], peaks[-1])
+
+
 def test_auto_buckets_scale_with_the_model():
     scenario = Scenario.from_values(sweep="t", values={"model": "125m", "world_size": 2,
                                                        "zero_stage": 3, "bucket_sizes": "auto"})
