@@ -224,21 +224,22 @@ def _backward_partition_terms(values: dict, spec: ModelSpec, rank: int, *,
     gradients (suite/zero2_partition.py), with or without accumulation. Made at the
     epilogue's reduction, the last, it comes after that reduction's temporaries are freed: no
     term (at grad_accum 1 the flat partition at rest stands for it at backward's end). Made
-    earlier, it is at the early peak when the activations freed by then (`saved` x the share
-    of the parameters backward has passed) weigh less than it: the last rank's, whose
-    gradients come first, unless one bucket holds them all (DeepSpeed's 5e8 elements on
-    these small models). With accumulation it is the micro-step's own, next to the sum of the
-    earlier ones (the term at rest), until backward's end adds it into the sum
-    (independent_gradient_partition_epilogue); without, the flat copy made from it at
-    backward's end is the term at rest. A gradient larger than the bucket that reduces the
-    fill (extra_large_param_to_reduce) waits on as autograd made it until the next one
-    arrives, past the partition's allocation. Measured on `small`, 2 ranks, fp32, "auto"
-    buckets (65,536 elements; out.w's 262,144 reduce the first fill), rank 1, MiB measured /
-    predicted: grad_accum 1 63.34 / 63.59 (61.71 before: the aligned partition, no waiting
-    gradient; 64.34 in a run of its own), grad_accum 2 71.38 / 71.62 (72.37 in a run of its
-    own); DeepSpeed's buckets, grad_accum 1: 1963.41 on both ranks (the partition is made at
-    backward's end: the early term is gone; 1970.56 predicted at backward's end). grad_accum
-    2 with buckets of 1e6, 2e6, 3e6 elements (deepspeed_base): measured / predicted 0.956,
+    earlier, it counts at the early point (every activation) less the activations freed by
+    then (`saved` x the share of the parameters backward has passed), none when they outweigh
+    it: nearly all of it on the last rank, whose gradients come first, unless one bucket holds
+    them all (DeepSpeed's 5e8 elements on small models). With accumulation it is also the
+    micro-step's own at backward's end, next to the sum of the earlier ones (the term at
+    rest), until the epilogue adds it into the sum (independent_gradient_partition_epilogue);
+    without, the flat copy made from it at backward's end is the term at rest. A gradient
+    larger than the bucket that reduces the fill (extra_large_param_to_reduce) waits on as
+    autograd made it until the next one arrives, past the partition's allocation. Measured
+    on `small`, 2 ranks, fp32, "auto" buckets (65,536 elements; out.w's 262,144 reduce the
+    first fill), rank 1, MiB measured / predicted, in one launch with other scenarios (run
+    alone): grad_accum 1 63.34 / 63.59 (64.34; 61.71 predicted with the aligned partition
+    and no waiting gradient), grad_accum 2 71.38 / 71.62 (72.37); 3 ranks, rank 2: 53.18 /
+    53.42, 58.20 / 58.44; DeepSpeed's buckets, grad_accum 1: 1963.41 on both ranks (the
+    partition is made at backward's end: no early term; 1970.56 predicted there). grad_accum
+    2 with buckets of 1e6, 2e6, 3e6 elements (deepspeed_base): measured / predicted 1.009,
     0.981, 0.936 on rank 1 (backward's end counts the reduced copy of a whole bucket, the
     last one holds less), 1.024, 1.025, 0.967 on rank 0."""
     n, zero = shard_ranks(values), zero_config(values)
