@@ -26,6 +26,7 @@ from analysis.history import night_span
 from analysis.regress import MIN_SAMPLES, Comparison
 from analysis.run_tables import appendix_table, failure_groups
 from analysis.sources import Sources
+from analysis.tidy import COLUMNS as ANALYSIS_COLUMNS
 from analysis.tidy import hardware_keys, matching, peak_what, varying
 from analysis.units import human_bytes
 
@@ -95,11 +96,16 @@ def _by_setup(frame: pd.DataFrame, keys: list[str], limit: int = MAX_SETUP_PAGES
     return cells, note
 
 
-def _of(a: Analysis, cells: list[_Setup]) -> Analysis:
-    """The analysis of the rows of `cells`, setup after setup (one copy of them)."""
+def _of(a: Analysis, cells: list[_Setup], columns: list[str] | None = None) -> Analysis:
+    """The analysis of the rows of `cells`, setup after setup (one copy of them); of only
+    `columns` (and the analysis columns) when given."""
+    frame = a.frame
+    if columns is not None:
+        wanted = {*columns, *ANALYSIS_COLUMNS}
+        frame = frame[[c for c in frame.columns if c in wanted]]
     if any(c.at is None for c in cells):
-        return a
-    return a.of(a.frame.take(np.concatenate([c.at for c in cells])))
+        return a.of(frame) if columns is not None else a
+    return a.of(frame.take(np.concatenate([c.at for c in cells])))
 
 
 def _cpu_offload_note(frame: pd.DataFrame) -> str:
@@ -144,8 +150,12 @@ def strategies_vs_baseline(a: Analysis) -> list[tuple[str, Figure]]:
 
 
 def memory_vs_size(a: Analysis) -> list[tuple[str, Figure]]:
-    cells, note = _by_setup(a.frame, hardware_keys(a.frame), limit=fig_parts.MAX_PANELS)
-    chosen = _of(a, cells)
+    keys = hardware_keys(a.frame)
+    cells, note = _by_setup(a.frame, keys, limit=fig_parts.MAX_PANELS)
+    # most of the frame's rows: only the columns the figure reads copied (a million rows:
+    # 0.4 GB less), and the figure copies each setup's rows again
+    chosen = _of(a, cells, [*keys, "status", "model", "n_params", "device", "gpu_model",
+                            "peak_host_rss_bytes", "tensor_peak_bytes"])
     return [("Memory vs model size", fig_memory.memory_vs_size_figure(
         chosen, subtitle=f"{MEDIANS}; dashed: the device memory{note}"))]
 
