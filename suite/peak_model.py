@@ -25,9 +25,11 @@ Terms beyond the state at rest, each measured on DeepSpeed 0.19.8 (tests/jobs/te
   uses Korthikanti et al.'s s·b·h·(34 + 5as/h) instead (stored scores, dropout masks).
 * logits: b·s·V·w in the forward (and their fp32 copy at 16-bit).
 * gradients until the end of backward: ZeRO-0's torch gradients and the flat copy its
-  all-reduce makes; ZeRO-1/2 copy each gradient into the reduce bucket
-  (reduce_bucket_size elements, allocated whole) and reduce it there; the bucket exists
-  in backward (all phases when accumulation keeps it).
+  all-reduce makes; ZeRO-2 copies each gradient into the reduce bucket
+  (reduce_bucket_size elements, allocated whole) as backward produces it and reduces it
+  there (suite/zero2_partition.py); ZeRO-1 without accumulation hands its gradients to the
+  bucket only once backward has made them all (whole then, the activations freed); the
+  bucket exists in backward (all phases when accumulation keeps it).
 * ZeRO-3: the bucket from the engine's start; the gathered parameters, which stay
   gathered for reuse up to stage3_max_live_parameters (1e9): a model under 1e9
   parameters is held whole from the first forward until backward releases it, with the

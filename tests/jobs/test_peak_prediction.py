@@ -88,8 +88,8 @@ def test_tensor_peak_within_5_percent_per_rank(sweep, measured):
 
 def test_small_zero_stages_as_deepspeed_0_19_8_has_them(tmp_path):
     """`small`, 2 ranks, fp32 AdamW. Not what the ZeRO paper suggests, and pinned here as
-    measured: ZeRO-1 copies each gradient into the reduce bucket as backward produces it (it
-    does not keep the full gradients until the end of backward), so with DeepSpeed's default
+    measured: ZeRO-1 hands its gradients to the reduce bucket only once backward has made
+    them all (whole then, but the activations already freed), so with DeepSpeed's default
     bucket ZeRO-1 and ZeRO-2 peak alike, the 2 GB bucket dominating both; with buckets scaled
     to the model, ZeRO-2's last rank allocates its gradient partition early in backward and
     peaks above ZeRO-1, and ZeRO-3 keeps the whole model gathered (under
