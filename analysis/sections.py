@@ -245,11 +245,12 @@ def partitions(a: Analysis) -> list[tuple[str, Figure]]:
     keys = [k for k in hardware_keys(frame) if k != "partition"]
     cells, note = _by_setup(frame, keys)
     out = []
+    mine = [(c, _of(a, [c])) for c in cells[:1]]  # one copy and table for both figures
     for column in ("samples_per_s", "peak_bytes"):
         out += [(title, fig_history.hardware_figure(
-            _of(a, [c]), column=column, subtitle=f"{c.label + ' · ' if c.label else ''}the same "
-                                            f"scenarios on each partition; {MEDIANS}{note}"))
-            for c in cells[:1]]
+            of, column=column, subtitle=f"{c.label + ' · ' if c.label else ''}the same "
+                                        f"scenarios on each partition; {MEDIANS}{note}"))
+            for c, of in mine]
     return out + _table(title, views.hardware_view(table, frame),
                         f"Scenarios run ok on several partitions; {peak_what(frame)} and "
                         "samples/s")
