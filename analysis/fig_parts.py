@@ -66,10 +66,9 @@ def column_panels(fig: Figure, columns: list[list[tuple[str, str, list[str]]]], 
                            strict=True):
         heights = [len(labels) + PANEL_ROWS for _, _, labels in column]
         spare = rows - sum(heights)
-        axes = sub.subplots(len(column) + (spare > 0), 1, squeeze=False, gridspec_kw={
-            "height_ratios": heights + ([spare] if spare > 0 else [])}).ravel()
-        if spare > 0:
-            axes[-1].set_axis_off()
+        grid = sub.add_gridspec(len(column) + (spare > 0), 1,  # a spare row: empty, no axes
+                                height_ratios=heights + ([spare] if spare > 0 else []))
+        axes = [sub.add_subplot(grid[row, 0]) for row in range(len(column))]
         for ax, (cell, title, labels) in zip(axes, column, strict=False):
             ax.set_title(title, parse_math=False, fontsize=9)
             out.append((ax, cell, labels))

@@ -60,10 +60,9 @@ def _pair_rows(fig: Figure, column: list, cells: dict) -> list:
     the row's setup titles its left axes."""
     heights = [len(labels) + fig_parts.PANEL_ROWS for _, _, labels in column]
     spare = fig_parts.MAX_ROWS - sum(heights)
-    axes = fig.subplots(len(column) + (spare > 0), 2, squeeze=False, gridspec_kw={
-        "height_ratios": heights + ([spare] if spare > 0 else [])})
-    for ax in axes[len(column):].ravel():
-        ax.set_axis_off()
+    grid = fig.add_gridspec(len(column) + (spare > 0), 2,  # a spare row: empty, no axes
+                            height_ratios=heights + ([spare] if spare > 0 else []))
+    axes = [[fig.add_subplot(grid[row, col]) for col in range(2)] for row in range(len(column))]
     out = []
     for pair, (cell, title, labels) in zip(axes, column, strict=False):
         pair[0].set_title(title, loc="left", parse_math=False)
