@@ -56,6 +56,12 @@ _AIO_ELEMENTS = 256  # its buffers align to 1024 bytes of fp32 (AIO_ALIGNED_BYTE
 _MIN_AIO_BYTES = 2**20  # swap_tensor/utils.py MIN_AIO_BYTES: smaller tensors are not swapped
 
 
+def aligned_partition(psi: int, n: int) -> int:
+    """Elements of a rank's ZeRO-1/2 partition: the flat group padded to a multiple of
+    _ALIGN·N elements, split N ways."""
+    return math.ceil(psi / (_ALIGN * n)) * _ALIGN
+
+
 def predict(values: dict, *, mode: str = "deepspeed", rank: int | None = None,
             sizes: list[int] | None = None) -> Prediction:
     """Predicted bytes for a scenario's axis values (`Scenario.values`) on `rank`.
@@ -178,8 +184,8 @@ def _zero_terms(values: dict, sizes: list[int], rank: int) -> list[Term]:
         terms.append(_states(k * psi, len(sizes) if torch_adam and k else 0, "device"))
         return terms
     if stage in (1, 2):
-        aligned = math.ceil(psi / (_ALIGN * n)) * _ALIGN * n
-        part = aligned // n
+        part = aligned_partition(psi, n)
+        aligned = part * n
         terms = [Term(category="params", name="bit16_groups_flat", nbytes=w * aligned,
                       note=f"flat buffer padded to a multiple of {_ALIGN}·N elements"),
                  Term(category="master_params", name="single_partition_of_fp32_groups",

@@ -70,7 +70,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from suite.memory_model import _DTYPE_BYTES, predict, smallest_swap_bytes, zero_config
+from suite.memory_model import (
+    _DTYPE_BYTES,
+    aligned_partition,
+    predict,
+    smallest_swap_bytes,
+    zero_config,
+)
 from suite.memory_model import activation_bytes as paper_activation_bytes
 from suite.models import ModelSpec, model_spec
 from suite.parallel import (
@@ -184,7 +190,7 @@ def _zero2_ranks(values: dict, spec: ModelSpec) -> list[int]:
     the last rank, the one holding the most (made as early)."""
     n, mp = shard_ranks(values), model_parallel(values)
     sizes = rank_parameter_sizes(values, spec, 0)
-    part = math.ceil(sum(sizes) / (2 * n)) * 2  # the aligned partition (memory_model._ALIGN)
+    part = aligned_partition(sum(sizes), n)
     bucket = int(zero_config(values)["reduce_bucket_size"])
     spans = [(p * part, (p + 1) * part) for p in range(n)]
     held = [overlapping_elements(sizes, lo=lo, hi=hi) for lo, hi in spans]
@@ -250,7 +256,7 @@ def _backward_partition_terms(values: dict, spec: ModelSpec, rank: int, *,
         return []
     sizes, bucket = rank_parameter_sizes(values, spec, rank), int(zero["reduce_bucket_size"])
     psi, place = sum(sizes), shard_rank(values, rank)
-    part = math.ceil(psi / (2 * n)) * 2  # the aligned partition (memory_model._ALIGN)
+    part = aligned_partition(psi, n)
     fills = reductions(sizes, bucket)
     first = first_reduction(sizes, bucket, lo=place * part, hi=(place + 1) * part)
     if first is None or first == len(fills) - 1:
@@ -485,7 +491,7 @@ def _step_terms(values: dict, sizes: list[int], n: int, *, flat: bool = False) -
     if stage == 0:
         largest = psi if flat else max(sizes)
     elif stage in (1, 2):
-        largest = math.ceil(psi / (2 * n)) * 2  # the aligned partition (memory_model._ALIGN)
+        largest = aligned_partition(psi, n)
     else:
         largest = sum(_zero3_step_group(values, sizes, n))
     return [PeakTerm(name="AdamW step temporaries", nbytes=2 * 4 * largest, points=("step",),
@@ -503,7 +509,7 @@ def _master_grad_terms(values: dict, sizes: list[int], n: int) -> list[PeakTerm]
     if stage == 0:
         nbytes = 4 * psi
     elif stage in (1, 2):  # it replaces the 16-bit partition, freed when it is made
-        nbytes = (4 - _DTYPE_BYTES[values["precision"]]) * (math.ceil(psi / (2 * n)) * 2)
+        nbytes = (4 - _DTYPE_BYTES[values["precision"]]) * aligned_partition(psi, n)
     else:
         return []
     return [PeakTerm(name="fp32 gradients of the master copy", nbytes=nbytes, points=("step",),

@@ -17,7 +17,8 @@ from __future__ import annotations
 def reductions(sizes: list[int], bucket: int) -> list[list[int]]:
     """The elements of each parameter of each reduction, in backward order (`sizes` in module
     order; a tied embedding's gradient comes last). A fill is reduced when the next gradient
-    would overflow it; a gradient larger than the bucket is reduced alone."""
+    would overflow it; a gradient larger than the bucket is reduced alone. ZeRO-3's
+    reduce-scatter batches fill alike (suite/zero3_gather.py)."""
     out: list[list[int]] = [[]]
     for s in reversed(sizes):
         if out[-1] and sum(out[-1]) + s > bucket:

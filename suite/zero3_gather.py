@@ -35,6 +35,7 @@ from __future__ import annotations
 import math
 
 from suite.models import ModelSpec
+from suite.zero2_partition import reductions
 
 # Every `zero` below is suite.memory_model.zero_config's: the scenario's zero_optimization
 # section over DeepSpeed's defaults, so each stage3_* key is there.
@@ -91,15 +92,9 @@ def reduce_scatter_elements(sizes: list[int], reduce_bucket_size: int, ranks: in
     reduce_scatter_coalesced concatenates the batch, each gradient padded to a multiple of
     N (no copy for a single gradient N divides), and gloo's reduce_scatter_tensor copies that
     input once more (comm/torch.py)."""
-    batches: list[list[int]] = [[]]
-    for s in reversed(sizes):
-        if batches[-1] and sum(batches[-1]) + s > reduce_bucket_size:
-            batches.append([])
-        batches[-1].append(s)
-
     def temporaries(batch: list[int]) -> int:
         padded = sum(math.ceil(s / ranks) * ranks for s in batch)
         single = len(batch) == 1 and batch[0] % ranks == 0
         return padded * ((0 if single else 1) + (1 if gloo else 0))
 
-    return max(temporaries(b) for b in batches)
+    return max(temporaries(b) for b in reductions(sizes, reduce_bucket_size))
