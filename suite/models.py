@@ -75,21 +75,27 @@ class ModelSpec:
         suite/llama.py): DeepSpeed flattens them in this order, so it decides partition cuts.
         `tp`: one tensor-parallel rank's share (llama family: AutoTP splits q/k/v, gate and
         up by output, o and down by input; embeddings, norms and the head stay whole)."""
-        d, f, V = self.d_model, self.ffn, self.vocab_size
+        d, V = self.d_model, self.vocab_size
+        block = self.block_sizes(tp)
+        if self.family == "gpt":
+            return [V * d, self.max_seq_len * d, *block * self.n_layer, d, d]
+        head = [] if self.ties else [V * d]
+        return [V * d, *block * self.n_layer, d, *head]
+
+    def block_sizes(self, tp: int = 1) -> list[int]:
+        """Element counts of one transformer block's parameters, in module order."""
+        d, f = self.d_model, self.ffn
         if self.family == "gpt":
             if tp != 1:
                 raise ValueError(f"model {self.name}: tensor parallelism needs the llama family")
             # ln1 (w, b), qkv (w, b), proj (w, b), ln2 (w, b), fc (w, b), out (w, b)
-            block = [d, d, 3 * d * d, 3 * d, d * d, d, d, d, f * d, f, d * f, d]
-            return [V * d, self.max_seq_len * d, *block * self.n_layer, d, d]
+            return [d, d, 3 * d * d, 3 * d, d * d, d, d, d, f * d, f, d * f, d]
         kv = self.kv_heads * self.head_dim
         bias = self.qkv_bias
         # input norm; q, k, v (+ biases), o; post-attention norm; gate, up, down
-        block = [d, d * d // tp, *([d // tp] if bias else []), kv * d // tp,
-                 *([kv // tp] if bias else []), kv * d // tp, *([kv // tp] if bias else []),
-                 d * d // tp, d, f * d // tp, f * d // tp, d * f // tp]
-        head = [] if self.ties else [V * d]
-        return [V * d, *block * self.n_layer, d, *head]
+        return [d, d * d // tp, *([d // tp] if bias else []), kv * d // tp,
+                *([kv // tp] if bias else []), kv * d // tp, *([kv // tp] if bias else []),
+                d * d // tp, d, f * d // tp, f * d // tp, d * f // tp]
 
     def linear_shapes(self) -> list[tuple[int, int]]:
         """(out, in) of every weight matrix of one block, in module order."""

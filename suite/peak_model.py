@@ -31,10 +31,12 @@ Terms beyond the state at rest, each measured on DeepSpeed 0.19.8 (tests/jobs/te
   bucket only once backward has made them all (whole then, the activations freed); the
   bucket exists in backward (all phases when accumulation keeps it).
 * ZeRO-3: the bucket from the engine's start; the gathered parameters, which stay
-  gathered for reuse up to stage3_max_live_parameters (1e9): a model under 1e9
+  gathered for reuse within stage3_max_reuse_distance (1e9): a model under 1e9
   parameters is held whole from the first forward until backward releases it, with the
   coalesced prefetch's flat buffer in the forward; at backward's end the first module's
-  parameters and the reduce-scatter's temporaries (suite/zero3_gather.py).
+  parameters and the reduce-scatter's temporaries. Under a distance below the model
+  (stage3_live = "block", suite/strategies/zero.py) what DeepSpeed's release rules keep,
+  replayed on a GPT's module trace (suite/zero3_gather.py).
 * ZeRO-2: a rank's gradient partition (grads_in_partition: the parameters overlapping it,
   whole) is made at the first reduction of a bucket holding one of its gradients, found by
   filling the bucket in backward order (suite/zero2_partition.py), with or without
@@ -97,6 +99,7 @@ from suite.zero3_gather import (
     coalesced_prefetch_elements,
     gathered_elements,
     reduce_scatter_elements,
+    released_gathered_elements,
     tied_regather_elements,
 )
 from suite.zero3_sub_groups import flat_copy_elements, sub_groups
@@ -530,6 +533,8 @@ def _reduce_terms(values: dict, sizes: list[int], zero: dict, w: int) -> list[Pe
                          note="the filled bucket's average before it is scattered")]
     if _released_after_use(values, zero):
         return _nvme_gather_terms(values, model_spec(values["model"]), sizes, zero, w)
+    if _replayed(values, sizes, zero):
+        return _released_gather_terms(values, model_spec(values["model"]), sizes, zero, w)
     gathered = _gathered(sizes, zero)
     if gathered < psi or int(zero["stage3_max_reuse_distance"]) == 0:
         return [PeakTerm(name="ZeRO-3 gathered parameters", nbytes=w * gathered,
@@ -568,6 +573,54 @@ def _released_after_use(values: dict, zero: dict) -> bool:
     ZeRO-3 releases them after each use (suite/zero3_gather.py)."""
     return values.get("offload_param", "none") == "nvme" \
         and int(zero["stage3_max_reuse_distance"]) == 0
+
+
+def _replayed(values: dict, sizes: list[int], zero: dict) -> bool:
+    """ZeRO-3 releasing parameters it will not reuse within stage3_max_reuse_distance (under
+    the model: `stage3_live = "block"`, or a deepspeed_base setting it) on a GPT trained
+    without checkpointing, whose module trace suite/zero3_gather.py replays. (Llama's, a
+    checkpointed model's and one whose parameters a strategy reshapes are not written
+    there: they keep the former term.)"""
+    spec = model_spec(values["model"])
+    return spec.family == "gpt" and not int(values.get("checkpoint_every", 0)) \
+        and int(values.get("pipeline_stages", 1)) == 1 \
+        and sum(sizes) == spec.n_params and int(zero["stage3_max_reuse_distance"]) < sum(sizes)
+
+
+def _released_gather_terms(values: dict, spec: ModelSpec, sizes: list[int], zero: dict,
+                           w: int) -> list[PeakTerm]:
+    """ZeRO-3 releasing what it will not reuse soon, parameters in RAM (or offloaded to the
+    CPU): DeepSpeed's fetch, prefetch and release rules replayed on the GPT's module trace
+    (suite/zero3_gather.py released_gathered_elements). Measured on `small`, 2 ranks, fp32,
+    "auto" buckets, stage3_live = "block" (both limits 789,760 elements): the forward ends
+    with the token table (the root holds it for the head), the last block's fc and out
+    (out reused within the distance, fc prefetched for backward): 4.00 MiB; backward ends
+    with both embeddings (their backward release never fires); then the reduce-scatter's
+    temporaries, as with the whole model gathered."""
+    n = shard_ranks(values)
+    at = released_gathered_elements(sizes, zero, n_layer=spec.n_layer, ties=spec.ties,
+                                    ranks=n)
+    scatter = reduce_scatter_elements(sizes, int(zero["reduce_bucket_size"]), n,
+                                      gloo=values["device"] == "cpu")
+    note = "what the trace has not released: reused within stage3_max_reuse_distance, " \
+           "prefetched, or held by the root"
+    terms = [PeakTerm(name="ZeRO-3 gathered parameters", nbytes=w * at["forward"],
+                      points=("forward",), category="params", note=note),
+             PeakTerm(name="ZeRO-3 gathered parameters at backward's start",
+                      nbytes=w * at["bwd_start"], points=("bwd_start", "bwd_early"),
+                      category="params", note=note),
+             PeakTerm(name="ZeRO-3 parameters gathered at backward's end",
+                      nbytes=w * at["bwd_end"], points=("bwd_end",), category="params",
+                      note="the embeddings: their backward release never fires"),
+             PeakTerm(name="ZeRO-3 reduce-scatter temporaries", nbytes=w * scatter,
+                      points=("bwd_end",), category="temporaries",
+                      note="the largest bucket's gradients concatenated (and gloo's copy)")]
+    if at["regather"]:
+        terms.append(PeakTerm(name="tied token table gathered again", category="params",
+                              nbytes=w * at["regather"], points=("bwd_start",),
+                              note="released at the forward's end; autograd keeps the "
+                                   "forward's copy for the head"))
+    return terms
 
 
 def _nvme_gather_terms(values: dict, spec: ModelSpec, sizes: list[int], zero: dict,
