@@ -22,6 +22,14 @@ def mpi_comm():
     return MPI.COMM_WORLD
 
 
+def settle(comm) -> None:
+    """Keep every rank in MPI until all have what was sent. MPICH's OFI network module
+    (chosen under srun --mpi=pmi2, slurm/mpi_plugin.py) moves a message, the first to a peer
+    above all, only while its sender is inside MPI: a root that left for torch's store right
+    after its bcast left the other rank waiting for it for good."""
+    comm.Barrier()
+
+
 def free_port() -> int:
     # The kernel hands out an unused port; it stays free in the instant until torch's store binds.
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -34,6 +42,7 @@ def rendezvous(ranks: Ranks, comm) -> tuple[str, int]:
     if comm is not None and ranks.source == "mpi":
         here = socket.gethostname()
         host, port = comm.bcast((here, free_port()) if ranks.rank == 0 else None, root=0)
+        settle(comm)
         return ("127.0.0.1" if host == here else host), port
     return ranks.master_addr or "127.0.0.1", ranks.master_port or free_port()
 
@@ -82,7 +91,9 @@ def _unlink_shm_buffer(ranks: Ranks, *, addr: str, port: int) -> None:
 def gather(obj, ranks: Ranks, comm) -> list | None:
     """Every rank's `obj` on rank 0 (None elsewhere): over MPI if we have it, else torch's."""
     if comm is not None and ranks.source == "mpi":
-        return comm.gather(obj, root=0)
+        gathered = comm.gather(obj, root=0)
+        settle(comm)
+        return gathered
     import torch.distributed as dist  # heavy: loaded late, in the rank only
 
     out = [None] * ranks.world_size if ranks.rank == 0 else None

@@ -101,6 +101,48 @@ class Cluster:
         psutil.Process(pid).wait(timeout=60) if sig != signal.SIGKILL else None
         return pid
 
+    def node_steps(self, node: str) -> list[psutil.Process]:
+        """The slurmstepd's of `node`: each listens on a socket in the node's SlurmdSpoolDir
+        (`scontrol show config`, %n its name), the only thing that tells two nodes' (or two
+        clusters') steps on this one host apart."""
+        config = self.run("scontrol", "show", "config", check=True).stdout
+        spool = next(line.split("=", 1)[1].strip() for line in config.splitlines()
+                     if line.split("=", 1)[0].strip() == "SlurmdSpoolDir")
+        spool = spool.replace("%n", node).rstrip("/") + "/"
+        steps = []
+        for p in psutil.process_iter(["name", "cmdline"]):
+            try:
+                if (p.info["cmdline"] or [""])[0].startswith("slurmstepd:") and any(
+                        (c.laddr or "").startswith(spool)
+                        for c in p.net_connections(kind="unix")):
+                    steps.append(p)
+            except psutil.Error:  # ended meanwhile
+                continue
+        return steps
+
+    def clear_node(self, node: str, timeout_s: float = 30) -> list[str]:
+        """SIGKILL what is left of the steps of `node`, whose slurmd was killed (its
+        slurmstepd's and the ranks below them), and wait until they are gone: a dead node
+        comes back rebooted, none of its processes left. Otherwise they outlive the node's
+        death by seconds (until they notice their peer gone and the new slurmd ends them),
+        beside the next job's step. `pid: command` of each one killed."""
+        gone = [p for step in self.node_steps(node)
+                for p in (step, *step.children(recursive=True))]
+        killed = []
+        for p in gone:
+            try:
+                killed.append(f"{p.pid}: {' '.join(p.cmdline())[:120]}")
+                p.kill()
+            except psutil.Error:  # ended meanwhile
+                continue
+        end = time.monotonic() + timeout_s
+        while alive := [p.pid for p in gone if _alive(p)]:
+            if time.monotonic() > end:
+                raise RuntimeError(f"node {node}: pids {alive} still alive {timeout_s:.0f} s "
+                                   f"after SIGKILL")
+            time.sleep(0.2)
+        return killed
+
     def set_node(self, node: str, state: str, reason: str = "") -> None:
         argv = ["scontrol", "update", f"nodename={node}", f"state={state}"]
         self.run(*argv, *([f"reason={reason}"] if reason else []), check=True)
@@ -132,6 +174,14 @@ class Cluster:
     def cancel(self, *job_ids: str) -> None:
         if job_ids:
             self.run("scancel", *job_ids)
+
+
+def _alive(p: psutil.Process) -> bool:
+    """Not ended (a zombie has: only its parent's wait is left)."""
+    try:
+        return p.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 SINGLE = Cluster(name="single-node", conf=None, run_dir=Path("/run/slurm"), up_args=(),

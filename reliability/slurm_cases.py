@@ -206,7 +206,10 @@ def node_death(case: SlurmCase) -> Seen:
                 time.sleep(1)
             first = case.records()[0]
     finally:
-        problem = case.cluster.restore(nodes=("n2",))
+        try:  # back as a rebooted node: nothing of its step left (its slurmd's death left it)
+            case.cluster.clear_node("n2")
+        finally:
+            problem = case.cluster.restore(nodes=("n2",))
     case.finish()
     named = bool(first and (first.reason or "").startswith("node n2"))
     return _seen(case, "node_fail a1", bool(pid) and named and not problem,

@@ -7,6 +7,8 @@
 PyPI `mpich` wheel), pmix for Open MPI, none for no MPI at all (the worker then takes its rank from
 SLURM_PROCID / SLURM_NTASKS / SLURM_LOCALID and meets rank 0 on the step's first node).
 `mpiexec` starts the ranks with mpiexec inside the allocation instead of srun.
+`library` is that MPI library's version string: under pmi2 an MPICH built with both UCX and
+OFI is told to use OFI (why: slurm/mpi_plugin.py, `step_env`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from slurm.launch import WORKER, Launch, rank_env
+from slurm.mpi_plugin import step_env
 from suite.names import check_name
 
 MPIEXEC = "mpiexec"
@@ -29,8 +32,9 @@ def step_nodes(*, world_size: int, job_nodes: int, job_ntasks: int) -> int:
 
 def build_step(*, mpi: str, world_size: int, job_nodes: int, job_ntasks: int,
                cpus_per_task: int, python: str, plan: Path, run_id: str, out: Path,
-               attempt: int, device: str, environ: Mapping[str, str], srun: str = "srun",
-               mpiexec: str = MPIEXEC, worker: Sequence[str] = WORKER) -> Launch:
+               attempt: int, device: str, environ: Mapping[str, str],
+               library: str | None = None, srun: str = "srun", mpiexec: str = MPIEXEC,
+               worker: Sequence[str] = WORKER) -> Launch:
     check_name(run_id, what="run_id")
     check_name(mpi, what="mpi")
     if min(world_size, job_nodes, job_ntasks, cpus_per_task, attempt) < 1:
@@ -49,5 +53,5 @@ def build_step(*, mpi: str, world_size: int, job_nodes: int, job_ntasks: int,
                 *program)
     env = rank_env(device=device, ranks=world_size, cores=world_size * cpus_per_task,
                    environ=environ)
-    return Launch(argv=argv, env=env)
+    return Launch(argv=argv, env=env | step_env(mpi=mpi, version=library, environ=environ))
 

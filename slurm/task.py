@@ -35,7 +35,7 @@ from slurm import nodes, outcome, scheduler
 from slurm.attempt import run_attempt
 from slurm.caught import Caught
 from slurm.launch import Launch
-from slurm.mpi_plugin import detect_mpi
+from slurm.mpi_plugin import detect_mpi, library_version
 from slurm.rank_death import How, Seen, dead_rank_ending, from_mpiexec, from_srun
 from slurm.ranks import Finder, RankProcess, descendant_ranks, slurm_step_ranks
 from slurm.step import build_step
@@ -93,7 +93,8 @@ def step(scenario: Scenario, *, plan: Path, out: Path) -> tuple[Launch, int]:
         job_ntasks=int(env.get("SLURM_NTASKS") or scenario["world_size"]),
         cpus_per_task=int(env.get("SLURM_CPUS_PER_TASK") or 1), python=sys.executable,
         plan=plan, run_id=scenario.run_id, out=out, attempt=attempt,
-        device=str(scenario["device"]), environ=env)
+        device=str(scenario["device"]), environ=env,
+        library=library_version(sys.executable) if mpi == "pmi2" else None)
     return launch, attempt
 
 

@@ -6,6 +6,7 @@ The squeue and srun texts below were captured from the single-node cluster (Slur
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -17,7 +18,7 @@ from test_outcome import worker_record
 from results import schema
 from results.store import log_path, write_json_atomic, write_record
 from slurm import scheduler, status, submissions
-from slurm.mpi_plugin import mpi_for_library
+from slurm.mpi_plugin import NETMOD, library_version, mpi_for_library, netmods, step_env
 from slurm.states import JobRow, ending_for, parse_squeue, vanished_ending
 from slurm.step import build_step, step_nodes
 from slurm.step_log import TaskEnd, parse_step_log, read_step_log
@@ -112,6 +113,31 @@ def test_a_smaller_scenario_takes_only_the_nodes_it_needs(world, nodes):
 ])
 def test_the_srun_plugin_follows_the_mpi_library(library, plugin):
     assert mpi_for_library(library) == plugin
+
+
+WHEEL = ("MPICH Version:      5.0.2\nMPICH Device:       ch4:ucx ofi\n"
+         "MPICH configure:    --with-device=ch4:ucx,ofi --with-pm=hydra:gforker\n")
+
+
+@pytest.mark.parametrize(("library", "mpi", "environ", "env"), [
+    (WHEEL, "pmi2", {}, {NETMOD: "ofi"}),  # UCX's business card can overflow a PMI-1 line
+    (WHEEL, "pmi2", {NETMOD: "ucx"}, {}),  # the user's choice stands
+    (WHEEL, "mpiexec", {}, {}),  # hydra reads a long PMI-1 line whole
+    (WHEEL.replace("ucx ofi", "ofi"), "pmi2", {}, {}),  # OFI already, the only one
+    (WHEEL.replace("ucx ofi", "ucx"), "pmi2", {}, {}),  # no OFI to choose (MPICH would crash)
+    ("Open MPI v5.0.5", "pmix", {}, {}), (None, "pmi2", {}, {}),
+])
+def test_an_mpich_with_ofi_uses_it_under_srun_pmi2(library, mpi, environ, env):
+    assert step_env(mpi=mpi, version=library, environ=environ) == env
+
+
+def test_the_step_passes_the_netmod_to_its_ranks():
+    assert netmods(WHEEL) == {"ucx", "ofi"} and netmods("Open MPI v5.0.5") == set()
+    assert netmods(library_version(sys.executable)) == {"ucx", "ofi"}  # this installation's
+    step = build_step(mpi="pmi2", world_size=2, job_nodes=2, job_ntasks=2, cpus_per_task=1,
+                      python="p", plan=Path("/p"), run_id="abc", out=Path("/o"), attempt=1,
+                      device="cpu", environ={}, library=WHEEL)
+    assert step.env[NETMOD] == "ofi" and f"{NETMOD}=ofi " in step.shell()
 
 
 def test_srun_says_how_a_task_ended(tmp_path):

@@ -120,7 +120,7 @@ class NodeDeath:
 @pytest.fixture(scope="module")
 def node_death(tmp_path_factory) -> NodeDeath:
     """A two-node run whose node n2 dies (its slurmd SIGKILLed) in the middle of training;
-    waited for to the end, then the node brought back."""
+    waited for to the end, then the node brought back as a rebooted one would be."""
     env = require_two_nodes()
     root = tmp_path_factory.mktemp("node-death")
     sweep, out = submit(zero3("two-node-death", timed_steps=LONG_STEPS), root, env)
@@ -132,10 +132,11 @@ def node_death(tmp_path_factory) -> NodeDeath:
         watch = memsweep("status", str(out), *WATCH, env=env, timeout_s=400)
     finally:
         cancel_leftovers(out, env=env)
-        # The node comes back: up.sh starts its slurmd again, which ends what is left of the
-        # job's step there; ReturnToService=2 makes it usable again.
-        problem = TWO_NODE.restore(nodes=("n2",))
-    print(f"node death: {time.monotonic() - t0:.0f} s")
+        try:  # n2's step outlives its slurmd here; a dead node's processes are all gone
+            cleared = TWO_NODE.clear_node("n2")
+        finally:  # up.sh starts its slurmd again; ReturnToService=2 makes it usable again
+            problem = TWO_NODE.restore(nodes=("n2",))
+    print(f"node death: {time.monotonic() - t0:.0f} s; left of n2's step, killed: {cleared}")
     assert problem == ""
     return NodeDeath(sweep=sweep, out=out, env=env, watch=watch, left=processes_of(out, 60))
 
