@@ -9,66 +9,23 @@ category of every rank within 1 % of the model ("deepspeed" mode); in fact they 
 
 from __future__ import annotations
 
-import itertools
-import json
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
+from ledger_batches import LEDGER, grid
 
 from results.schema import RunRecord
 from suite.memory_model import predict
 from suite.scenario import Scenario
 
-REPO = Path(__file__).resolve().parents[2]
-MPIEXEC = Path(sys.executable).with_name("mpiexec")
-LEDGER = ("params_bytes", "grads_bytes", "master_params_bytes", "optimizer_state_bytes")
 TOLERANCE = 0.01
-SMALL = {"model": "tiny", "micro_batch": 2, "seq_len": 16}
 
 pytestmark = pytest.mark.slow
 
 
-def grid() -> list[dict]:
-    # Each stage x offload x optimizer x precision once; AdamW without accumulation, SGD with
-    # it, so that each stage and offload is seen both ways.
-    out = []
-    for stage, offload, optimizer, precision in itertools.product(
-            (0, 1, 2, 3), ("none", "cpu"), ("adamw", "sgd"), ("fp32", "bf16")):
-        if stage == 0 and offload != "none":
-            continue  # offload needs ZeRO (catalogue rule)
-        out.append({**SMALL, "zero_stage": stage, "offload_optimizer": offload,
-                    "optimizer": optimizer, "precision": precision,
-                    "grad_accum": 1 if optimizer == "adamw" else 2})
-    return out
-
-
-PADDED = [{**SMALL, "zero_stage": 3, "precision": "bf16"},
-          {**SMALL, "zero_stage": 2, "grad_accum": 2}]
-TOYS = [{"values": {**SMALL, "zero_stage": s, "grad_accum": 2}, "sizes": [7, 3, 11, 5]}
-        for s in (1, 2, 3)]
-
-
-def batch(tmp: Path, ranks: int, entries: list[dict]) -> list[dict]:
-    spec = tmp / f"batch-{ranks}.json"
-    spec.write_text(json.dumps(entries))
-    done = subprocess.run([str(MPIEXEC), "-n", str(ranks), sys.executable,
-                           str(REPO / "tests" / "jobs" / "batch_runs.py"), str(spec)],
-                          cwd=REPO, capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stderr[-4000:]
-    found = [json.loads(x[6:]) for x in done.stdout.splitlines() if x.startswith("BATCH ")]
-    assert len(found) == len(entries)
-    return found
-
-
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory) -> dict:
-    tmp = tmp_path_factory.mktemp("prediction")
-    two = [RunRecord.from_json(r) for r in batch(tmp, 2, [{"values": v} for v in grid()])]
-    three = batch(tmp, 3, [{"values": v} for v in PADDED] + TOYS)
-    return {"two": two, "three": [RunRecord.from_json(r) for r in three[:len(PADDED)]],
-            "toys": three[len(PADDED):]}
+def runs(ledger_runs) -> dict:
+    """The grid in one 2-rank launch; PADDED and TOYS in one 3-rank launch (shared with
+    test_llama_ledger.py: ledger_batches.py)."""
+    return ledger_runs
 
 
 def ratios(record: RunRecord) -> list[tuple[int, str, float]]:
