@@ -8,7 +8,6 @@ import random
 
 import pytest
 
-from memsweep.cli import main
 from results.load import load_records
 from suite.models import MODELS, model_spec
 from suite.pipeline_partition import layers, partition, stage_parameter_sizes
@@ -16,45 +15,11 @@ from suite.rules import violated_rule
 from suite.scenario import Scenario
 
 LEDGER = ("params_bytes", "grads_bytes", "master_params_bytes", "optimizer_state_bytes")
-# GPT's tied head is the interesting case (both ends hold the embedding); llama-tiny is untied.
-SWEEP = """
-[sweep]
-name = "pp"
-warmup_steps = 1
-timed_steps = 2
-
-[[axes]]
-model = ["tiny", "llama-tiny"]
-world_size = 1
-micro_batch = 2
-seq_len = 16
-grad_accum = 2
-
-[[axes]]
-model = "tiny"
-world_size = 2
-micro_batch = 2
-seq_len = 16
-grad_accum = 2
-pipeline_stages = 2
-zero_stage = [0, 1]
-
-[[axes]]
-model = "llama-tiny"
-world_size = 2
-micro_batch = 2
-seq_len = 16
-grad_accum = 2
-pipeline_stages = 2
-zero_stage = 1
-"""
 
 
 @pytest.mark.slow
-def test_two_stages_match_the_unsharded_loss_and_each_rank_holds_its_stage(tmp_path):
-    (tmp_path / "pp.toml").write_text(SWEEP)
-    assert main(["run", str(tmp_path / "pp.toml"), "--out", str(tmp_path / "out")]) == 0
-    records, bad = load_records(tmp_path / "out")
+def test_two_stages_match_the_unsharded_loss_and_each_rank_holds_its_stage(parallel_runs):
+    records, bad = load_records(parallel_runs["pp"])  # parallel_sweeps.PIPELINE
     assert not bad and len(records) == 5 and all(r.status == "ok" for r in records)
     whole = {r.scenario["params"]["model"]: r for r in records
              if r.scenario["params"]["world_size"] == 1}

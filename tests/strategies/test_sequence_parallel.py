@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pytest
 
-from memsweep.cli import main
 from results.load import load_records
 from suite.ds_config import deepspeed_config
 from suite.parallel import data_parallel_size, data_rank, sequence_slice, shard_ranks
@@ -14,33 +13,11 @@ from suite.rules import violated_rule
 from suite.scenario import Scenario
 
 LEDGER = ("params_bytes", "grads_bytes", "master_params_bytes", "optimizer_state_bytes")
-SWEEP = """
-[sweep]
-name = "sp"
-warmup_steps = 1
-timed_steps = 2
-
-[[axes]]
-model = ["llama-tiny", "tiny"]
-world_size = 1
-micro_batch = 2
-seq_len = 16
-
-[[axes]]
-model = ["llama-tiny", "tiny"]
-world_size = 2
-micro_batch = 2
-seq_len = 16
-sequence_parallel = 2
-zero_stage = 1
-"""
 
 
 @pytest.mark.slow
-def test_ulysses_matches_the_unsharded_loss_and_each_rank_holds_what_zero_gives_it(tmp_path):
-    (tmp_path / "sp.toml").write_text(SWEEP)
-    assert main(["run", str(tmp_path / "sp.toml"), "--out", str(tmp_path / "out")]) == 0
-    records, bad = load_records(tmp_path / "out")
+def test_ulysses_matches_the_unsharded_loss_and_each_rank_holds_what_zero_gives_it(parallel_runs):
+    records, bad = load_records(parallel_runs["sp"])  # parallel_sweeps.SEQUENCE
     assert not bad and len(records) == 4 and all(r.status == "ok" for r in records)
     for model in ("llama-tiny", "tiny"):
         runs = [r for r in records if r.scenario["params"]["model"] == model]

@@ -5,39 +5,16 @@ from __future__ import annotations
 
 import pytest
 
-from memsweep.cli import main
 from results.load import load_records
 from suite.rules import violated_rule
 from suite.scenario import Scenario
 
 LEDGER = ("params_bytes", "grads_bytes", "master_params_bytes", "optimizer_state_bytes")
-SWEEP = """
-[sweep]
-name = "tp"
-warmup_steps = 1
-timed_steps = 2
-
-[[axes]]
-model = "llama-tiny"
-world_size = 1
-micro_batch = 2
-seq_len = 16
-
-[[axes]]
-model = "llama-tiny"
-world_size = 2
-micro_batch = 2
-seq_len = 16
-tensor_parallel = 2
-zero_stage = [0, 1, 2]
-"""
 
 
 @pytest.mark.slow
-def test_autotp_matches_the_unsharded_loss_and_each_rank_holds_its_share(tmp_path):
-    (tmp_path / "tp.toml").write_text(SWEEP)
-    assert main(["run", str(tmp_path / "tp.toml"), "--out", str(tmp_path / "out")]) == 0
-    records, bad = load_records(tmp_path / "out")
+def test_autotp_matches_the_unsharded_loss_and_each_rank_holds_its_share(parallel_runs):
+    records, bad = load_records(parallel_runs["tp"])  # parallel_sweeps.TENSOR
     assert not bad and len(records) == 4 and all(r.status == "ok" for r in records)
     whole = next(r for r in records if r.scenario["params"]["world_size"] == 1)
     for r in records:
