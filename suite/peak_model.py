@@ -596,7 +596,9 @@ def _released_gather_terms(values: dict, spec: ModelSpec, sizes: list[int], zero
     with the token table (the root holds it for the head), the last block's fc and out
     (out reused within the distance, fc prefetched for backward): 4.00 MiB; backward ends
     with both embeddings (their backward release never fires); then the reduce-scatter's
-    temporaries, as with the whole model gathered."""
+    temporaries, as with the whole model gathered. 62.615 MiB measured / 62.613 predicted;
+    DeepSpeed's buckets 1973.97 / 1973.96; `base` 190.04 / 190.15; under capacity_ds.json
+    (reuse distance 0, several parameters per prefetch) 69.13 / 69.13."""
     n = shard_ranks(values)
     at = released_gathered_elements(sizes, zero, n_layer=spec.n_layer, ties=spec.ties,
                                     ranks=n)

@@ -161,9 +161,10 @@ def released_gathered_elements(sizes: list[int], zero: dict, *, n_layer: int, ti
       the modules within stage3_max_reuse_distance elements ahead (counted over every
       parameter, persistent ones too) use it again;
     * a prefetch of several parameters is one coalesced all-gather into one flat buffer (N
-      partitions of each), which lives until the last of them is fetched for use; each
-      gets its own copy when fetched for use (AllGatherCoalescedHandle.wait). A parameter
-      gathered alone is a view of its own buffer (padded to a multiple of N).
+      partitions of each), which lives until the last of them is fetched for use; the
+      first of them fetched gives every one its own copy (AllGatherCoalescedHandle.wait
+      splits them all). A parameter gathered alone is a view of its own buffer (padded to
+      a multiple of N).
 
     Parameters under stage3_param_persistence_threshold are never released and not
     counted. Returns the elements held at "forward" (the forward's end, the head's logits
@@ -189,6 +190,7 @@ def _replay(sizes: tuple[int, ...], limits: tuple[int, ...], n_layer: int, ties:
     alone: set[int] = set()  # gathered by an all-gather of their own
     inflight: dict[int, int] = {}  # prefetched with others, not yet used -> its flat buffer
     buffers: list[int] = []  # elements of each coalesced all-gather's flat buffer
+    split: set[int] = set()  # the all-gathers whose parameters have their own copies
     fetched_for: dict[int, int] = {}
     holders: dict[int, set[int]] = {}
     out: dict[str, int] = {}
@@ -220,14 +222,16 @@ def _replay(sizes: tuple[int, ...], limits: tuple[int, ...], n_layer: int, ties:
         return sum(sizes[p] for p in new)
 
     def held() -> int:
-        own = sum(padded(p) if p in alone else sizes[p] for p in gathered - set(inflight))
+        copies = {p for p in gathered if p not in inflight or inflight[p] in split}
+        own = sum(padded(p) if p in alone else sizes[p] for p in copies)
         return own + sum(buffers[b] for b in set(inflight.values()))
 
     for kind, module, params in events:
         if kind == "fetch":
             available += gather(list(params))
-            for p in params:  # waited for: its own copy, its share of the flat buffer done
-                inflight.pop(p, None)
+            for p in params:  # waited for: copies made, its use of the flat buffer done
+                if p in inflight:
+                    split.add(inflight.pop(p))
             for _ in [p for p in set(params) if fetched_for.get(p, -1) < step]:
                 p, k = queue[head]  # this use's entries leave the queue
                 fetched_for[p], head = k, head + 1
