@@ -100,6 +100,7 @@ from suite.zero3_gather import (
     gathered_elements,
     reduce_scatter_elements,
     released_gathered_elements,
+    tied_backward_end_elements,
     tied_regather_elements,
 )
 from suite.zero3_sub_groups import flat_copy_elements, sub_groups
@@ -474,8 +475,9 @@ def _tied_gradient_terms(values: dict, spec: ModelSpec, sizes: list[int],
     stage = values["zero_stage"]
     if not spec.ties or stage == 0 or int(values.get("pipeline_stages", 1)) > 1:
         return []
-    if stage == 3 and _gathered(sizes, zero_config(values)) >= sum(sizes):
-        return []
+    zero = zero_config(values) if stage == 3 else {}
+    if stage == 3 and (_gathered(sizes, zero) >= sum(sizes) or _replayed(values, sizes, zero)):
+        return []  # whole: the gathered parameters outweigh them; replayed: its own term
     return [PeakTerm(name="tied embedding gradients", points=("bwd_end",), category="temporaries",
                      nbytes=3 * spec.vocab_size * spec.d_model * w,
                      note="the head's and the lookup's gradients of the shared embedding and "
@@ -595,8 +597,11 @@ def _released_gather_terms(values: dict, spec: ModelSpec, sizes: list[int], zero
     "auto" buckets, stage3_live = "block" (both limits 789,760 elements): the forward ends
     with the token table (the root holds it for the head), the last block's fc and out
     (out reused within the distance, fc prefetched for backward): 4.00 MiB; backward ends
-    with both embeddings (their backward release never fires); then the reduce-scatter's
-    temporaries, as with the whole model gathered. 62.615 MiB measured / 62.613 predicted;
+    with both embeddings (their backward release never fires) and the reductions'
+    temporaries next to the tied table's gradients (suite/zero3_gather.py
+    tied_backward_end_elements; at gpt-L8-d528-h11-ff2112-V15712 under capacity_ds.json
+    94.94 MiB, the three tables, with the position table's 4.1 MiB gradient waiting, not a
+    term: 483.85 / 479.72). 62.615 MiB measured / 62.613 predicted;
     DeepSpeed's buckets 1973.97 / 1973.96; `base` 190.04 / 190.15; under capacity_ds.json
     (reuse distance 0, several parameters per prefetch) 69.13 / 69.13."""
     n = shard_ranks(values)
@@ -606,6 +611,11 @@ def _released_gather_terms(values: dict, spec: ModelSpec, sizes: list[int], zero
                                       gloo=values["device"] == "cpu")
     note = "what the trace has not released: reused within stage3_max_reuse_distance, " \
            "prefetched, or held by the root"
+    what = "the largest bucket's gradients concatenated (and gloo's copy)"
+    if spec.ties:
+        scatter = tied_backward_end_elements(sizes, int(zero["reduce_bucket_size"]), n,
+                                             gloo=values["device"] == "cpu")
+        what = "the tied table's two gradients and their sum, or a reduction's " + what
     terms = [PeakTerm(name="ZeRO-3 gathered parameters", nbytes=w * at["forward"],
                       points=("forward",), category="params", note=note),
              PeakTerm(name="ZeRO-3 gathered parameters at backward's start",
@@ -615,8 +625,7 @@ def _released_gather_terms(values: dict, spec: ModelSpec, sizes: list[int], zero
                       nbytes=w * at["bwd_end"], points=("bwd_end",), category="params",
                       note="the embeddings: their backward release never fires"),
              PeakTerm(name="ZeRO-3 reduce-scatter temporaries", nbytes=w * scatter,
-                      points=("bwd_end",), category="temporaries",
-                      note="the largest bucket's gradients concatenated (and gloo's copy)")]
+                      points=("bwd_end",), category="temporaries", note=what)]
     if at["regather"]:
         terms.append(PeakTerm(name="tied token table gathered again", category="params",
                               nbytes=w * at["regather"], points=("bwd_start",),

@@ -100,12 +100,28 @@ def reduce_scatter_elements(sizes: list[int], reduce_bucket_size: int, ranks: in
     reduce_scatter_coalesced concatenates the batch, each gradient padded to a multiple of
     N (no copy for a single gradient N divides), and gloo's reduce_scatter_tensor copies that
     input once more (comm/torch.py)."""
-    def temporaries(batch: list[int]) -> int:
-        padded = sum(math.ceil(s / ranks) * ranks for s in batch)
-        single = len(batch) == 1 and batch[0] % ranks == 0
-        return padded * ((0 if single else 1) + (1 if gloo else 0))
+    return max(_scatter_temporaries(b, ranks, gloo) for b in reductions(sizes, reduce_bucket_size))
 
-    return max(temporaries(b) for b in reductions(sizes, reduce_bucket_size))
+
+def _scatter_temporaries(batch: list[int], ranks: int, gloo: bool) -> int:
+    padded = sum(math.ceil(s / ranks) * ranks for s in batch)
+    single = len(batch) == 1 and batch[0] % ranks == 0
+    return padded * ((0 if single else 1) + (1 if gloo else 0))
+
+
+def tied_backward_end_elements(sizes: list[int], reduce_bucket_size: int, ranks: int, *,
+                               gloo: bool = True) -> int:
+    """The most temporaries in elements from backward's reductions to its end with a tied
+    token table (sizes[0]) whose gathered parameters are released after use: the head's
+    gradient of the table, made first, lives through every earlier reduction; the lookup's
+    comes last and autograd sums the two (three tables); the sum, when larger than the
+    bucket, is reduced alone as it is (itself and gloo's copy), else copied into the bucket
+    (the batch's temporaries only)."""
+    table, batches = sizes[0], reductions(sizes, reduce_bucket_size)
+    earlier = [_scatter_temporaries(b, ranks, gloo) + table for b in batches[:-1]]
+    last = _scatter_temporaries(batches[-1], ranks, gloo) \
+        + (table if len(batches[-1]) == 1 else 0)
+    return max(3 * table, last, *earlier)
 
 
 def gpt_step_events(n_layer: int, ties: bool) -> list[tuple[str, int, tuple[int, ...]]]:
