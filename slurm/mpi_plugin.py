@@ -63,8 +63,10 @@ def step_env(*, mpi: str, version: str | None, environ: Mapping[str, str]) -> di
     of up to ~1080 bytes. Slurm's pmi2 plugin reads a PMI-1 request with a single read() of
     at most 1024 bytes (22.05: "TODO: read until newline"), so a longer line reaches it in two
     pieces, and that rank's MPI_Init aborts (slurmd: "value not properly terminated in client
-    request"). UCX's card is ~4.6 kB of addresses, pointers and names, whose hex now and then
-    goes over in a segment (here 4 ranks in ~600); OFI's is one line of ~70 bytes."""
+    request"). With UCX the card is 4,096 bytes read from UCX's worker address on
+    (MPID_MAX_BC_SIZE): the address and whatever heap follows it (pointers, names, freed
+    Python text), whose hex now and then goes over in a segment (5 ranks of ~620 on the test
+    cluster); with OFI it is the address alone, one line of ~70 bytes."""
     if mpi != "pmi2" or NETMOD in environ or not {"ucx", "ofi"} <= netmods(version):
         return {}
     return {NETMOD: "ofi"}
