@@ -3,10 +3,11 @@
     mpiexec -n N python tests/jobs/batch_runs.py SPEC.json
 
 SPEC.json is a list of entries. An entry with "values" (axis values) runs the worker's own
-`jobs.train.train` and rank 0 prints its ok record; an entry with "sizes" as well builds a
-module whose parameters have those element counts instead of the catalogue's model, runs
-two steps through DeepSpeed with the scenario's config and prints each rank's ledger. Lines
-start with BATCH and hold JSON.
+run of its kind (jobs.worker.rank_runs: training or inference) and rank 0 prints its ok record
+(its fingerprint only the optimizer's classes, as the worker records them); an entry with
+"sizes" as well builds a module whose parameters have those element counts instead of the
+catalogue's model, runs two steps through DeepSpeed with the scenario's config and prints
+each rank's ledger. Lines start with BATCH and hold JSON.
 """
 
 from __future__ import annotations
@@ -66,8 +67,9 @@ def main() -> None:
     addr, port = dist.rendezvous(ranks, comm)
     dist.init(ranks, device="cpu", addr=addr, port=port, timeout_s=600)
     from jobs.record import now, ok_record
-    from jobs.train import train
-    from jobs.worker import start_rank
+    from jobs.worker import rank_runs, start_rank
+
+    run_kinds = rank_runs()
 
     for entry in json.loads(Path(sys.argv[1]).read_text()):
         settings = RunSettings(**entry.get("settings", {"warmup_steps": 1, "timed_steps": 1}))
@@ -83,9 +85,10 @@ def main() -> None:
             # Its prepare removes an NVMe run's folder on local rank 0: no rank may create its
             # swap files there before (ranks drift apart between the scenarios of a batch).
             comm.Barrier()
-            outcomes = comm.gather(train(run, ranks, ctx), root=0)
-            out = ranks.rank == 0 and ok_record(scenario, outcomes, attempt=1, started=now(),
-                                                fingerprint={}).to_json()
+            outcomes = comm.gather(run_kinds[run.workload.kind](run, ranks, ctx), root=0)
+            out = ranks.rank == 0 and ok_record(
+                scenario, outcomes, attempt=1, started=now(),
+                fingerprint={"optimizer_impl": outcomes[0].optimizer_impl}).to_json()
         if ranks.rank == 0:
             print("BATCH " + json.dumps(out), flush=True)
         gc.collect()
