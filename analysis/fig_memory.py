@@ -87,6 +87,9 @@ def _size_lines(ax, rows: pd.DataFrame, colors: dict, markers: dict) -> None:
             sizes = lost.xs(strategy, level="strategy")["n_params"].astype("float64")
             ax.scatter(sizes, [0.97] * len(sizes), marker="x", color=colors[strategy],
                        transform=top, clip_on=False, s=30, gid=f"{strategy}/oom")
+            # the x range takes them in (a blended transform's points do not set limits):
+            # a capacity search's first sizes out of memory lie above every ok one
+            ax.update_datalim([(x, 1.0) for x in sizes], updatey=False)
 
 
 MAX_BREAKDOWN_PAGES = 2

@@ -13,7 +13,13 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import FuncFormatter, LogLocator, MultipleLocator
+from matplotlib.ticker import (
+    FuncFormatter,
+    LogLocator,
+    MaxNLocator,
+    MultipleLocator,
+    NullFormatter,
+)
 
 from analysis.axes_layout import lower_top
 from analysis.labels import order
@@ -133,19 +139,35 @@ def band_legend(fig: Figure, handles: list) -> None:
 
 
 def bytes_axis(ax: Axes, which: str = "y", *, log: bool = False) -> None:
-    """Byte ticks in binary units (`512 MiB`, `4 GiB`), log-scaled when asked."""
+    """Byte ticks in binary units (`512 MiB`, `4 GiB`), log-scaled when asked. Call it once
+    the data are drawn: the ticks follow the range in view."""
     axis = ax.yaxis if which == "y" else ax.xaxis
     if log:
         (ax.set_yscale if which == "y" else ax.set_xscale)("log", base=2)
+    lo, hi = _limits(ax, which)
+    if log and _powers_in_view(lo, hi, 2) >= 2:
         axis.set_major_locator(LogLocator(base=2, numticks=12))
-    else:  # round steps of the unit shown (1, 2, 5 ... GiB), few enough not to touch
-        lo, hi = ax.get_xlim() if which == "x" else ax.get_ylim()
+    else:  # round steps of the unit shown (1, 2, 5 ... GiB), few enough not to touch; also
+        # on a log axis spanning under two powers of 2 (538-632 MiB: no power of 2 at all)
         unit = byte_unit(max(abs(lo), abs(hi)))[0]
         want = (hi - lo) / unit / (4 if which == "x" else 6)
         step = next((s for s in (0.1, 0.2, 0.25, 0.5, 1, 2, 2.5, 5, 10, 20, 25, 50, 100, 200,
                                  250, 500, 1000) if s >= want), want)
         axis.set_major_locator(MultipleLocator(step * unit))
+        axis.set_minor_formatter(NullFormatter())
     axis.set_major_formatter(FuncFormatter(lambda v, _pos: human_bytes(v)))
+
+
+def _limits(ax: Axes, which: str) -> tuple[float, float]:
+    lo, hi = ax.get_xlim() if which == "x" else ax.get_ylim()
+    return min(lo, hi), max(lo, hi)
+
+
+def _powers_in_view(lo: float, hi: float, base: float) -> int:
+    """How many powers of `base` lie in [lo, hi] (the major ticks of a log axis)."""
+    if lo <= 0 or hi <= lo:
+        return 0
+    return math.floor(math.log(hi, base) + 1e-9) - math.ceil(math.log(lo, base) - 1e-9) + 1
 
 
 def count_axis(ax: Axes, which: str = "y") -> None:
@@ -154,10 +176,14 @@ def count_axis(ax: Axes, which: str = "y") -> None:
 
 
 def params_axis(ax: Axes) -> None:
-    """x as parameter counts on a log scale: 125M, 1.3B."""
+    """x as parameter counts on a log scale: 125M, 1.3B (round steps where the sizes in view
+    span under two powers of 10, as a capacity search's boundaries do: 33M-42M). Call it
+    once the data are drawn."""
     ax.set_xscale("log")
+    if _powers_in_view(*_limits(ax, "x"), 10) < 2:
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10]))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: human_count(int(v))))
-    ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _pos: ""))
+    ax.xaxis.set_minor_formatter(NullFormatter())
 
 
 def strategy_ticks(ax: Axes, labels: list[str], colors: dict[str, str], which: str = "y") -> None:

@@ -56,6 +56,27 @@ def test_memory_vs_size_lines_are_the_medians_and_oom_is_marked(frame):
     assert fig.axes[0].get_xscale() == "log" and fig.axes[0].get_yscale() == "log"
 
 
+def test_a_capacity_search_range_gets_round_ticks_and_its_oom_sizes_in_view(frame):
+    """A capacity search's boundaries: sizes within one power of 10, peaks within one power
+    of 2 (no log tick in view): round steps label both axes, and a size that only ran out
+    of memory, above every ok one, lies inside the x range."""
+    one = frame[(frame["partition"] == "a") & (frame["world_size"] == 4)]
+    oom = one["status"] == "oom"  # small's baseline
+    one = one.assign(
+        n_params=one["model"].map({"tiny": 33_200_000, "small": 41_600_000}).where(
+            ~oom, 48_000_000),
+        peak_bytes=(540 + 90 * one["peak_bytes"] / one["peak_bytes"].max()) * 2**20)
+    fig = fig_memory.memory_vs_size_figure(of(one))
+    ax = fig.axes[0]
+    for axis, limits in ((ax.xaxis, ax.get_xlim()), (ax.yaxis, ax.get_ylim())):
+        shown = [v for v in axis.get_majorticklocs() if min(limits) <= v <= max(limits)]
+        assert len(shown) >= 2, (shown, limits)
+        assert all(axis.get_major_formatter()(v, 0) for v in shown)
+    lo, hi = ax.get_xlim()
+    assert lo <= 48_000_000 <= hi
+    assert marks(fig)["baseline/oom"].get_offsets()[0][0] == 48_000_000
+
+
 def test_breakdown_stacks_the_ledger_per_strategy(frame):
     one = frame[(frame["partition"] == "a") & (frame["world_size"] == 2)]
     fig = fig_memory.breakdown_figures(of(one))[0]
