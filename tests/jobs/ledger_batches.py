@@ -59,12 +59,14 @@ def llama_two(tmp: Path) -> list[dict]:
         [{**LLAMA, "model": qwen, "zero_stage": 3, "precision": "bf16"}]
 
 
-def batch(tmp: Path, ranks: int, entries: list[dict]) -> list[dict]:
+def batch(tmp: Path, ranks: int, entries: list[dict], *, timeout: int = 900) -> list[dict]:
+    """Rank 0's output of each of `entries` (batch_runs.py's), in their order, from one MPI
+    launch of `ranks` ranks."""
     spec = tmp / f"batch-{ranks}.json"
     spec.write_text(json.dumps(entries))
     done = subprocess.run([str(MPIEXEC), "-n", str(ranks), sys.executable,
                            str(REPO / "tests" / "jobs" / "batch_runs.py"), str(spec)],
-                          cwd=REPO, capture_output=True, text=True, timeout=900)
+                          cwd=REPO, capture_output=True, text=True, timeout=timeout)
     assert done.returncode == 0, done.stderr[-4000:]
     found = [json.loads(x[6:]) for x in done.stdout.splitlines() if x.startswith("BATCH ")]
     assert len(found) == len(entries)

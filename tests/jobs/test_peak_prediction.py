@@ -14,11 +14,10 @@ end of backward, with and without gradient accumulation.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from ledger_batches import batch
 
 from suite.models import model_spec
 from suite.peak_model import predict_peak
@@ -26,7 +25,6 @@ from suite.scenario import RunSettings, Scenario
 from suite.sweep import load_sweep
 
 REPO = Path(__file__).resolve().parents[2]
-MPIEXEC = Path(sys.executable).with_name("mpiexec")
 TOLERANCE = 0.05
 SETTINGS = {"warmup_steps": 1, "timed_steps": 1}
 SWEEPS = ("smoke", "strategies")
@@ -43,15 +41,10 @@ def key(scenario: Scenario) -> str:
     return json.dumps(dict(scenario.params), sort_keys=True)
 
 
-def run_batch(tmp: Path, name: str, scenarios: list[Scenario], ranks: int = 2) -> list[dict]:
-    spec = tmp / f"{name}.json"
-    spec.write_text(json.dumps([{"values": dict(s.params), "settings": SETTINGS}
-                                for s in scenarios]))
-    done = subprocess.run([str(MPIEXEC), "-n", str(ranks), sys.executable,
-                           str(REPO / "tests" / "jobs" / "batch_runs.py"), str(spec)],
-                          cwd=REPO, capture_output=True, text=True, timeout=3000)
-    assert done.returncode == 0, done.stderr[-4000:]
-    return [json.loads(x[6:]) for x in done.stdout.splitlines() if x.startswith("BATCH ")]
+def run_batch(tmp: Path, scenarios: list[Scenario], ranks: int = 2) -> list[dict]:
+    """The ok record of each of `scenarios`, in their order, from one MPI launch."""
+    return batch(tmp, ranks, [{"values": dict(s.params), "settings": SETTINGS}
+                              for s in scenarios], timeout=3000)
 
 
 def ratios(record: dict) -> list[tuple[int, float]]:
@@ -72,7 +65,7 @@ def measured(tmp_path_factory) -> dict[str, list[tuple[int, float]]]:
         by_size.setdefault(int(s.values["world_size"]), []).append(s)
     out = {}
     for size, scenarios in sorted(by_size.items()):
-        records = run_batch(tmp, f"ranks{size}", scenarios, ranks=size)
+        records = run_batch(tmp, scenarios, ranks=size)
         out.update({key(s): ratios(r) for s, r in zip(scenarios, records, strict=True)})
     return out
 
@@ -124,7 +117,7 @@ def test_small_zero_stages_as_deepspeed_0_19_8_has_them(tmp_path):
         sweep="t", settings=RunSettings(**SETTINGS),
         values={**base, "zero_stage": 3, "stage3_live": "block", "bucket_sizes": "auto",
                 "grad_accum": 2}))
-    records = run_batch(tmp_path, "small", scenarios)
+    records = run_batch(tmp_path, scenarios)
     by_rank = [{r["rank"]: r["tensor_peak_bytes"] for r in rec["ranks"]} for rec in records]
     peaks = [max(ranks.values()) for ranks in by_rank]
     predicted = [predict_peak(s.values).peak_bytes for s in scenarios]
