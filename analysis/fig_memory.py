@@ -242,7 +242,8 @@ def predicted_figure(a: Analysis, *, subtitle: str | None = None) -> Figure:
 
 
 def _peak_name(rows: pd.DataFrame) -> str:
-    devices = set(rows["device"].dropna())
+    # the distinct values, then a set: a set of the whole column built it from 90k strings
+    devices = set(rows["device"].dropna().unique())
     if devices == {"cuda"}:
         return "peak device memory allocated"
     return "peak tensor memory" if "cuda" not in devices else \

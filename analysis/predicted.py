@@ -43,12 +43,20 @@ def predictions(frame: pd.DataFrame) -> np.ndarray:
 def _combinations(frame: pd.DataFrame, axes: list[str]) -> np.ndarray:
     """A code per row, the same for rows whose `axes` hold the same values (a missing value
     as one more value), from 0 in order of appearance. A column at a time: grouping by all
-    of them at once holds a code array per column (a million rows: 300 MB)."""
+    of them at once holds a code array per column (a million rows: 300 MB). The codes so far
+    and a column's are combined by arithmetic, renumbered only where the next product could
+    overflow int64 and once at the end (a renumbering per column was half of the 58 ms at
+    100k rows and 28 axes)."""
     codes = np.zeros(len(frame), dtype=np.int64)
+    bound = 1  # every code so far is below it
     for axis in axes:
         values, uniques = pd.factorize(frame[axis], use_na_sentinel=False)
-        codes = pd.factorize(codes * len(uniques) + values)[0]
-    return codes
+        if bound * len(uniques) >= 2**62:
+            codes, seen = pd.factorize(codes)
+            bound = len(seen)
+        codes = codes * len(uniques) + values
+        bound *= len(uniques)
+    return pd.factorize(codes)[0]
 
 
 def scenario_values(values: dict) -> dict:
