@@ -5,6 +5,7 @@ Each takes the tidy frame and returns a Figure; points are medians over ok runs.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -73,23 +74,47 @@ def memory_vs_size_figure(a: Analysis, *, subtitle: str | None = None) -> Figure
 def _size_lines(ax, rows: pd.DataFrame, colors: dict, markers: dict) -> None:
     ok = ok_rows(rows, ["strategy", "model", "n_params", "peak_bytes"]).groupby(
         ["strategy", "model"])[["n_params", "peak_bytes"]].median()
-    flags = rows.assign(ok=rows["status"] == "ok", oom=rows["status"] == "oom").groupby(
-        ["strategy", "model"]).agg(ok=("ok", "any"), oom=("oom", "any"),
-                                   n_params=("n_params", "max"))
-    lost = flags[~flags["ok"] & flags["oom"]]  # sizes that only ran out of memory
+    lost = _lost_sizes(rows)
+    # the tables' strategies as arrays, compared per strategy: an `xs` and an `in` of the
+    # index per strategy were most of the 40 ms a panel took at 100k rows
+    ok_strategy = ok.index.get_level_values("strategy").to_numpy()
+    sizes_ok = ok["n_params"].to_numpy("float64", na_value=np.nan)
+    peaks_ok = ok["peak_bytes"].to_numpy("float64", na_value=np.nan)
+    lost_strategy = lost.index.get_level_values("strategy").to_numpy()
     top = blended_transform_factory(ax.transData, ax.transAxes)
     for strategy in order(rows["strategy"]):
-        if strategy in ok.index.get_level_values(0):
-            line = ok.xs(strategy, level="strategy").sort_values("n_params")
-            ax.plot(line["n_params"], line["peak_bytes"], marker=markers[strategy], markersize=4,
+        line = np.flatnonzero(ok_strategy == strategy)
+        if line.size:
+            line = line[_ascending(sizes_ok[line])]
+            ax.plot(sizes_ok[line], peaks_ok[line], marker=markers[strategy], markersize=4,
                     color=colors[strategy], linewidth=1.4, gid=f"{strategy}/line")
-        if strategy in lost.index.get_level_values(0):
-            sizes = lost.xs(strategy, level="strategy")["n_params"].astype("float64")
+        sizes = lost.to_numpy()[lost_strategy == strategy]
+        if sizes.size:
             ax.scatter(sizes, [0.97] * len(sizes), marker="x", color=colors[strategy],
                        transform=top, clip_on=False, s=30, gid=f"{strategy}/oom")
             # the x range takes them in (a blended transform's points do not set limits):
             # a capacity search's first sizes out of memory lie above every ok one
             ax.update_datalim([(x, 1.0) for x in sizes], updatey=False)
+
+
+def _lost_sizes(rows: pd.DataFrame) -> pd.Series:
+    """Per strategy and model (sorted) that only ran out of memory, never ok: its largest
+    parameter count, as floats."""
+    flags = pd.DataFrame({"ok": rows["status"] == "ok", "oom": rows["status"] == "oom",
+                          "n_params": rows["n_params"]})
+    # one max per column (of booleans: any), not a named aggregation per column: 3x faster
+    flags = flags.groupby([rows["strategy"], rows["model"]]).max()
+    lost = flags[~flags["ok"] & flags["oom"]]
+    return lost["n_params"].astype("float64")
+
+
+def _ascending(values: np.ndarray) -> np.ndarray:
+    """The positions of `values` in ascending order, NaN last: as `Series.sort_values` orders
+    them (a quicksort of the numbers, then the NaN in place order)."""
+    missing = np.isnan(values)
+    known = np.flatnonzero(~missing)
+    return np.concatenate([known[np.argsort(values[known], kind="quicksort")],
+                           np.flatnonzero(missing)])
 
 
 MAX_BREAKDOWN_PAGES = 2
