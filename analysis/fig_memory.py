@@ -19,9 +19,9 @@ from analysis.bars import hbars
 from analysis.fits import device_capacities
 from analysis.grouping import groups
 from analysis.labels import order
-from analysis.predicted import COLUMNS, predictions, with_predictions
+from analysis.predicted import COLUMNS, inputs, predictions, with_predictions
 from analysis.style import FAIL_COLOR, new_page, styled
-from analysis.tidy import LEDGER, hardware_keys, matching, ok_rows, peak_what
+from analysis.tidy import LEDGER, hardware_keys, ok_rows, peak_what
 from analysis.units import byte_unit, human_bytes
 
 COMPONENTS = {  # category -> (label, colour): a palette apart from the strategies'
@@ -128,14 +128,21 @@ def breakdown_figures(a: Analysis, *, subtitle: str | None = None) -> list[Figur
     activations and the rest of its peak as other. Long lists go on over panels and pages."""
     frame = a.frame
     title = "Memory breakdown per rank, per strategy"
-    rows = with_predictions(ok_rows(frame).dropna(subset=list(LEDGER)))
-    if rows.empty:
+    usable = ((frame["status"] == "ok") & frame[list(LEDGER)].notna().all(axis=1)).to_numpy()
+    if not usable.any():
         with styled():
             return [fig_parts.message(new_page(title, subtitle),
                                       "no ok runs with a memory ledger: see the failures page")]
     colors = fig_parts.colors_of(frame)
-    cells = {c.label: c for c in groups(frame, [*hardware_keys(frame), "model"])
-             [-fig_parts.MAX_PANELS:]}  # the largest sizes
+    cells = {c.label: c for c in _cells(frame)[-fig_parts.MAX_PANELS:]}  # the largest sizes
+    # each row's cell (-1: none shown), from their rows' positions: one pass, not a compare
+    # of every key over every row per panel
+    cell_of = np.full(len(frame), -1)
+    for n, cell in enumerate(cells.values()):
+        cell_of[cell.rows.index.to_numpy()] = n
+    shown = np.flatnonzero(usable & (cell_of >= 0))
+    parts = _parts(with_predictions(frame[_breakdown_columns(frame)].take(shown)))
+    part_cell = cell_of[shown]
     panels = [(label, order(c.rows["strategy"])) for label, c in cells.items()]
     ncols = fig_parts.columns_per_page(panels, most=3)
     columns = fig_parts.strategy_columns(panels)
@@ -145,6 +152,7 @@ def breakdown_figures(a: Analysis, *, subtitle: str | None = None) -> list[Figur
                           linestyle="none", label="measured peak"))
     handles.append(Line2D([], [], color="black", marker="D", markersize=5, fillstyle="none",
                           linestyle="none", label="predicted peak"))
+    number = {label: n for n, label in enumerate(cells)}
     figs = []
     for n, page in enumerate(pages[:MAX_BREAKDOWN_PAGES], start=1):
         more = f" ({n}/{min(len(pages), MAX_BREAKDOWN_PAGES)})" if len(pages) > 1 else ""
@@ -152,16 +160,42 @@ def breakdown_figures(a: Analysis, *, subtitle: str | None = None) -> list[Figur
             fig = new_page(title + more, subtitle)
             for ax, label, labels in fig_parts.column_panels(fig, page):
                 cell = cells[label]
-                mine = rows[matching(rows, cell.values)]
+                mine = parts[part_cell == number[label]]
                 _stack(ax, mine, labels, colors)
+                drawn = set(mine["strategy"].unique())
                 for y, strategy in enumerate(labels):  # ran, but never ok: say how it ended
+                    if strategy in drawn:
+                        continue
                     seen = set(cell.rows.loc[cell.rows["strategy"] == strategy, "status"])
-                    if seen and strategy not in set(mine["strategy"]):
+                    if seen:
                         ax.text(0, y, " " + "/".join(sorted(seen)).upper(), va="center",
                                 fontsize=7, color=FAIL_COLOR, fontweight="bold")
             fig_parts.band_legend(fig, handles)
             figs.append(place(fig))
     return figs
+
+
+def _cells(frame: pd.DataFrame) -> list:
+    """groups() of `frame` by setup and model size, of only the columns the pages read of
+    them, each group's rows indexed by their positions in `frame` (groups of all 74 columns
+    copied every row)."""
+    keys = [*hardware_keys(frame), "model"]
+    columns = [c for c in dict.fromkeys([*keys, "strategy", "status"]) if c in frame]
+    return groups(frame[columns].reset_index(drop=True), keys)
+
+
+def _breakdown_columns(frame: pd.DataFrame) -> list[str]:
+    """The columns at_peak and the predictions read, and the strategy."""
+    return list(dict.fromkeys([*inputs(frame), *(f"tensor_peak_{c}_bytes" for c in COMPONENTS),
+                               *LEDGER, "peak_bytes", "predicted_peak_bytes", "strategy"]))
+
+
+def _parts(rows: pd.DataFrame) -> pd.DataFrame:
+    """at_peak's bytes per category of `rows` with their strategy, measured and predicted
+    peak: what a panel stacks the medians of."""
+    return at_peak(rows).assign(strategy=rows["strategy"],
+                                peak=rows["peak_bytes"].astype("float64"),
+                                predicted=rows["predicted_peak_bytes"].astype("float64"))
 
 
 def at_peak(rows: pd.DataFrame) -> pd.DataFrame:
@@ -181,14 +215,13 @@ def at_peak(rows: pd.DataFrame) -> pd.DataFrame:
     return measured.where(has, old)
 
 
-def _stack(ax, rows: pd.DataFrame, labels: list[str], colors: dict) -> None:
+def _stack(ax, parts: pd.DataFrame, labels: list[str], colors: dict) -> None:
+    """The medians per strategy of `parts` (_parts' rows of a cell) stacked, a bar per
+    label."""
     ax.set_ylim(len(labels) - 0.5, -0.5)  # first label at the top
-    if rows.empty:
+    if parts.empty:
         fig_parts.strategy_ticks(ax, labels, colors)
         return
-    parts = at_peak(rows).assign(strategy=rows["strategy"],
-                                 peak=rows["peak_bytes"].astype("float64"),
-                                 predicted=rows["predicted_peak_bytes"].astype("float64"))
     med = parts.groupby("strategy").median()
     scale = float(max(med[list(COMPONENTS)].sum(axis=1).max(), med["peak"].max(),
                       med["predicted"].max(skipna=True) if med["predicted"].notna().any() else 0))

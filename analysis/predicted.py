@@ -25,10 +25,15 @@ def with_predictions(frame: pd.DataFrame) -> pd.DataFrame:
                                           index=frame.index)], axis=1)
 
 
+def inputs(frame: pd.DataFrame) -> list[str]:
+    """The columns of `frame` that predictions reads: the scenario axes it holds."""
+    return [a for a in AXES if a in frame]
+
+
 def predictions(frame: pd.DataFrame) -> np.ndarray:
     """COLUMNS of each row of `frame`, a row of 4 floats each (NaN where the model cannot
-    predict)."""
-    axes = [a for a in AXES if a in frame]
+    predict); only `inputs(frame)` are read."""
+    axes = inputs(frame)
     if frame.empty or not axes:
         return np.full((len(frame), len(COLUMNS)), np.nan)
     # once per distinct combination of the axes (a history repeats each scenario many times)
