@@ -5,6 +5,8 @@ Each takes the tidy frame and returns a Figure; points are medians over ok runs.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -46,14 +48,21 @@ def memory_vs_size_figure(a: Analysis, *, subtitle: str | None = None) -> Figure
     with styled():
         title = f"{what[0].upper()}{what[1:]} per rank vs model size, per strategy"
         fig = new_page(title, subtitle)
-        setups = groups(frame, hardware_keys(frame))
+        # each setup's rows indexed by their positions in the frame
+        setups = groups(frame.reset_index(drop=True), hardware_keys(frame))
         if not (frame["status"] == "ok").any():
             return fig_parts.message(fig, "no ok runs: see the failures page")
         colors, markers = fig_parts.colors_of(frame), fig_parts.markers_of(frame)
         caps = device_capacities(frame, a.capacity)
-        for ax, setup in zip(fig_parts.panels(fig, [s.label or what for s in setups]), setups,
-                             strict=False):
-            _size_lines(ax, setup.rows, colors, markers)
+        setup_of = np.zeros(len(frame), dtype=np.int64)
+        for n, setup in enumerate(setups):
+            setup_of[setup.rows.index.to_numpy()] = n
+        # every setup's lines and lost sizes in one groupby each, not two per panel
+        lines, lost = _size_table(_medians(frame, setup_of)), _size_table(_lost(frame, setup_of))
+        for n, (ax, setup) in enumerate(zip(
+                fig_parts.panels(fig, [s.label or what for s in setups]), setups, strict=False)):
+            _size_lines(ax, order(setup.rows["strategy"]), lines.of(n), lost.of(n), colors,
+                        markers)
             cap = caps.get(setup.values.get("partition"))
             if cap:
                 ax.axhline(cap, color="#B2182B", linestyle="--", linewidth=0.8)
@@ -71,41 +80,63 @@ def memory_vs_size_figure(a: Analysis, *, subtitle: str | None = None) -> Figure
         return place(fig)
 
 
-def _size_lines(ax, rows: pd.DataFrame, colors: dict, markers: dict) -> None:
-    ok = ok_rows(rows, ["strategy", "model", "n_params", "peak_bytes"]).groupby(
-        ["strategy", "model"])[["n_params", "peak_bytes"]].median()
-    lost = _lost_sizes(rows)
-    # the tables' strategies as arrays, compared per strategy: an `xs` and an `in` of the
-    # index per strategy were most of the 40 ms a panel took at 100k rows
-    ok_strategy = ok.index.get_level_values("strategy").to_numpy()
-    sizes_ok = ok["n_params"].to_numpy("float64", na_value=np.nan)
-    peaks_ok = ok["peak_bytes"].to_numpy("float64", na_value=np.nan)
-    lost_strategy = lost.index.get_level_values("strategy").to_numpy()
+class _SizeTable(NamedTuple):
+    """A table of sizes per setup, strategy and model (sorted so) as arrays."""
+    setup: np.ndarray
+    strategy: np.ndarray
+    n_params: np.ndarray
+    peak_bytes: np.ndarray  # NaN in a table without peaks
+
+    def of(self, setup: int) -> _SizeTable:
+        mine = self.setup == setup
+        return _SizeTable(*(column[mine] for column in self))
+
+
+def _size_table(table: pd.DataFrame) -> _SizeTable:
+    index = table.index
+    peaks = table["peak_bytes"] if "peak_bytes" in table else pd.Series(np.nan, index=index)
+    return _SizeTable(index.get_level_values(0).to_numpy(),
+                      index.get_level_values("strategy").to_numpy(),
+                      table["n_params"].to_numpy("float64", na_value=np.nan),
+                      peaks.to_numpy("float64", na_value=np.nan))
+
+
+def _medians(frame: pd.DataFrame, setup_of: np.ndarray) -> pd.DataFrame:
+    """Per setup (`setup_of` each row's), strategy and model: the median size and peak of the
+    ok runs."""
+    ok = (frame["status"] == "ok").to_numpy()
+    rows = frame.loc[ok, ["strategy", "model", "n_params", "peak_bytes"]]
+    return rows.groupby([setup_of[ok], "strategy", "model"])[["n_params", "peak_bytes"]].median()
+
+
+def _lost(frame: pd.DataFrame, setup_of: np.ndarray) -> pd.DataFrame:
+    """Per setup, strategy and model that only ran out of memory, never ok: its largest
+    parameter count."""
+    flags = pd.DataFrame({"ok": frame["status"] == "ok", "oom": frame["status"] == "oom",
+                          "n_params": frame["n_params"]})
+    # one max per column (of booleans: any), not a named aggregation per column: 3x faster
+    flags = flags.groupby([setup_of, frame["strategy"], frame["model"]]).max()
+    return flags.loc[~flags["ok"] & flags["oom"], ["n_params"]].astype("float64")
+
+
+def _size_lines(ax, strategies: list[str], lines: _SizeTable, lost: _SizeTable, colors: dict,
+                markers: dict) -> None:
+    """A line per strategy through its medians (`lines`: a setup's), × at the top for its
+    sizes that only ran out of memory (`lost`)."""
     top = blended_transform_factory(ax.transData, ax.transAxes)
-    for strategy in order(rows["strategy"]):
-        line = np.flatnonzero(ok_strategy == strategy)
+    for strategy in strategies:
+        line = np.flatnonzero(lines.strategy == strategy)
         if line.size:
-            line = line[_ascending(sizes_ok[line])]
-            ax.plot(sizes_ok[line], peaks_ok[line], marker=markers[strategy], markersize=4,
-                    color=colors[strategy], linewidth=1.4, gid=f"{strategy}/line")
-        sizes = lost.to_numpy()[lost_strategy == strategy]
+            line = line[_ascending(lines.n_params[line])]
+            ax.plot(lines.n_params[line], lines.peak_bytes[line], marker=markers[strategy],
+                    markersize=4, color=colors[strategy], linewidth=1.4, gid=f"{strategy}/line")
+        sizes = lost.n_params[lost.strategy == strategy]
         if sizes.size:
             ax.scatter(sizes, [0.97] * len(sizes), marker="x", color=colors[strategy],
                        transform=top, clip_on=False, s=30, gid=f"{strategy}/oom")
             # the x range takes them in (a blended transform's points do not set limits):
             # a capacity search's first sizes out of memory lie above every ok one
             ax.update_datalim([(x, 1.0) for x in sizes], updatey=False)
-
-
-def _lost_sizes(rows: pd.DataFrame) -> pd.Series:
-    """Per strategy and model (sorted) that only ran out of memory, never ok: its largest
-    parameter count, as floats."""
-    flags = pd.DataFrame({"ok": rows["status"] == "ok", "oom": rows["status"] == "oom",
-                          "n_params": rows["n_params"]})
-    # one max per column (of booleans: any), not a named aggregation per column: 3x faster
-    flags = flags.groupby([rows["strategy"], rows["model"]]).max()
-    lost = flags[~flags["ok"] & flags["oom"]]
-    return lost["n_params"].astype("float64")
 
 
 def _ascending(values: np.ndarray) -> np.ndarray:
