@@ -19,7 +19,7 @@ from analysis.analysis import Analysis
 from analysis.axes_layout import place
 from analysis.bars import hbars
 from analysis.fits import device_capacities
-from analysis.grouping import groups
+from analysis.grouping import Group, groups
 from analysis.labels import order
 from analysis.predicted import COLUMNS, inputs, predictions, with_predictions
 from analysis.style import FAIL_COLOR, new_page, styled
@@ -206,7 +206,7 @@ def breakdown_figures(a: Analysis, *, subtitle: str | None = None) -> list[Figur
     return figs
 
 
-def _cells(frame: pd.DataFrame) -> list:
+def _cells(frame: pd.DataFrame) -> list[Group]:
     """groups() of `frame` by setup and model size, of only the columns the pages read of
     them, each group's rows indexed by their positions in `frame` (groups of all 74 columns
     copied every row)."""
@@ -258,8 +258,8 @@ def _stack(ax, parts: pd.DataFrame, labels: list[str], colors: dict) -> None:
                       med["predicted"].max(skipna=True) if med["predicted"].notna().any() else 0))
     unit, name = byte_unit(scale)
     drawn = [(y, s) for y, s in enumerate(labels) if s in med.index]
-    # the drawn strategies' medians as arrays, taken once: a cumsum of a frame and an `at`
-    # per strategy and figure were a third of a panel's pandas time
+    # the drawn strategies' medians as arrays, taken once: a frame's cumsum and two `.at`
+    # per strategy were a third of a panel's pandas time
     picked = med.loc[[s for _, s in drawn]]
     widths = picked[list(COMPONENTS)].to_numpy("float64") / unit
     lefts = np.nancumsum(widths, axis=1) - widths  # as DataFrame.cumsum: NaN skipped
