@@ -180,7 +180,8 @@ def _unzip(bars: list[tuple[float, float, float, str]]) -> tuple[list, list, lis
 def _sizes_shown(frame: pd.DataFrame, table: pd.DataFrame) -> list[str]:
     """The sizes run, predicted or out of memory, in catalogue order (the sizes between them
     that nothing names are left out: their labels would only crowd the axis)."""
-    named = set(frame["model"].dropna()) | set(table["largest_predicted"].dropna()) \
+    # the frame's few sizes from its unique values, not a set of its 100k rows (60 ms)
+    named = set(frame["model"].dropna().unique()) | set(table["largest_predicted"].dropna()) \
         | set(table["first_oom"].dropna())
     return sorted(named, key=lambda m: (m not in MODELS, MODELS[m].n_params if m in MODELS
                                         else 0, str(m)))
