@@ -5,9 +5,13 @@ memory-throughput Pareto front, scaling with the world size.
 from __future__ import annotations
 
 import pandas as pd
+from matplotlib.collections import PathCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.markers import MarkerStyle
 from matplotlib.patches import Patch
+from matplotlib.path import Path
+from matplotlib.transforms import IdentityTransform
 
 from analysis import fig_parts
 from analysis.analysis import Analysis
@@ -220,15 +224,35 @@ def _front(ax, rows: pd.DataFrame, colors: dict, markers: dict) -> None:
     # the limits first: then adding each point does not rescale the view (3 ms a point)
     ax.set_xlim(lo - pad, hi + pad)
     ax.set_ylim(0, rows["samples_per_s"].max() * 1.15)
+    shapes = {s: _marker_path(markers[s]) for s in rows["strategy"].unique()}
     for row in rows.itertuples(index=False):
-        ax.scatter(row.peak, row.samples_per_s, s=46 if row.on_front else 26,
-                   color=colors[row.strategy], marker=markers[row.strategy],
-                   alpha=1.0 if row.on_front else 0.5,
-                   edgecolor="black" if row.on_front else "none", linewidth=1.0, zorder=3,
-                   gid=f"{row.strategy}/{'front' if row.on_front else 'dominated'}")
+        _point(ax, row.peak, row.samples_per_s, shapes[row.strategy],
+               s=46 if row.on_front else 26, color=colors[row.strategy],
+               alpha=1.0 if row.on_front else 0.5,
+               edgecolor="black" if row.on_front else "none",
+               gid=f"{row.strategy}/{'front' if row.on_front else 'dominated'}")
     front = rows[rows["on_front"]].sort_values("peak")
     ax.step(front["peak"], front["samples_per_s"], where="post", color="black", linewidth=0.8,
             zorder=2)
+
+
+def _marker_path(marker: str) -> Path:
+    """The outline of a (filled: labels.MARKERS) marker, as ax.scatter sizes it."""
+    style = MarkerStyle(marker)
+    return style.get_path().transformed(style.get_transform())
+
+
+def _point(ax, x: float, y: float, shape: Path, *, s: float, color, alpha: float, edgecolor,
+           gid: str) -> PathCollection:
+    """The collection `ax.scatter(x, y, s=s, color=color, marker=..., alpha=alpha,
+    edgecolor=edgecolor, linewidth=1.0, zorder=3, gid=gid)` draws, built directly: scatter
+    handles its arguments for 0.85 ms a point (91 points: 85-92 -> 33-46 ms)."""
+    point = PathCollection((shape,), [s], facecolors=color, edgecolors=edgecolor,
+                           linewidths=1.0, offsets=[(x, y)], offset_transform=ax.transData,
+                           alpha=alpha, zorder=3, gid=gid)
+    point.set_transform(IdentityTransform())  # the marker in points, placed at (x, y)
+    ax.add_collection(point)  # the data limits take the point in, as scatter's do
+    return point
 
 
 def scaling_figure(a: Analysis, *, subtitle: str | None = None) -> Figure:
