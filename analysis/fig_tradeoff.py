@@ -275,14 +275,17 @@ def scaling_figure(a: Analysis, *, subtitle: str | None = None) -> Figure:
         axes = fig_parts.panels(fig, titles, ncols=len(models))
         for i, model in enumerate(models):
             rows = table[table["model"] == model]
+            # the same lines on both panels: grouped once
+            lines = [(strategy, line) for (strategy, *_), line in
+                     rows.groupby(["strategy", *shown], dropna=False)]
+            sizes = sorted(rows["world_size"].unique())
             for ax, column in ((axes[i], "peak"), (axes[len(models) + i], "samples_per_s")):
-                for (strategy, *_), line in rows.groupby(["strategy", *shown], dropna=False):
+                for strategy, line in lines:
                     ax.plot(line["world_size"], line[column], marker=markers[strategy],
                             markersize=4,
                             color=colors[strategy], gid=f"{strategy}/{column}")
                 ax.set_xscale("log", base=2)
-                ax.set_xticks(sorted(rows["world_size"].unique()),
-                              [str(n) for n in sorted(rows["world_size"].unique())])
+                ax.set_xticks(sizes, [str(n) for n in sizes])
                 ax.set_xlabel("world size (ranks)")
                 if column == "peak":
                     fig_parts.bytes_axis(ax, log=True)  # ZeRO's 1/N is a straight line
