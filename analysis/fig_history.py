@@ -38,13 +38,12 @@ def trend_figure(a: Analysis, *, subtitle: str | None = None) -> Figure:
         nights = sorted(table["night"].unique())
         titles = [f"{p}: {what} vs typical [%]" for _, what in TREND_METRICS for p in partitions]
         axes = fig_parts.panels(fig, titles, ncols=len(partitions), sharex=True)
+        lines = [_night_lines(table[table["partition"] == p]) for p in partitions]
         for r, (column, _) in enumerate(TREND_METRICS):
             for c, partition in enumerate(partitions):
                 ax = axes[r * len(partitions) + c]
-                rows = table[table["partition"] == partition]
-                for strategy in order(rows["strategy"]):
-                    line = rows[rows["strategy"] == strategy].sort_values("night")
-                    ax.plot(pd.to_datetime(line["night"]), line[column],
+                for strategy, (dates, line) in lines[c].items():
+                    ax.plot(dates, line[column],
                             marker=markers[strategy] if len(nights) <= 20 else None,
                             markersize=3,
                             linewidth=1.2 if len(nights) <= 20 else 0.9, color=colors[strategy],
@@ -58,6 +57,16 @@ def trend_figure(a: Analysis, *, subtitle: str | None = None) -> Figure:
                 ax.grid(True, alpha=0.3)
         fig_parts.strategy_legend(fig, colors, markers=markers)
         return place(fig)
+
+
+def _night_lines(rows: pd.DataFrame) -> dict[str, tuple[pd.Series, pd.DataFrame]]:
+    """A partition's trend rows per strategy (in `order`): its nights as dates, and its rows,
+    both by night. Sorted and parsed once per partition, not per strategy and metric: 54
+    filters, sorts and date parses made a third of the figure's CPU."""
+    rows = rows.sort_values("night")
+    dates = pd.to_datetime(rows["night"])
+    where = rows.groupby("strategy", sort=False).indices
+    return {s: (dates.iloc[where[s]], rows.iloc[where[s]]) for s in order(rows["strategy"])}
 
 
 def hardware_figure(a: Analysis, *, column: str = "samples_per_s",
