@@ -87,10 +87,16 @@ def hardware_view(table: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
     partitions = sorted(table["partition"].unique())
     params = [c for c in table.columns if c not in ("partition", "strategy", "n_params", "peak",
                                                     "samples_per_s", "runs")]
-    wide = table.groupby(params, dropna=False)[["strategy", "n_params"]].first()
+    scenarios = table.groupby(params, dropna=False)
+    wide = scenarios[["strategy", "n_params"]].first()
+    # each row's place in `wide` from the one groupby, not an index of the ~30 parameters
+    # built again per partition to join on: 120 -> ~15 ms at 100k records
+    place = scenarios.ngroup().to_numpy()
     for p in partitions:
-        mine = table[table["partition"] == p].set_index(params)[["peak", "samples_per_s"]]
-        wide = wide.join(mine.add_suffix(f"/{p}"))
+        mine = (table["partition"] == p).to_numpy()
+        for column in ("peak", "samples_per_s"):  # NaN where p did not run the scenario
+            wide[f"{column}/{p}"] = table.loc[mine, column].set_axis(place[mine]) \
+                .reindex(range(len(wide))).array
     wide = wide.reset_index()
     wide = sorted_scenarios(wide)
     ref = partitions[0]
