@@ -221,10 +221,13 @@ def trends(a: Analysis) -> list[tuple[str, Figure]]:
     if frame["night"].nunique() < 2:
         return []
     parts = sorted(frame["partition"].unique())
+    shown = [parts[i:i + 3] for i in range(0, min(len(parts), 9), 3)]  # 3 a page
+    # one page of every partition: the analysis itself, its trends computed once (and no copy
+    # of every row)
     return [("Nightly trends", fig_history.trend_figure(
-        a.of(frame[frame["partition"].isin(parts[i:i + 3])]),
+        a if len(parts) <= 3 else a.of(frame[frame["partition"].isin(page)]),
         subtitle=f"{night_span(frame)}; each scenario against its own median over the nights, "
-                 "then the median per strategy")) for i in range(0, min(len(parts), 9), 3)]
+                 "then the median per strategy")) for page in shown]
 
 
 def nightly_pages(comparison: Comparison, nights: tuple[str, str]) -> list[tuple[str, Figure]]:
