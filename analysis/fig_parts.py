@@ -147,7 +147,7 @@ def band_legend(fig: Figure, handles: list) -> None:
 class _InView:
     """Mixed into a locator: of its locations, those in the axis' view. matplotlib makes a
     Tick (five artists) for each location a locator returns but draws only those in view;
-    these locators return a step or a power past each end (about 110 Ticks a report that
+    these locators return a step or a power past each end (86 Ticks of the 100k report that
     were never drawn). The slack keeps every location matplotlib's own test would draw."""
 
     def __call__(self):
