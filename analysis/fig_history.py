@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 from matplotlib.dates import DateFormatter, DayLocator
 from matplotlib.figure import Figure
@@ -38,13 +39,12 @@ def trend_figure(a: Analysis, *, subtitle: str | None = None) -> Figure:
         nights = sorted(table["night"].unique())
         titles = [f"{p}: {what} vs typical [%]" for _, what in TREND_METRICS for p in partitions]
         axes = fig_parts.panels(fig, titles, ncols=len(partitions), sharex=True)
+        lines = [_night_lines(table[table["partition"] == p]) for p in partitions]
         for r, (column, _) in enumerate(TREND_METRICS):
             for c, partition in enumerate(partitions):
                 ax = axes[r * len(partitions) + c]
-                rows = table[table["partition"] == partition]
-                for strategy in order(rows["strategy"]):
-                    line = rows[rows["strategy"] == strategy].sort_values("night")
-                    ax.plot(pd.to_datetime(line["night"]), line[column],
+                for strategy, (dates, line) in lines[c].items():
+                    ax.plot(dates, line[column],
                             marker=markers[strategy] if len(nights) <= 20 else None,
                             markersize=3,
                             linewidth=1.2 if len(nights) <= 20 else 0.9, color=colors[strategy],
@@ -58,6 +58,16 @@ def trend_figure(a: Analysis, *, subtitle: str | None = None) -> Figure:
                 ax.grid(True, alpha=0.3)
         fig_parts.strategy_legend(fig, colors, markers=markers)
         return place(fig)
+
+
+def _night_lines(rows: pd.DataFrame) -> dict[str, tuple[pd.Series, pd.DataFrame]]:
+    """A partition's trend rows per strategy (in `order`): its nights as dates, and its rows,
+    both by night. Sorted and parsed once per partition, not per strategy and metric: 54
+    filters, sorts and date parses made a third of the figure's CPU."""
+    rows = rows.sort_values("night")
+    dates = pd.to_datetime(rows["night"])
+    where = rows.groupby("strategy", sort=False).indices
+    return {s: (dates.iloc[where[s]], rows.iloc[where[s]]) for s in order(rows["strategy"])}
 
 
 def hardware_figure(a: Analysis, *, column: str = "samples_per_s",
@@ -125,16 +135,13 @@ def changes_figure(table: pd.DataFrame, *, subtitle: str | None = None,
         for ax, metric in zip(fig_parts.panels(fig, [f"{m}: change [%]" for m in metrics],
                                           sharey=True), metrics, strict=False):
             mine = rows[rows["metric"] == metric]
-            for y, strategy in enumerate(labels):
-                pts = mine[mine["strategy"] == strategy]
-                bad = pts["verdict"] == "regression"
-                jitter = ((pts.reset_index().index % 7) - 3) * 0.06
-                ax.scatter(100 * pts["change"], y + jitter.to_numpy(), s=14,
-                           color=colors[strategy], alpha=0.7, edgecolor="none",
-                           gid=f"{strategy}/{metric}")
+            for y, (x, jitter, bad) in enumerate(_strategy_points(mine, labels)):
+                strategy = labels[y]
+                ax.scatter(x, y + jitter, s=14, color=colors[strategy], alpha=0.7,
+                           edgecolor="none", gid=f"{strategy}/{metric}")
                 if bad.any():
-                    ax.scatter(100 * pts["change"][bad], y + jitter.to_numpy()[bad.to_numpy()],
-                               s=60, facecolor="none", edgecolor=FAIL_COLOR, linewidth=1.2,
+                    ax.scatter(x[bad], (y + jitter)[bad], s=60, facecolor="none",
+                               edgecolor=FAIL_COLOR, linewidth=1.2,
                                gid=f"{strategy}/{metric}/regression")
             floor = float(mine["threshold"].min()) * 100  # NaN where the noise is unknown
             for x in (-floor, floor) if math.isfinite(floor) else ():
@@ -149,3 +156,21 @@ def changes_figure(table: pd.DataFrame, *, subtitle: str | None = None,
         fig_parts.band_legend(fig, [ring, floor_line])
         return place(fig)
 
+
+
+def _strategy_points(mine: pd.DataFrame, labels: list[str]
+                     ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per strategy of `labels` (none where it has no row): its changes in %, each point's
+    jitter off its row (-0.18 to +0.18 by its place in the table, in steps of 7) and whether
+    it is a regression. One split of the metric's rows into arrays, not a filter, a
+    reset_index and a compare per strategy: ~70 ms of the figure's CPU at 100k records."""
+    change = 100 * mine["change"].to_numpy(dtype="float64")
+    bad = (mine["verdict"] == "regression").to_numpy(dtype=bool)
+    where = mine.groupby("strategy", sort=False).indices
+    none = np.array([], dtype=np.intp)
+    out = []
+    for strategy in labels:
+        at = where.get(strategy, none)
+        jitter = ((np.arange(len(at)) % 7) - 3) * 0.06
+        out.append((change[at], jitter, bad[at]))
+    return out

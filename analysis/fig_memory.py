@@ -5,6 +5,9 @@ Each takes the tidy frame and returns a Figure; points are medians over ok runs.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
+import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -16,11 +19,11 @@ from analysis.analysis import Analysis
 from analysis.axes_layout import place
 from analysis.bars import hbars
 from analysis.fits import device_capacities
-from analysis.grouping import groups
+from analysis.grouping import Group, groups
 from analysis.labels import order
-from analysis.predicted import COLUMNS, predictions, with_predictions
+from analysis.predicted import COLUMNS, inputs, predictions, with_predictions
 from analysis.style import FAIL_COLOR, new_page, styled
-from analysis.tidy import LEDGER, hardware_keys, matching, ok_rows, peak_what
+from analysis.tidy import LEDGER, hardware_keys, ok_rows, peak_what
 from analysis.units import byte_unit, human_bytes
 
 COMPONENTS = {  # category -> (label, colour): a palette apart from the strategies'
@@ -45,14 +48,21 @@ def memory_vs_size_figure(a: Analysis, *, subtitle: str | None = None) -> Figure
     with styled():
         title = f"{what[0].upper()}{what[1:]} per rank vs model size, per strategy"
         fig = new_page(title, subtitle)
-        setups = groups(frame, hardware_keys(frame))
+        # each setup's rows indexed by their positions in the frame
+        setups = groups(frame.reset_index(drop=True), hardware_keys(frame))
         if not (frame["status"] == "ok").any():
             return fig_parts.message(fig, "no ok runs: see the failures page")
         colors, markers = fig_parts.colors_of(frame), fig_parts.markers_of(frame)
         caps = device_capacities(frame, a.capacity)
-        for ax, setup in zip(fig_parts.panels(fig, [s.label or what for s in setups]), setups,
-                             strict=False):
-            _size_lines(ax, setup.rows, colors, markers)
+        setup_of = np.zeros(len(frame), dtype=np.int64)
+        for n, setup in enumerate(setups):
+            setup_of[setup.rows.index.to_numpy()] = n
+        # every setup's lines and lost sizes in one groupby each, not two per panel
+        lines, lost = _size_table(_medians(frame, setup_of)), _size_table(_lost(frame, setup_of))
+        for n, (ax, setup) in enumerate(zip(
+                fig_parts.panels(fig, [s.label or what for s in setups]), setups, strict=False)):
+            _size_lines(ax, order(setup.rows["strategy"]), lines.of(n), lost.of(n), colors,
+                        markers)
             cap = caps.get(setup.values.get("partition"))
             if cap:
                 ax.axhline(cap, color="#B2182B", linestyle="--", linewidth=0.8)
@@ -70,26 +80,72 @@ def memory_vs_size_figure(a: Analysis, *, subtitle: str | None = None) -> Figure
         return place(fig)
 
 
-def _size_lines(ax, rows: pd.DataFrame, colors: dict, markers: dict) -> None:
-    ok = ok_rows(rows, ["strategy", "model", "n_params", "peak_bytes"]).groupby(
-        ["strategy", "model"])[["n_params", "peak_bytes"]].median()
-    flags = rows.assign(ok=rows["status"] == "ok", oom=rows["status"] == "oom").groupby(
-        ["strategy", "model"]).agg(ok=("ok", "any"), oom=("oom", "any"),
-                                   n_params=("n_params", "max"))
-    lost = flags[~flags["ok"] & flags["oom"]]  # sizes that only ran out of memory
+class _SizeTable(NamedTuple):
+    """A table of sizes per setup, strategy and model (sorted so) as arrays."""
+    setup: np.ndarray
+    strategy: np.ndarray
+    n_params: np.ndarray
+    peak_bytes: np.ndarray  # NaN in a table without peaks
+
+    def of(self, setup: int) -> _SizeTable:
+        mine = self.setup == setup
+        return _SizeTable(*(column[mine] for column in self))
+
+
+def _size_table(table: pd.DataFrame) -> _SizeTable:
+    index = table.index
+    peaks = table["peak_bytes"] if "peak_bytes" in table else pd.Series(np.nan, index=index)
+    return _SizeTable(index.get_level_values(0).to_numpy(),
+                      index.get_level_values("strategy").to_numpy(),
+                      table["n_params"].to_numpy("float64", na_value=np.nan),
+                      peaks.to_numpy("float64", na_value=np.nan))
+
+
+def _medians(frame: pd.DataFrame, setup_of: np.ndarray) -> pd.DataFrame:
+    """Per setup (`setup_of` each row's), strategy and model: the median size and peak of the
+    ok runs."""
+    ok = (frame["status"] == "ok").to_numpy()
+    rows = frame.loc[ok, ["strategy", "model", "n_params", "peak_bytes"]]
+    return rows.groupby([setup_of[ok], "strategy", "model"])[["n_params", "peak_bytes"]].median()
+
+
+def _lost(frame: pd.DataFrame, setup_of: np.ndarray) -> pd.DataFrame:
+    """Per setup, strategy and model that only ran out of memory, never ok: its largest
+    parameter count."""
+    flags = pd.DataFrame({"ok": frame["status"] == "ok", "oom": frame["status"] == "oom",
+                          "n_params": frame["n_params"]})
+    # one max per column (of booleans: any), not a named aggregation per column: 3x faster
+    flags = flags.groupby([setup_of, frame["strategy"], frame["model"]]).max()
+    return flags.loc[~flags["ok"] & flags["oom"], ["n_params"]].astype("float64")
+
+
+def _size_lines(ax, strategies: list[str], lines: _SizeTable, lost: _SizeTable, colors: dict,
+                markers: dict) -> None:
+    """A line per strategy through its medians (`lines`: a setup's), × at the top for its
+    sizes that only ran out of memory (`lost`)."""
     top = blended_transform_factory(ax.transData, ax.transAxes)
-    for strategy in order(rows["strategy"]):
-        if strategy in ok.index.get_level_values(0):
-            line = ok.xs(strategy, level="strategy").sort_values("n_params")
-            ax.plot(line["n_params"], line["peak_bytes"], marker=markers[strategy], markersize=4,
-                    color=colors[strategy], linewidth=1.4, gid=f"{strategy}/line")
-        if strategy in lost.index.get_level_values(0):
-            sizes = lost.xs(strategy, level="strategy")["n_params"].astype("float64")
+    for strategy in strategies:
+        line = np.flatnonzero(lines.strategy == strategy)
+        if line.size:
+            line = line[_ascending(lines.n_params[line])]
+            ax.plot(lines.n_params[line], lines.peak_bytes[line], marker=markers[strategy],
+                    markersize=4, color=colors[strategy], linewidth=1.4, gid=f"{strategy}/line")
+        sizes = lost.n_params[lost.strategy == strategy]
+        if sizes.size:
             ax.scatter(sizes, [0.97] * len(sizes), marker="x", color=colors[strategy],
                        transform=top, clip_on=False, s=30, gid=f"{strategy}/oom")
             # the x range takes them in (a blended transform's points do not set limits):
             # a capacity search's first sizes out of memory lie above every ok one
             ax.update_datalim([(x, 1.0) for x in sizes], updatey=False)
+
+
+def _ascending(values: np.ndarray) -> np.ndarray:
+    """The positions of `values` in ascending order, NaN last: as `Series.sort_values` orders
+    them (a quicksort of the numbers, then the NaN in place order)."""
+    missing = np.isnan(values)
+    known = np.flatnonzero(~missing)
+    return np.concatenate([known[np.argsort(values[known], kind="quicksort")],
+                           np.flatnonzero(missing)])
 
 
 MAX_BREAKDOWN_PAGES = 2
@@ -103,14 +159,21 @@ def breakdown_figures(a: Analysis, *, subtitle: str | None = None) -> list[Figur
     activations and the rest of its peak as other. Long lists go on over panels and pages."""
     frame = a.frame
     title = "Memory breakdown per rank, per strategy"
-    rows = with_predictions(ok_rows(frame).dropna(subset=list(LEDGER)))
-    if rows.empty:
+    usable = ((frame["status"] == "ok") & frame[list(LEDGER)].notna().all(axis=1)).to_numpy()
+    if not usable.any():
         with styled():
             return [fig_parts.message(new_page(title, subtitle),
                                       "no ok runs with a memory ledger: see the failures page")]
     colors = fig_parts.colors_of(frame)
-    cells = {c.label: c for c in groups(frame, [*hardware_keys(frame), "model"])
-             [-fig_parts.MAX_PANELS:]}  # the largest sizes
+    cells = {c.label: c for c in _cells(frame)[-fig_parts.MAX_PANELS:]}  # the largest sizes
+    # each row's cell (-1: none shown), from their rows' positions: one pass, not a compare
+    # of every key over every row per panel
+    cell_of = np.full(len(frame), -1)
+    for n, cell in enumerate(cells.values()):
+        cell_of[cell.rows.index.to_numpy()] = n
+    shown = np.flatnonzero(usable & (cell_of >= 0))
+    parts = _parts(with_predictions(frame[_breakdown_columns(frame)].take(shown)))
+    part_cell = cell_of[shown]
     panels = [(label, order(c.rows["strategy"])) for label, c in cells.items()]
     ncols = fig_parts.columns_per_page(panels, most=3)
     columns = fig_parts.strategy_columns(panels)
@@ -120,6 +183,7 @@ def breakdown_figures(a: Analysis, *, subtitle: str | None = None) -> list[Figur
                           linestyle="none", label="measured peak"))
     handles.append(Line2D([], [], color="black", marker="D", markersize=5, fillstyle="none",
                           linestyle="none", label="predicted peak"))
+    number = {label: n for n, label in enumerate(cells)}
     figs = []
     for n, page in enumerate(pages[:MAX_BREAKDOWN_PAGES], start=1):
         more = f" ({n}/{min(len(pages), MAX_BREAKDOWN_PAGES)})" if len(pages) > 1 else ""
@@ -127,16 +191,42 @@ def breakdown_figures(a: Analysis, *, subtitle: str | None = None) -> list[Figur
             fig = new_page(title + more, subtitle)
             for ax, label, labels in fig_parts.column_panels(fig, page):
                 cell = cells[label]
-                mine = rows[matching(rows, cell.values)]
+                mine = parts[part_cell == number[label]]
                 _stack(ax, mine, labels, colors)
+                drawn = set(mine["strategy"].unique())
                 for y, strategy in enumerate(labels):  # ran, but never ok: say how it ended
+                    if strategy in drawn:
+                        continue
                     seen = set(cell.rows.loc[cell.rows["strategy"] == strategy, "status"])
-                    if seen and strategy not in set(mine["strategy"]):
+                    if seen:
                         ax.text(0, y, " " + "/".join(sorted(seen)).upper(), va="center",
                                 fontsize=7, color=FAIL_COLOR, fontweight="bold")
             fig_parts.band_legend(fig, handles)
             figs.append(place(fig))
     return figs
+
+
+def _cells(frame: pd.DataFrame) -> list[Group]:
+    """groups() of `frame` by setup and model size, of only the columns the pages read of
+    them, each group's rows indexed by their positions in `frame` (groups of all 74 columns
+    copied every row)."""
+    keys = [*hardware_keys(frame), "model"]
+    columns = [c for c in dict.fromkeys([*keys, "strategy", "status"]) if c in frame]
+    return groups(frame[columns].reset_index(drop=True), keys)
+
+
+def _breakdown_columns(frame: pd.DataFrame) -> list[str]:
+    """The columns at_peak and the predictions read, and the strategy."""
+    return list(dict.fromkeys([*inputs(frame), *(f"tensor_peak_{c}_bytes" for c in COMPONENTS),
+                               *LEDGER, "peak_bytes", "predicted_peak_bytes", "strategy"]))
+
+
+def _parts(rows: pd.DataFrame) -> pd.DataFrame:
+    """at_peak's bytes per category of `rows` with their strategy, measured and predicted
+    peak: what a panel stacks the medians of."""
+    return at_peak(rows).assign(strategy=rows["strategy"],
+                                peak=rows["peak_bytes"].astype("float64"),
+                                predicted=rows["predicted_peak_bytes"].astype("float64"))
 
 
 def at_peak(rows: pd.DataFrame) -> pd.DataFrame:
@@ -156,32 +246,35 @@ def at_peak(rows: pd.DataFrame) -> pd.DataFrame:
     return measured.where(has, old)
 
 
-def _stack(ax, rows: pd.DataFrame, labels: list[str], colors: dict) -> None:
+def _stack(ax, parts: pd.DataFrame, labels: list[str], colors: dict) -> None:
+    """The medians per strategy of `parts` (_parts' rows of a cell) stacked, a bar per
+    label."""
     ax.set_ylim(len(labels) - 0.5, -0.5)  # first label at the top
-    if rows.empty:
+    if parts.empty:
         fig_parts.strategy_ticks(ax, labels, colors)
         return
-    parts = at_peak(rows).assign(strategy=rows["strategy"],
-                                 peak=rows["peak_bytes"].astype("float64"),
-                                 predicted=rows["predicted_peak_bytes"].astype("float64"))
     med = parts.groupby("strategy").median()
     scale = float(max(med[list(COMPONENTS)].sum(axis=1).max(), med["peak"].max(),
                       med["predicted"].max(skipna=True) if med["predicted"].notna().any() else 0))
     unit, name = byte_unit(scale)
     drawn = [(y, s) for y, s in enumerate(labels) if s in med.index]
-    widths = med.loc[[s for _, s in drawn], list(COMPONENTS)].astype("float64") / unit
-    lefts = widths.cumsum(axis=1) - widths
-    for column, (_label, color) in COMPONENTS.items():  # one collection per component
-        hbars(ax, [y for y, _ in drawn], widths[column].to_numpy(),
-              left=lefts[column].to_numpy(), height=0.7, color=color, edgecolor="white",
-              linewidth=0.4, gids=[f"{strategy}/{column}" for _, strategy in drawn])
-    for y, strategy in drawn:
-        ax.plot([float(med.at[strategy, "peak"]) / unit] * 2, [y - 0.42, y + 0.42],
-                color="black", linewidth=1.6, gid=f"{strategy}/peak")
-        if pd.notna(med.at[strategy, "predicted"]):
-            ax.plot([float(med.at[strategy, "predicted"]) / unit], [y], marker="D",
-                    markersize=5, fillstyle="none", color="black", linestyle="none",
-                    gid=f"{strategy}/predicted")
+    # the drawn strategies' medians as arrays, taken once: a frame's cumsum and two `.at`
+    # per strategy were a third of a panel's pandas time
+    picked = med.loc[[s for _, s in drawn]]
+    widths = picked[list(COMPONENTS)].to_numpy("float64") / unit
+    lefts = np.nancumsum(widths, axis=1) - widths  # as DataFrame.cumsum: NaN skipped
+    peaks = picked["peak"].to_numpy("float64") / unit
+    predicted = picked["predicted"].to_numpy("float64") / unit
+    for n, (column, (_label, color)) in enumerate(COMPONENTS.items()):  # a collection each
+        hbars(ax, [y for y, _ in drawn], widths[:, n], left=lefts[:, n], height=0.7,
+              color=color, edgecolor="white", linewidth=0.4,
+              gids=[f"{strategy}/{column}" for _, strategy in drawn])
+    for (y, strategy), peak, guess in zip(drawn, peaks, predicted, strict=True):
+        ax.plot([peak] * 2, [y - 0.42, y + 0.42], color="black", linewidth=1.6,
+                gid=f"{strategy}/peak")
+        if not np.isnan(guess):
+            ax.plot([guess], [y], marker="D", markersize=5, fillstyle="none", color="black",
+                    linestyle="none", gid=f"{strategy}/predicted")
     fig_parts.strategy_ticks(ax, labels, colors)
     ax.set_ylim(len(labels) - 0.5, -0.5)
     ax.set_xlabel(f"bytes per rank [{name}]")
@@ -242,7 +335,8 @@ def predicted_figure(a: Analysis, *, subtitle: str | None = None) -> Figure:
 
 
 def _peak_name(rows: pd.DataFrame) -> str:
-    devices = set(rows["device"].dropna())
+    # the distinct values, then a set: a set of the whole column built it from 90k strings
+    devices = set(rows["device"].dropna().unique())
     if devices == {"cuda"}:
         return "peak device memory allocated"
     return "peak tensor memory" if "cuda" not in devices else \

@@ -74,10 +74,10 @@ def trend_table(frame: pd.DataFrame) -> pd.DataFrame:
     each scenario's own median over every night (so scenarios of any size weigh alike)."""
     keys = ["scenario_id", "partition"]
     ok = ok_rows(frame, [*keys, "strategy", "night", *(c for c, _ in TREND_METRICS)])
-    parts = []
-    for column, _ in TREND_METRICS:
-        typical = ok.groupby(keys, dropna=False)[column].transform("median")
-        parts.append((100 * (ok[column] / typical - 1)).rename(column))
+    metrics = [c for c, _ in TREND_METRICS]
+    # both metrics' medians from one groupby: its factorizing of the keys is most of the cost
+    typical = ok.groupby(keys, dropna=False)[metrics].transform("median")
+    parts = [(100 * (ok[column] / typical[column] - 1)).rename(column) for column in metrics]
     change = pd.concat([ok[["partition", "strategy", "night"]], *parts], axis=1)
     return change.groupby(["partition", "strategy", "night"], dropna=False).median() \
         .reset_index()

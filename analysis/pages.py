@@ -128,23 +128,31 @@ def table_pages(table: pd.DataFrame, title: str, subtitle: str | None = None, *,
 def _draw_table(fig: Figure, chunk: pd.DataFrame) -> None:
     """Monospace rows under a bold header and a rule; rows of runs not ok (or regressions)
     in red. Text, not a matplotlib Table: a page of cells draws hundreds of times slower."""
-    cells = chunk.astype(str).map(lambda v: textwrap.shorten(v, CELL_CHARS, placeholder="…")
-                                  if len(v) > CELL_CHARS else v)
-    widths = [max(len(str(c)), *(len(v) for v in cells[c])) for c in cells.columns]
+    text = chunk.astype(str)
+    # column by column as lists: DataFrame.map calls through pandas per cell (24 pages of
+    # 36 rows: 45 -> 10 ms)
+    cells = [[_cell(v) for v in text.iloc[:, i].tolist()] for i in range(text.shape[1])]
+    widths = [max(len(str(c)), *(len(v) for v in column))
+              for c, column in zip(text.columns, cells, strict=True)]
     size = 7.5 if sum(widths) + 2 * len(widths) <= 170 else 6.5
 
     def line(values) -> str:
         return "  ".join(str(v).ljust(w) for v, w in zip(values, widths, strict=True)).rstrip()
 
     y = CONTENT_TOP - 0.005
-    fig.text(0.02, y, line(cells.columns), family="monospace", fontsize=size,
+    fig.text(0.02, y, line(text.columns), family="monospace", fontsize=size,
              fontweight="bold", va="top", parse_math=False)
     step = ROW_STEP * size / 7.5
     fig.add_artist(Line2D([0.02, 0.98], [y - step * 0.95] * 2, color="#999999", linewidth=0.6))
     bad = _bad_rows(chunk)
-    for i, values in enumerate(cells.itertuples(index=False, name=None)):
+    for i, values in enumerate(zip(*cells, strict=True)):
         fig.text(0.02, y - step * (i + 1.15), line(values), family="monospace", fontsize=size,
                  va="top", color=FAIL_COLOR if bad[i] else "black", parse_math=False)
+
+
+def _cell(value: str) -> str:
+    return textwrap.shorten(value, CELL_CHARS, placeholder="…") if len(value) > CELL_CHARS \
+        else value
 
 
 def _bad_rows(chunk: pd.DataFrame) -> list[bool]:
@@ -162,8 +170,7 @@ def text_pages(blocks: list[list[str]], title: str, subtitle: str | None = None,
     chunks: list[list[str]] = [[]]
     placed = []  # how many blocks each page starts with
     for n, block in enumerate(blocks):
-        lines = [w for line in block for w in (textwrap.wrap(
-            line, WRAP, subsequent_indent="      ", replace_whitespace=False) or [""])]
+        lines = [w for line in block for w in _wrapped(line)]
         if chunks[-1] and len(chunks[-1]) + len(lines) > LINES_PER_PAGE:
             chunks.append([])
             placed.append(n)
@@ -187,6 +194,17 @@ def text_pages(blocks: list[list[str]], title: str, subtitle: str | None = None,
                          color=FAIL_COLOR, fontsize=8, parse_math=False)
         pages.append(fig)
     return pages
+
+
+def _wrapped(line: str) -> list[str]:
+    """`line` wrapped at WRAP characters (a blank line: one empty line). Most lines fit and
+    are their own wrap: textwrap's word splitting is skipped for them (446 failure groups:
+    35 -> 5 ms)."""
+    if 0 < len(line) <= WRAP and not line[-1].isspace() \
+            and not any(c in line for c in "\t\n\r\x0b\x0c"):
+        return [line]  # what textwrap returns for it: no tab to expand, no end space to drop
+    return textwrap.wrap(line, WRAP, subsequent_indent="      ",
+                         replace_whitespace=False) or [""]
 
 
 def message_page(title: str, message: str, detail: str = "") -> Figure:

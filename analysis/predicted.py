@@ -25,10 +25,15 @@ def with_predictions(frame: pd.DataFrame) -> pd.DataFrame:
                                           index=frame.index)], axis=1)
 
 
+def inputs(frame: pd.DataFrame) -> list[str]:
+    """The columns of `frame` that predictions reads: the scenario axes it holds."""
+    return [a for a in AXES if a in frame]
+
+
 def predictions(frame: pd.DataFrame) -> np.ndarray:
     """COLUMNS of each row of `frame`, a row of 4 floats each (NaN where the model cannot
-    predict)."""
-    axes = [a for a in AXES if a in frame]
+    predict); only `inputs(frame)` are read."""
+    axes = inputs(frame)
     if frame.empty or not axes:
         return np.full((len(frame), len(COLUMNS)), np.nan)
     # once per distinct combination of the axes (a history repeats each scenario many times)
@@ -43,12 +48,20 @@ def predictions(frame: pd.DataFrame) -> np.ndarray:
 def _combinations(frame: pd.DataFrame, axes: list[str]) -> np.ndarray:
     """A code per row, the same for rows whose `axes` hold the same values (a missing value
     as one more value), from 0 in order of appearance. A column at a time: grouping by all
-    of them at once holds a code array per column (a million rows: 300 MB)."""
+    of them at once holds a code array per column (a million rows: 300 MB). The codes so far
+    and a column's are combined by arithmetic, renumbered only where the next product could
+    overflow int64 and once at the end (a renumbering per column was half of the 58 ms at
+    100k rows and 28 axes)."""
     codes = np.zeros(len(frame), dtype=np.int64)
+    bound = 1  # every code so far is below it
     for axis in axes:
         values, uniques = pd.factorize(frame[axis], use_na_sentinel=False)
-        codes = pd.factorize(codes * len(uniques) + values)[0]
-    return codes
+        if bound * len(uniques) >= 2**62:
+            codes, seen = pd.factorize(codes)
+            bound = len(seen)
+        codes = codes * len(uniques) + values
+        bound *= len(uniques)
+    return pd.factorize(codes)[0]
 
 
 def scenario_values(values: dict) -> dict:

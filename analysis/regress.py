@@ -122,12 +122,14 @@ def compare(new: pd.DataFrame, baseline: pd.DataFrame,
         _one_partition_each(new, baseline)
         mode, tries = "hardware", (params,)
     a, b = side_stats(new, tries[0], params), side_stats(baseline, tries[0], params)
+    new_scenarios, baseline_scenarios = len(a), len(b)
     pairs = []
     for keys in tries:
         joined = a.merge(b, on=keys, suffixes=("", "_base"))
         pairs.append(joined)
-        a = a[~a.set_index(keys).index.isin(joined.set_index(keys).index)]
-        b = b[~b.set_index(keys).index.isin(joined.set_index(keys).index)]
+        done = _keys_index(joined, keys)
+        a = a[~_keys_index(a, keys).isin(done)]
+        b = b[~_keys_index(b, keys).isin(done)]
     matched = pd.concat(pairs, ignore_index=True)
     if matched.empty:
         table = pd.DataFrame(columns=TABLE_COLUMNS)
@@ -135,9 +137,14 @@ def compare(new: pd.DataFrame, baseline: pd.DataFrame,
         table = pd.concat([_metric_rows(matched, m, thresholds) for m in METRICS]
                           + [_status_rows(matched)], ignore_index=True)
     return Comparison(mode=mode, table=table, thresholds=thresholds,
-                      new_scenarios=len(side_stats(new, tries[0], params)),
-                      baseline_scenarios=len(side_stats(baseline, tries[0], params)),
+                      new_scenarios=new_scenarios, baseline_scenarios=baseline_scenarios,
                       matched=len(matched))
+
+
+def _keys_index(table: pd.DataFrame, keys: list[str]) -> pd.MultiIndex:
+    """The rows' `keys` as an index to match on (built from those columns alone: set_index
+    would first drop them from a copy of every column, ~20 ms per call at 100k records)."""
+    return pd.MultiIndex.from_frame(table[keys])
 
 
 def side_stats(frame: pd.DataFrame, keys: list[str], params: list[str]) -> pd.DataFrame:

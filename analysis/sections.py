@@ -27,7 +27,7 @@ from analysis.regress import MIN_SAMPLES, Comparison
 from analysis.run_tables import appendix_table, failure_groups
 from analysis.sources import Sources
 from analysis.tidy import COLUMNS as ANALYSIS_COLUMNS
-from analysis.tidy import hardware_keys, matching, peak_what, varying
+from analysis.tidy import hardware_keys, peak_what
 from analysis.units import human_bytes
 
 MAX_SETUP_PAGES = 2  # figure pages per section that draws a page per setup
@@ -84,16 +84,28 @@ def _by_setup(frame: pd.DataFrame, keys: list[str], limit: int = MAX_SETUP_PAGES
     keys = [k for k in keys if k in frame]
     if not keys:
         return [_Setup("", None)], ""
-    counts = frame.groupby(keys, dropna=False).size().sort_values(ascending=False, kind="stable")
-    shown = varying(frame, keys)
+    # one groupby numbers every row's setup: a setup's rows are then an integer compare, not
+    # a string compare of the whole frame per key and setup (100k rows: 6 calls 180 -> 40 ms)
+    by = frame.groupby(keys, dropna=False)
+    sizes = by.size()
+    setup = by.ngroup().to_numpy()  # numbered as `sizes` lists the setups
+    ranked = sizes.reset_index(drop=True).sort_values(ascending=False, kind="stable")
+    shown = _varying_keys(sizes.index, keys)
     cells = []
-    for values in counts.index[:limit]:
+    for number in ranked.index[:limit]:
+        values = sizes.index[number]
         named = dict(zip(keys, values if len(keys) > 1 else (values,), strict=True))
         cells.append(_Setup(describe({k: v for k, v in named.items() if k in shown}),
-                            np.flatnonzero(matching(frame, named).to_numpy())))
-    left = len(counts) - limit
+                            np.flatnonzero(setup == number)))
+    left = len(sizes) - limit
     note = f" ({left} more setup{'s' * (left != 1)} in the table)" if left > 0 else ""
     return cells, note
+
+
+def _varying_keys(setups: pd.Index, keys: list[str]) -> list[str]:
+    """Those of `keys` that take more than one value among `setups` (the groups' index): as
+    `varying` over the frame, but over a few setups, not every row."""
+    return [k for k in keys if setups.get_level_values(k).nunique(dropna=False) > 1]
 
 
 def _of(a: Analysis, cells: list[_Setup], columns: list[str] | None = None) -> Analysis:
@@ -209,10 +221,13 @@ def trends(a: Analysis) -> list[tuple[str, Figure]]:
     if frame["night"].nunique() < 2:
         return []
     parts = sorted(frame["partition"].unique())
+    shown = [parts[i:i + 3] for i in range(0, min(len(parts), 9), 3)]  # 3 a page
+    # one page of every partition: the analysis itself, its trends computed once (and no copy
+    # of every row)
     return [("Nightly trends", fig_history.trend_figure(
-        a.of(frame[frame["partition"].isin(parts[i:i + 3])]),
+        a if len(parts) <= 3 else a.of(frame[frame["partition"].isin(page)]),
         subtitle=f"{night_span(frame)}; each scenario against its own median over the nights, "
-                 "then the median per strategy")) for i in range(0, min(len(parts), 9), 3)]
+                 "then the median per strategy")) for page in shown]
 
 
 def nightly_pages(comparison: Comparison, nights: tuple[str, str]) -> list[tuple[str, Figure]]:
