@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 from analysis import comparison_tables as views
 from analysis import fig_capacity, fig_history, fig_memory, fig_parts, fig_tradeoff, pages
 from analysis.analysis import Analysis
+from analysis.baseline import medians_of
 from analysis.capacity import capacity_view
 from analysis.findings import findings
 from analysis.grouping import describe
@@ -74,6 +75,7 @@ def nightly(a: Analysis) -> list[tuple[str, Figure]]:
 class _Setup(NamedTuple):
     label: str  # what varies between setups ("" if nothing)
     at: np.ndarray | None  # the positions of its rows in the frame; None: every row
+    values: dict  # every key's value
 
 
 def _by_setup(frame: pd.DataFrame, keys: list[str], limit: int = MAX_SETUP_PAGES
@@ -83,7 +85,7 @@ def _by_setup(frame: pd.DataFrame, keys: list[str], limit: int = MAX_SETUP_PAGES
     million-row frame, the few setups' copies held at once were gigabytes)."""
     keys = [k for k in keys if k in frame]
     if not keys:
-        return [_Setup("", None)], ""
+        return [_Setup("", None, {})], ""
     # one groupby numbers every row's setup: a setup's rows are then an integer compare, not
     # a string compare of the whole frame per key and setup (100k rows: 6 calls 180 -> 40 ms)
     by = frame.groupby(keys, dropna=False)
@@ -96,7 +98,7 @@ def _by_setup(frame: pd.DataFrame, keys: list[str], limit: int = MAX_SETUP_PAGES
         values = sizes.index[number]
         named = dict(zip(keys, values if len(keys) > 1 else (values,), strict=True))
         cells.append(_Setup(describe({k: v for k, v in named.items() if k in shown}),
-                            np.flatnonzero(setup == number)))
+                            np.flatnonzero(setup == number), named))
     left = len(sizes) - limit
     note = f" ({left} more setup{'s' * (left != 1)} in the table)" if left > 0 else ""
     return cells, note
@@ -118,6 +120,15 @@ def _of(a: Analysis, cells: list[_Setup], columns: list[str] | None = None) -> A
     if any(c.at is None for c in cells):
         return a.of(frame) if columns is not None else a
     return a.of(frame.take(np.concatenate([c.at for c in cells])))
+
+
+def _compared(a: Analysis, cells: list[_Setup], columns: list[str] | None = None) -> Analysis:
+    """_of(a, cells, columns) with its medians (and so vs_baseline, reference, pareto and
+    scaling) taken from the whole frame's, not computed again from its rows: `medians_of`."""
+    mine = _of(a, cells, columns)
+    if mine is not a:
+        mine.adopt({"medians": medians_of(a.medians, mine.frame, [c.values for c in cells])})
+    return mine
 
 
 def _cpu_offload_note(frame: pd.DataFrame) -> str:
@@ -155,7 +166,7 @@ def strategies_vs_baseline(a: Analysis) -> list[tuple[str, Figure]]:
         return []
     cells, note = _by_setup(a.frame, hardware_keys(a.frame), limit=3)
     out = [(title, fig) for fig in fig_tradeoff.baseline_figures(
-        _of(a, cells),
+        _compared(a, cells),
         subtitle=f"Largest model whose baseline ran ok, per setup; {MEDIANS}{note}")]
     return out + _table(title, views.baseline_view(table, a.frame),
                         f"Every model size and setup with a baseline; {MEDIANS}")
@@ -196,7 +207,7 @@ def pareto(a: Analysis) -> list[tuple[str, Figure]]:
     title = "Pareto front: throughput vs memory"
     cells, note = _by_setup(a.frame, hardware_keys(a.frame))
     out = [(title, fig_tradeoff.pareto_figure(
-        _of(a, [c]), subtitle=f"{c.label + ' · ' if c.label else ''}{MEDIANS}; the 6 "
+        _compared(a, [c]), subtitle=f"{c.label + ' · ' if c.label else ''}{MEDIANS}; the 6 "
                                f"largest model sizes{note}")) for c in cells]
     return out + _table(title, views.pareto_view(a.pareto, a.frame),
                         "The strategies on the front, per model size and setup")
@@ -209,7 +220,7 @@ def scaling(a: Analysis) -> list[tuple[str, Figure]]:
     keys = [k for k in hardware_keys(a.frame) if k != "world_size"]
     cells, note = _by_setup(a.frame, keys)
     out = [(title, fig_tradeoff.scaling_figure(
-        _of(a, [c]), subtitle=f"{c.label + ' · ' if c.label else ''}{MEDIANS}{note}"))
+        _compared(a, [c]), subtitle=f"{c.label + ' · ' if c.label else ''}{MEDIANS}{note}"))
         for c in cells]
     return out + _table(title, views.scaling_view(a.scaling, a.frame),
                         "Relative to the fewest ranks run; efficiency 100% = samples/s grow "
