@@ -28,8 +28,9 @@ from analysis.regress import MIN_SAMPLES, Comparison
 from analysis.run_tables import appendix_table, failure_groups
 from analysis.sources import Sources
 from analysis.tidy import COLUMNS as ANALYSIS_COLUMNS
-from analysis.tidy import hardware_keys, peak_what
+from analysis.tidy import LEDGER, hardware_keys, peak_what, setup_keys
 from analysis.units import human_bytes
+from suite.axes import AXES
 
 MAX_SETUP_PAGES = 2  # figure pages per section that draws a page per setup
 MAX_TABLE_PAGES = 3
@@ -38,6 +39,7 @@ MAX_APPENDIX_PAGES = 6
 FINDINGS = "Summary of findings"
 APPENDIX = "Appendix: every scenario"
 MEDIANS = "medians over the ok runs of every night and repetition"
+PEAK_WHAT = ("device", "peak_host_rss_bytes", "tensor_peak_bytes")  # what peak_what reads
 
 
 def analysis_sections(a: Analysis) -> list[Callable[[], list[tuple[str, Figure]]]]:
@@ -131,6 +133,14 @@ def _compared(a: Analysis, cells: list[_Setup], columns: list[str] | None = None
     return mine
 
 
+def _compared_columns(a: Analysis) -> list[str]:
+    """The columns the figures of medians (strategies vs baseline, pareto, scaling) read of
+    their analysis' rows besides the analysis columns (`_of` keeps those): every setup key,
+    the status and what peak_what reads. Not the other ~50: a copy of all 74 was most of
+    `_of`'s 15-28 ms a call at 100k rows."""
+    return [*setup_keys(a.frame), "status", *PEAK_WHAT]
+
+
 def _cpu_offload_note(frame: pd.DataFrame) -> str:
     # On the CPU "offload" moves bytes between ledger categories, not out of the one memory.
     if "device" in frame and (frame["device"] == "cpu").any():
@@ -166,7 +176,7 @@ def strategies_vs_baseline(a: Analysis) -> list[tuple[str, Figure]]:
         return []
     cells, note = _by_setup(a.frame, hardware_keys(a.frame), limit=3)
     out = [(title, fig) for fig in fig_tradeoff.baseline_figures(
-        _compared(a, cells),
+        _compared(a, cells, _compared_columns(a)),
         subtitle=f"Largest model whose baseline ran ok, per setup; {MEDIANS}{note}")]
     return out + _table(title, views.baseline_view(table, a.frame),
                         f"Every model size and setup with a baseline; {MEDIANS}")
@@ -184,12 +194,15 @@ def memory_vs_size(a: Analysis) -> list[tuple[str, Figure]]:
 
 
 def breakdown(a: Analysis) -> list[tuple[str, Figure]]:
-    cells, note = _by_setup(a.frame, hardware_keys(a.frame))
+    keys = hardware_keys(a.frame)
+    cells, note = _by_setup(a.frame, keys)
+    # a setup's rows of only the columns the pages read (74 copied: ~15 ms a setup at 100k)
+    read = [*keys, "model", "status", *LEDGER, *fig_memory._breakdown_columns(a.frame)]
     return [("Memory breakdown", fig) for c in cells for fig in fig_memory.breakdown_figures(
-        _of(a, [c]), subtitle=f"{c.label + ' · ' if c.label else ''}measured at the peak "
-                         "of tensor memory, the rank with the largest peak; a run without "
-                         "that breakdown: its ledger, modelled activations, the rest as other"
-                         f"{note}")]
+        _of(a, [c], read),
+        subtitle=f"{c.label + ' · ' if c.label else ''}measured at the peak of tensor memory, "
+                 "the rank with the largest peak; a run without that breakdown: its ledger, "
+                 f"modelled activations, the rest as other{note}")]
 
 
 def largest_fits(a: Analysis) -> list[tuple[str, Figure]]:
@@ -206,9 +219,10 @@ def largest_fits(a: Analysis) -> list[tuple[str, Figure]]:
 def pareto(a: Analysis) -> list[tuple[str, Figure]]:
     title = "Pareto front: throughput vs memory"
     cells, note = _by_setup(a.frame, hardware_keys(a.frame))
+    read = _compared_columns(a)
     out = [(title, fig_tradeoff.pareto_figure(
-        _compared(a, [c]), subtitle=f"{c.label + ' · ' if c.label else ''}{MEDIANS}; the 6 "
-                               f"largest model sizes{note}")) for c in cells]
+        _compared(a, [c], read), subtitle=f"{c.label + ' · ' if c.label else ''}{MEDIANS}; "
+                                          f"the 6 largest model sizes{note}")) for c in cells]
     return out + _table(title, views.pareto_view(a.pareto, a.frame),
                         "The strategies on the front, per model size and setup")
 
@@ -219,8 +233,10 @@ def scaling(a: Analysis) -> list[tuple[str, Figure]]:
         return []
     keys = [k for k in hardware_keys(a.frame) if k != "world_size"]
     cells, note = _by_setup(a.frame, keys)
+    read = _compared_columns(a)
     out = [(title, fig_tradeoff.scaling_figure(
-        _compared(a, [c]), subtitle=f"{c.label + ' · ' if c.label else ''}{MEDIANS}{note}"))
+        _compared(a, [c], read),
+        subtitle=f"{c.label + ' · ' if c.label else ''}{MEDIANS}{note}"))
         for c in cells]
     return out + _table(title, views.scaling_view(a.scaling, a.frame),
                         "Relative to the fewest ranks run; efficiency 100% = samples/s grow "
@@ -271,7 +287,10 @@ def partitions(a: Analysis) -> list[tuple[str, Figure]]:
     keys = [k for k in hardware_keys(frame) if k != "partition"]
     cells, note = _by_setup(frame, keys)
     out = []
-    mine = [(c, _of(a, [c])) for c in cells[:1]]  # one copy and table for both figures
+    # one copy and table for both figures, of the columns hardware_table and they read
+    read = [*(p for p in AXES if p in frame), *hardware_keys(frame), "status", "n_params",
+            "samples_per_s", "run_id", *PEAK_WHAT]
+    mine = [(c, _of(a, [c], read)) for c in cells[:1]]
     for column in ("samples_per_s", "peak_bytes"):
         out += [(title, fig_history.hardware_figure(
             of, column=column, subtitle=f"{c.label + ' · ' if c.label else ''}the same "
