@@ -19,7 +19,7 @@ import pandas as pd
 
 from analysis.grouping import model_order
 from analysis.labels import BASELINE
-from analysis.tidy import hardware_keys, matching, ok_rows, setup_keys, statuses
+from analysis.tidy import hardware_keys, matching, ok_rows, one_value, setup_keys, statuses
 
 VALUES = {"peak": "peak_bytes", "held": "held_bytes", "samples_per_s": "samples_per_s",
           "final_loss": "final_loss"}
@@ -33,13 +33,20 @@ def strategy_medians(frame: pd.DataFrame) -> pd.DataFrame:
     keys = [*setup_keys(frame), "strategy"]
     if frame.empty:
         return pd.DataFrame(columns=[*keys, "runs", "status", *VALUES])
-    ok = ok_rows(frame, [*keys, *VALUES.values()]).groupby(keys, dropna=False, sort=False)
+    # grouped by the keys that take several values only: one with one value in every row
+    # splits nothing nor changes the order (7 of 11 at 100k rows: 128-133 -> 99-106 ms); put back
+    split = [k for k in keys if not one_value(frame[k])] or keys
+    ok = ok_rows(frame, [*split, *VALUES.values()]).groupby(split, dropna=False, sort=False)
     med = ok[list(VALUES.values())].median().astype("float64")
     med = med.rename(columns={v: k for k, v in VALUES.items()})
     med.insert(0, "runs", ok.size())
-    out = pd.concat([statuses(frame, keys).rename("status"), med], axis=1)
+    out = pd.concat([statuses(frame, split).rename("status"), med], axis=1)
     out["runs"] = out["runs"].fillna(0).astype(int)
-    return out.reset_index()
+    out = out.reset_index()
+    for i, k in enumerate(keys):
+        if k not in split:  # in its place, of the frame's type
+            out.insert(i, k, frame[k].array.take(np.zeros(len(out), dtype=np.intp)))
+    return out
 
 
 def medians_of(med: pd.DataFrame, frame: pd.DataFrame, setups: list[dict]) -> pd.DataFrame:
