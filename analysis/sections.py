@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 from analysis import comparison_tables as views
 from analysis import fig_capacity, fig_history, fig_memory, fig_parts, fig_tradeoff, pages
 from analysis.analysis import Analysis
+from analysis.baseline import medians_of
 from analysis.capacity import capacity_view
 from analysis.findings import findings
 from analysis.grouping import describe
@@ -27,8 +28,9 @@ from analysis.regress import MIN_SAMPLES, Comparison
 from analysis.run_tables import appendix_table, failure_groups
 from analysis.sources import Sources
 from analysis.tidy import COLUMNS as ANALYSIS_COLUMNS
-from analysis.tidy import hardware_keys, peak_what
+from analysis.tidy import LEDGER, hardware_keys, one_value, peak_what, setup_keys
 from analysis.units import human_bytes
+from suite.axes import AXES
 
 MAX_SETUP_PAGES = 2  # figure pages per section that draws a page per setup
 MAX_TABLE_PAGES = 3
@@ -37,6 +39,7 @@ MAX_APPENDIX_PAGES = 6
 FINDINGS = "Summary of findings"
 APPENDIX = "Appendix: every scenario"
 MEDIANS = "medians over the ok runs of every night and repetition"
+PEAK_WHAT = ("device", "peak_host_rss_bytes", "tensor_peak_bytes")  # what peak_what reads
 
 
 def analysis_sections(a: Analysis) -> list[Callable[[], list[tuple[str, Figure]]]]:
@@ -74,6 +77,7 @@ def nightly(a: Analysis) -> list[tuple[str, Figure]]:
 class _Setup(NamedTuple):
     label: str  # what varies between setups ("" if nothing)
     at: np.ndarray | None  # the positions of its rows in the frame; None: every row
+    values: dict  # every key's value
 
 
 def _by_setup(frame: pd.DataFrame, keys: list[str], limit: int = MAX_SETUP_PAGES
@@ -83,20 +87,28 @@ def _by_setup(frame: pd.DataFrame, keys: list[str], limit: int = MAX_SETUP_PAGES
     million-row frame, the few setups' copies held at once were gigabytes)."""
     keys = [k for k in keys if k in frame]
     if not keys:
-        return [_Setup("", None)], ""
+        return [_Setup("", None, {})], ""
+    # the keys with one value in every row are not grouped by: they split nothing (at 100k
+    # rows 7 of 9 hardware keys; a call 32-38 -> 25-30 ms, 6 calls a report)
+    constant = {k: frame[k].iloc[0] for k in keys if one_value(frame[k])}
+    split = [k for k in keys if k not in constant]
+    if not split:
+        return [_Setup("", np.arange(len(frame)), constant)], ""
     # one groupby numbers every row's setup: a setup's rows are then an integer compare, not
     # a string compare of the whole frame per key and setup (100k rows: 6 calls 180 -> 40 ms)
-    by = frame.groupby(keys, dropna=False)
+    by = frame.groupby(split, dropna=False)
     sizes = by.size()
     setup = by.ngroup().to_numpy()  # numbered as `sizes` lists the setups
     ranked = sizes.reset_index(drop=True).sort_values(ascending=False, kind="stable")
-    shown = _varying_keys(sizes.index, keys)
+    shown = _varying_keys(sizes.index, split)
     cells = []
     for number in ranked.index[:limit]:
         values = sizes.index[number]
-        named = dict(zip(keys, values if len(keys) > 1 else (values,), strict=True))
+        named = {**constant, **dict(zip(split, values if len(split) > 1 else (values,),
+                                        strict=True))}
+        named = {k: named[k] for k in keys}  # in the keys' order
         cells.append(_Setup(describe({k: v for k, v in named.items() if k in shown}),
-                            np.flatnonzero(setup == number)))
+                            np.flatnonzero(setup == number), named))
     left = len(sizes) - limit
     note = f" ({left} more setup{'s' * (left != 1)} in the table)" if left > 0 else ""
     return cells, note
@@ -118,6 +130,23 @@ def _of(a: Analysis, cells: list[_Setup], columns: list[str] | None = None) -> A
     if any(c.at is None for c in cells):
         return a.of(frame) if columns is not None else a
     return a.of(frame.take(np.concatenate([c.at for c in cells])))
+
+
+def _compared(a: Analysis, cells: list[_Setup], columns: list[str] | None = None) -> Analysis:
+    """_of(a, cells, columns) with its medians (and so vs_baseline, reference, pareto and
+    scaling) taken from the whole frame's, not computed again from its rows: `medians_of`."""
+    mine = _of(a, cells, columns)
+    if mine is not a:
+        mine.adopt({"medians": medians_of(a.medians, mine.frame, [c.values for c in cells])})
+    return mine
+
+
+def _compared_columns(a: Analysis) -> list[str]:
+    """The columns the figures of medians (strategies vs baseline, pareto, scaling) read of
+    their analysis' rows besides the analysis columns (`_of` keeps those): every setup key,
+    the status and what peak_what reads. Not the other ~50: a copy of all 74 was most of
+    `_of`'s 15-28 ms a call at 100k rows."""
+    return [*setup_keys(a.frame), "status", *PEAK_WHAT]
 
 
 def _cpu_offload_note(frame: pd.DataFrame) -> str:
@@ -155,7 +184,7 @@ def strategies_vs_baseline(a: Analysis) -> list[tuple[str, Figure]]:
         return []
     cells, note = _by_setup(a.frame, hardware_keys(a.frame), limit=3)
     out = [(title, fig) for fig in fig_tradeoff.baseline_figures(
-        _of(a, cells),
+        _compared(a, cells, _compared_columns(a)),
         subtitle=f"Largest model whose baseline ran ok, per setup; {MEDIANS}{note}")]
     return out + _table(title, views.baseline_view(table, a.frame),
                         f"Every model size and setup with a baseline; {MEDIANS}")
@@ -173,12 +202,15 @@ def memory_vs_size(a: Analysis) -> list[tuple[str, Figure]]:
 
 
 def breakdown(a: Analysis) -> list[tuple[str, Figure]]:
-    cells, note = _by_setup(a.frame, hardware_keys(a.frame))
+    keys = hardware_keys(a.frame)
+    cells, note = _by_setup(a.frame, keys)
+    # a setup's rows of only the columns the pages read (74 copied: ~15 ms a setup at 100k)
+    read = [*keys, "model", "status", *LEDGER, *fig_memory._breakdown_columns(a.frame)]
     return [("Memory breakdown", fig) for c in cells for fig in fig_memory.breakdown_figures(
-        _of(a, [c]), subtitle=f"{c.label + ' · ' if c.label else ''}measured at the peak "
-                         "of tensor memory, the rank with the largest peak; a run without "
-                         "that breakdown: its ledger, modelled activations, the rest as other"
-                         f"{note}")]
+        _of(a, [c], read),
+        subtitle=f"{c.label + ' · ' if c.label else ''}measured at the peak of tensor memory, "
+                 "the rank with the largest peak; a run without that breakdown: its ledger, "
+                 f"modelled activations, the rest as other{note}")]
 
 
 def largest_fits(a: Analysis) -> list[tuple[str, Figure]]:
@@ -195,9 +227,10 @@ def largest_fits(a: Analysis) -> list[tuple[str, Figure]]:
 def pareto(a: Analysis) -> list[tuple[str, Figure]]:
     title = "Pareto front: throughput vs memory"
     cells, note = _by_setup(a.frame, hardware_keys(a.frame))
+    read = _compared_columns(a)
     out = [(title, fig_tradeoff.pareto_figure(
-        _of(a, [c]), subtitle=f"{c.label + ' · ' if c.label else ''}{MEDIANS}; the 6 "
-                               f"largest model sizes{note}")) for c in cells]
+        _compared(a, [c], read), subtitle=f"{c.label + ' · ' if c.label else ''}{MEDIANS}; "
+                                          f"the 6 largest model sizes{note}")) for c in cells]
     return out + _table(title, views.pareto_view(a.pareto, a.frame),
                         "The strategies on the front, per model size and setup")
 
@@ -208,8 +241,10 @@ def scaling(a: Analysis) -> list[tuple[str, Figure]]:
         return []
     keys = [k for k in hardware_keys(a.frame) if k != "world_size"]
     cells, note = _by_setup(a.frame, keys)
+    read = _compared_columns(a)
     out = [(title, fig_tradeoff.scaling_figure(
-        _of(a, [c]), subtitle=f"{c.label + ' · ' if c.label else ''}{MEDIANS}{note}"))
+        _compared(a, [c], read),
+        subtitle=f"{c.label + ' · ' if c.label else ''}{MEDIANS}{note}"))
         for c in cells]
     return out + _table(title, views.scaling_view(a.scaling, a.frame),
                         "Relative to the fewest ranks run; efficiency 100% = samples/s grow "
@@ -260,7 +295,10 @@ def partitions(a: Analysis) -> list[tuple[str, Figure]]:
     keys = [k for k in hardware_keys(frame) if k != "partition"]
     cells, note = _by_setup(frame, keys)
     out = []
-    mine = [(c, _of(a, [c])) for c in cells[:1]]  # one copy and table for both figures
+    # one copy and table for both figures, of the columns hardware_table and they read
+    read = [*(p for p in AXES if p in frame), *hardware_keys(frame), "status", "n_params",
+            "samples_per_s", "run_id", *PEAK_WHAT]
+    mine = [(c, _of(a, [c], read)) for c in cells[:1]]
     for column in ("samples_per_s", "peak_bytes"):
         out += [(title, fig_history.hardware_figure(
             of, column=column, subtitle=f"{c.label + ' · ' if c.label else ''}the same "
