@@ -37,12 +37,17 @@ def deepspeed_config(scenario: Scenario | Resolved) -> dict:
     for strategy in STRATEGIES:
         if strategy.configure is not None:
             config = merge(config, strategy.configure(v, config))
-    return _fill(config, run_id=scenario.run_id)
+    return _fill(config, scenario)
 
 
-def _fill(value, *, run_id: str):
+def _fill(value, scenario: Scenario | Resolved):
+    """`value` with "{run_id}" replaced by the scenario's run_id in every text. The run_id is
+    hashed only where it is used (few configs name it; the planner and the report's fits
+    make thousands of configs)."""
     if isinstance(value, dict):
-        return {k: _fill(x, run_id=run_id) for k, x in value.items()}
+        return {k: _fill(x, scenario) for k, x in value.items()}
     if isinstance(value, list):
-        return [_fill(x, run_id=run_id) for x in value]
-    return value.replace("{run_id}", run_id) if isinstance(value, str) else value
+        return [_fill(x, scenario) for x in value]
+    if isinstance(value, str) and "{run_id}" in value:
+        return value.replace("{run_id}", scenario.run_id)
+    return value

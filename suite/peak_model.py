@@ -94,7 +94,12 @@ from suite.peak_term import ALL, PHASES, POINTS, SAVED, PeakTerm
 from suite.prediction import TRAINING_KINDS, runtime_bytes
 from suite.strategies import active, effective
 from suite.strategy_spec import BlockWidths, LayerShare
-from suite.zero2_partition import first_reduction, overlapping_elements, reductions
+from suite.zero2_partition import (
+    first_reduction,
+    first_reductions,
+    overlapping_elements,
+    reductions,
+)
 from suite.zero3_gather import (
     coalesced_prefetch_elements,
     gathered_elements,
@@ -198,7 +203,7 @@ def _zero2_ranks(values: dict, spec: ModelSpec) -> list[int]:
     bucket = int(zero_config(values)["reduce_bucket_size"])
     spans = [(p * part, (p + 1) * part) for p in range(n)]
     held = [overlapping_elements(sizes, lo=lo, hi=hi) for lo, hi in spans]
-    first = [first_reduction(sizes, bucket, lo=lo, hi=hi) for lo, hi in spans]
+    first = first_reductions(sizes, bucket, spans)
     places = {max(range(n), key=held.__getitem__),
               max((p for p in range(n) if first[p] == first[-1]), key=held.__getitem__)}
     return sorted({0, int(values["world_size"]) - 1} | {p * mp for p in places})

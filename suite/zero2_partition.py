@@ -20,23 +20,32 @@ def reductions(sizes: list[int], bucket: int) -> list[list[int]]:
     would overflow it; a gradient larger than the bucket is reduced alone. ZeRO-3's
     reduce-scatter batches fill alike (suite/zero3_gather.py)."""
     out: list[list[int]] = [[]]
+    filled = 0  # elements in out[-1], kept as it grows (a sum per gradient was quadratic)
     for s in reversed(sizes):
-        if out[-1] and sum(out[-1]) + s > bucket:
+        if out[-1] and filled + s > bucket:
             out.append([])
+            filled = 0
         out[-1].append(s)
+        filled += s
     return out
 
 
 def first_reduction(sizes: list[int], bucket: int, *, lo: int, hi: int) -> int | None:
     """The index (in `reductions`) of the first reduction holding a gradient that overlaps the
     elements [lo, hi) of the flattened parameters (module order); None when none does."""
-    end = sum(sizes)
-    for i, fill in enumerate(reductions(sizes, bucket)):
+    return first_reductions(sizes, bucket, [(lo, hi)])[0]
+
+
+def first_reductions(sizes: list[int], bucket: int, spans: list[tuple[int, int]]) \
+        -> list[int | None]:
+    """`first_reduction` of each (lo, hi) span, the reductions made once for them all."""
+    bounds, end = [], sum(sizes)  # the elements [start, end) of each reduction
+    for fill in reductions(sizes, bucket):
         start = end - sum(fill)
-        if start < hi and end > lo:
-            return i
+        bounds.append((start, end))
         end = start
-    return None
+    return [next((i for i, (start, end) in enumerate(bounds) if start < hi and end > lo), None)
+            for lo, hi in spans]
 
 
 def overlapping_elements(sizes: list[int], *, lo: int, hi: int) -> int:
