@@ -14,7 +14,7 @@ def hardware_table(frame: pd.DataFrame) -> pd.DataFrame:
     params = [a for a in AXES if a in frame]
     # a parameter with one value in every row splits no group: grouping by the others alone
     # skips factorizing ~20 constant columns of 100k rows (~85 -> ~45 ms)
-    keys = [p for p in params if not _constant(frame[p])]
+    keys = [p for p in params if not constant(frame[p])]
     read = frame[[*keys, "partition", "strategy", "n_params", "peak_bytes", "samples_per_s",
                   "run_id"]]
     # the ok runs' groups, not a copy of the ok runs: of a large frame, half the memory and a
@@ -32,7 +32,7 @@ def hardware_table(frame: pd.DataFrame) -> pd.DataFrame:
     return med[shared].reset_index(drop=True)
 
 
-def _constant(column: pd.Series) -> bool:
+def constant(column: pd.Series) -> bool:
     """Whether every row holds the same value, none missing."""
     if column.empty or pd.isna(column.iloc[0]):
         return False
