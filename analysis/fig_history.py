@@ -7,14 +7,10 @@ import math
 
 import numpy as np
 import pandas as pd
-from matplotlib.collections import PathCollection
 from matplotlib.dates import DateFormatter, DayLocator
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.markers import MarkerStyle
 from matplotlib.patches import Patch
-from matplotlib.path import Path
-from matplotlib.transforms import IdentityTransform
 
 from analysis import fig_parts
 from analysis.analysis import Analysis
@@ -136,7 +132,7 @@ def changes_figure(table: pd.DataFrame, *, subtitle: str | None = None,
         labels = order(rows["strategy"])
         colors = fig_parts.colors_of(rows)
         metrics = list(dict.fromkeys(rows["metric"]))
-        dot = _marker_path("o")  # scatter's default marker
+        dot = fig_parts.marker_path("o")  # scatter's default marker
         for ax, metric in zip(fig_parts.panels(fig, [f"{m}: change [%]" for m in metrics],
                                           sharey=True), metrics, strict=False):
             mine = rows[rows["metric"] == metric]
@@ -144,11 +140,12 @@ def changes_figure(table: pd.DataFrame, *, subtitle: str | None = None,
             for y, (x, jitter, bad) in enumerate(_strategy_points(mine, labels)):
                 strategy = labels[y]
                 at = np.column_stack([x, y + jitter])
-                _points(ax, at, dot, s=14, facecolors=colors[strategy], edgecolors="none",
-                        alpha=0.7, gid=f"{strategy}/{metric}")
+                fig_parts.points(ax, at, dot, s=14, facecolors=colors[strategy],
+                                 edgecolors="none", alpha=0.7, gid=f"{strategy}/{metric}")
                 if bad.any():
-                    _points(ax, at[bad], dot, s=60, facecolors="none", edgecolors=FAIL_COLOR,
-                            linewidths=1.2, gid=f"{strategy}/{metric}/regression")
+                    fig_parts.points(ax, at[bad], dot, s=60, facecolors="none",
+                                     edgecolors=FAIL_COLOR, linewidths=1.2,
+                                     gid=f"{strategy}/{metric}/regression")
                 drawn.append(at)
             # the data limits take the panel's points in at once, as each scatter did its own,
             # and the view follows them when next asked for
@@ -167,28 +164,6 @@ def changes_figure(table: pd.DataFrame, *, subtitle: str | None = None,
         fig_parts.band_legend(fig, [ring, floor_line])
         return place(fig)
 
-
-
-def _marker_path(marker: str) -> Path:
-    """The outline of a filled marker, as ax.scatter sizes it."""
-    style = MarkerStyle(marker)
-    return style.get_path().transformed(style.get_transform())
-
-
-def _points(ax, at: np.ndarray, shape: Path, *, s: float, facecolors, edgecolors,
-            alpha: float | None = None, linewidths: float | None = None,
-            gid: str) -> PathCollection:
-    """The collection `ax.scatter(x, y, s=s, facecolor=..., edgecolor=..., alpha=alpha,
-    linewidth=linewidths, gid=gid)` draws for the points `at` ((x, y) rows), built directly:
-    scatter's argument handling (masked arrays, colour parsing, a MarkerStyle per call) and
-    its view update per call were most of the figure's CPU (81 calls at 100k records). The
-    data limits are the caller's to update."""
-    points = PathCollection((shape,), [s], facecolors=facecolors, edgecolors=edgecolors,
-                            linewidths=linewidths, offsets=at, offset_transform=ax.transData,
-                            alpha=alpha, gid=gid)
-    points.set_transform(IdentityTransform())  # the marker in points, placed at each (x, y)
-    ax.add_collection(points, autolim=False)
-    return points
 
 
 def _strategy_points(mine: pd.DataFrame, labels: list[str]

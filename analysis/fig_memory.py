@@ -308,13 +308,17 @@ def predicted_figure(a: Analysis, *, subtitle: str | None = None) -> Figure:
         for ax, (measured, predicted, what) in zip(
                 fig_parts.panels(fig, [p[2] for p in pairs], ncols=2), pairs, strict=True):
             data = med.dropna(subset=[measured, predicted])
+            # each strategy's points as the collection scatter makes, from one split of the
+            # panel's rows; the data limits take them in at once, as each scatter did
+            xy = data[[predicted, measured]].to_numpy(dtype="float64")
+            where = data.groupby("strategy", sort=False).indices
             for strategy in order(data["strategy"]):
-                mine = data[data["strategy"] == strategy]
-                ax.scatter(mine[predicted], mine[measured], s=14, alpha=0.8,
-                           color=colors[strategy], marker=markers[strategy],
-                           gid=f"{strategy}/{measured}",
-                           edgecolor="none")
+                fig_parts.points(ax, xy[where[strategy]], fig_parts.marker_path(markers[strategy]),
+                                 s=14, facecolors=colors[strategy], edgecolors="none", alpha=0.8,
+                                 gid=f"{strategy}/{measured}")
             if not data.empty:
+                ax.update_datalim(xy)
+                ax.autoscale(enable=None)
                 lo = float(min(data[measured].min(), data[predicted].min())) / 1.5
                 hi = float(max(data[measured].max(), data[predicted].max())) * 1.5
                 ax.plot([lo, hi], [lo, hi], color="#777777", linestyle="--", linewidth=0.8)
