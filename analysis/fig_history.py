@@ -132,17 +132,25 @@ def changes_figure(table: pd.DataFrame, *, subtitle: str | None = None,
         labels = order(rows["strategy"])
         colors = fig_parts.colors_of(rows)
         metrics = list(dict.fromkeys(rows["metric"]))
+        dot = fig_parts.marker_path("o")  # scatter's default marker
         for ax, metric in zip(fig_parts.panels(fig, [f"{m}: change [%]" for m in metrics],
                                           sharey=True), metrics, strict=False):
             mine = rows[rows["metric"] == metric]
+            drawn = []
             for y, (x, jitter, bad) in enumerate(_strategy_points(mine, labels)):
                 strategy = labels[y]
-                ax.scatter(x, y + jitter, s=14, color=colors[strategy], alpha=0.7,
-                           edgecolor="none", gid=f"{strategy}/{metric}")
+                at = np.column_stack([x, y + jitter])
+                fig_parts.points(ax, at, dot, s=14, facecolors=colors[strategy],
+                                 edgecolors="none", alpha=0.7, gid=f"{strategy}/{metric}")
                 if bad.any():
-                    ax.scatter(x[bad], (y + jitter)[bad], s=60, facecolor="none",
-                               edgecolor=FAIL_COLOR, linewidth=1.2,
-                               gid=f"{strategy}/{metric}/regression")
+                    fig_parts.points(ax, at[bad], dot, s=60, facecolors="none",
+                                     edgecolors=FAIL_COLOR, linewidths=1.2,
+                                     gid=f"{strategy}/{metric}/regression")
+                drawn.append(at)
+            # the data limits take the panel's points in at once, as each scatter did its own,
+            # and the view follows them when next asked for
+            ax.update_datalim(np.concatenate(drawn))
+            ax.autoscale(enable=None)
             floor = float(mine["threshold"].min()) * 100  # NaN where the noise is unknown
             for x in (-floor, floor) if math.isfinite(floor) else ():
                 ax.axvline(x, color="#777777", linestyle="--", linewidth=0.8)

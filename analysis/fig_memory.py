@@ -173,7 +173,7 @@ def breakdown_figures(a: Analysis, *, subtitle: str | None = None) -> list[Figur
         cell_of[cell.rows.index.to_numpy()] = n
     shown = np.flatnonzero(usable & (cell_of >= 0))
     parts = _parts(with_predictions(frame[_breakdown_columns(frame)].take(shown)))
-    part_cell = cell_of[shown]
+    medians = _cell_medians(parts, cell_of[shown])
     panels = [(label, order(c.rows["strategy"])) for label, c in cells.items()]
     ncols = fig_parts.columns_per_page(panels, most=3)
     columns = fig_parts.strategy_columns(panels)
@@ -191,9 +191,9 @@ def breakdown_figures(a: Analysis, *, subtitle: str | None = None) -> list[Figur
             fig = new_page(title + more, subtitle)
             for ax, label, labels in fig_parts.column_panels(fig, page):
                 cell = cells[label]
-                mine = parts[part_cell == number[label]]
-                _stack(ax, mine, labels, colors)
-                drawn = set(mine["strategy"].unique())
+                med = medians.get(number[label])
+                _stack(ax, med, labels, colors)
+                drawn = set(med.index) if med is not None else set()
                 for y, strategy in enumerate(labels):  # ran, but never ok: say how it ended
                     if strategy in drawn:
                         continue
@@ -246,14 +246,21 @@ def at_peak(rows: pd.DataFrame) -> pd.DataFrame:
     return measured.where(has, old)
 
 
-def _stack(ax, parts: pd.DataFrame, labels: list[str], colors: dict) -> None:
-    """The medians per strategy of `parts` (_parts' rows of a cell) stacked, a bar per
+def _cell_medians(parts: pd.DataFrame, cell: np.ndarray) -> dict[int, pd.DataFrame]:
+    """Per cell number (`cell`: each row's of `parts`) that has rows: the medians per strategy
+    of its rows (_parts' columns, indexed by strategy). One groupby for every panel, not a
+    filter and a groupby per panel (6 cells of 11k rows: 8.5 -> 3.8 ms)."""
+    medians = parts.groupby([cell, "strategy"]).median()
+    return {n: medians.xs(n) for n in medians.index.unique(level=0)}
+
+
+def _stack(ax, med: pd.DataFrame | None, labels: list[str], colors: dict) -> None:
+    """A cell's medians per strategy (_cell_medians; None: no usable row) stacked, a bar per
     label."""
     ax.set_ylim(len(labels) - 0.5, -0.5)  # first label at the top
-    if parts.empty:
+    if med is None:
         fig_parts.strategy_ticks(ax, labels, colors)
         return
-    med = parts.groupby("strategy").median()
     scale = float(max(med[list(COMPONENTS)].sum(axis=1).max(), med["peak"].max(),
                       med["predicted"].max(skipna=True) if med["predicted"].notna().any() else 0))
     unit, name = byte_unit(scale)
@@ -308,13 +315,17 @@ def predicted_figure(a: Analysis, *, subtitle: str | None = None) -> Figure:
         for ax, (measured, predicted, what) in zip(
                 fig_parts.panels(fig, [p[2] for p in pairs], ncols=2), pairs, strict=True):
             data = med.dropna(subset=[measured, predicted])
+            # each strategy's points as the collection scatter makes, from one split of the
+            # panel's rows; the data limits take them in at once, as each scatter did
+            xy = data[[predicted, measured]].to_numpy(dtype="float64")
+            where = data.groupby("strategy", sort=False).indices
             for strategy in order(data["strategy"]):
-                mine = data[data["strategy"] == strategy]
-                ax.scatter(mine[predicted], mine[measured], s=14, alpha=0.8,
-                           color=colors[strategy], marker=markers[strategy],
-                           gid=f"{strategy}/{measured}",
-                           edgecolor="none")
+                fig_parts.points(ax, xy[where[strategy]], fig_parts.marker_path(markers[strategy]),
+                                 s=14, facecolors=colors[strategy], edgecolors="none", alpha=0.8,
+                                 gid=f"{strategy}/{measured}")
             if not data.empty:
+                ax.update_datalim(xy)
+                ax.autoscale(enable=None)
                 lo = float(min(data[measured].min(), data[predicted].min())) / 1.5
                 hi = float(max(data[measured].max(), data[predicted].max())) * 1.5
                 ax.plot([lo, hi], [lo, hi], color="#777777", linestyle="--", linewidth=0.8)

@@ -12,6 +12,7 @@ import functools
 import numpy as np
 import pandas as pd
 
+from analysis.partitions import constant
 from suite.axes import AXES
 from suite.memory_model import predict
 
@@ -51,10 +52,12 @@ def _combinations(frame: pd.DataFrame, axes: list[str]) -> np.ndarray:
     of them at once holds a code array per column (a million rows: 300 MB). The codes so far
     and a column's are combined by arithmetic, renumbered only where the next product could
     overflow int64 and once at the end (a renumbering per column was half of the 58 ms at
-    100k rows and 28 axes)."""
+    100k rows and 28 axes); a column of one value in every row is left out."""
     codes = np.zeros(len(frame), dtype=np.int64)
     bound = 1  # every code so far is below it
     for axis in axes:
+        if constant(frame[axis]):  # splits no combination: a compare, not a factorize
+            continue  # (most axes of a history; 100k rows: 1.8 -> 0.7 ms a string column)
         values, uniques = pd.factorize(frame[axis], use_na_sentinel=False)
         if bound * len(uniques) >= 2**62:
             codes, seen = pd.factorize(codes)
