@@ -10,9 +10,8 @@ import numpy as np
 import pandas as pd
 
 from analysis.grouping import describe
-from analysis.partitions import constant
 from analysis.run_tables import sorted_scenarios
-from analysis.tidy import hardware_keys, varying
+from analysis.tidy import hardware_keys, one_value, varying
 from analysis.units import DASH, human_bytes, human_rate
 
 
@@ -93,7 +92,7 @@ def hardware_view(table: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
     # and joined on the others alone (22 of 28 at 100k records) and it is put back after;
     # on all of them where fewer than two vary (one key groups into a flat Index, which
     # joins a one-level MultiIndex on nothing)
-    keys = [c for c in params if not constant(table[c])]
+    keys = [c for c in params if not one_value(table[c])]
     if len(keys) < 2:
         keys = params
     wide = table.groupby(keys, dropna=False)[["strategy", "n_params"]].first()

@@ -8,13 +8,10 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
-from matplotlib.collections import PathCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.markers import MarkerStyle
 from matplotlib.patches import Patch
 from matplotlib.path import Path
-from matplotlib.transforms import IdentityTransform
 
 from analysis import fig_parts
 from analysis.analysis import Analysis
@@ -205,7 +202,7 @@ def pareto_figure(a: Analysis, *, subtitle: str | None = None) -> Figure:
         if table.empty:
             return fig_parts.message(fig, "no ok runs: see the failures page")
         colors, markers = fig_parts.colors_of(frame), fig_parts.markers_of(frame)
-        shapes = {s: _marker_path(m) for s, m in markers.items()}  # once, not per panel
+        shapes = {s: fig_parts.marker_path(m) for s, m in markers.items()}  # once, not per panel
         cells = [c for c in groups(table, setup_keys(frame)) if len(c.rows) >= 2] or \
             groups(table, setup_keys(frame))
         cells = cells[-fig_parts.MAX_PANELS:]  # the largest model sizes
@@ -237,35 +234,16 @@ def _front(ax, rows: pd.DataFrame, colors: dict, shapes: dict[str, Path]) -> Non
     ax.set_ylim(0, np.nanmax(speed) * 1.15)
     for x, y, strategy, front in zip(peak.tolist(), speed.tolist(), rows["strategy"].tolist(),
                                      on.tolist(), strict=True):
-        _point(ax, x, y, shapes[strategy], s=46 if front else 26, color=colors[strategy],
-               alpha=1.0 if front else 0.5, edgecolor="black" if front else "none",
-               gid=f"{strategy}/{'front' if front else 'dominated'}")
+        fig_parts.points(ax, np.array([[x, y]]), shapes[strategy], s=46 if front else 26,
+                         facecolors=colors[strategy], edgecolors="black" if front else "none",
+                         alpha=1.0 if front else 0.5, linewidths=1.0,
+                         gid=f"{strategy}/{'front' if front else 'dominated'}").set_zorder(3)
     # the data limits take every point in at once (as scatter's do, one point at a time)
     ax.update_datalim(np.column_stack([peak, speed]))
     # by peak as sort_values sorts (quicksort; no missing peak in a pareto table)
     by_peak = np.argsort(peak[on], kind="quicksort")
     ax.step(peak[on][by_peak], speed[on][by_peak], where="post", color="black", linewidth=0.8,
             zorder=2)
-
-
-def _marker_path(marker: str) -> Path:
-    """The outline of a (filled: labels.MARKERS) marker, as ax.scatter sizes it."""
-    style = MarkerStyle(marker)
-    return style.get_path().transformed(style.get_transform())
-
-
-def _point(ax, x: float, y: float, shape: Path, *, s: float, color, alpha: float, edgecolor,
-           gid: str) -> PathCollection:
-    """The collection `ax.scatter(x, y, s=s, color=color, marker=..., alpha=alpha,
-    edgecolor=edgecolor, linewidth=1.0, zorder=3, gid=gid)` draws, built directly: scatter
-    handles its arguments for 0.85 ms a point (91 points: 85-92 -> 33-46 ms). The data limits
-    are the caller's to update (a collection's own update: 2/3 of what is left)."""
-    point = PathCollection((shape,), [s], facecolors=color, edgecolors=edgecolor,
-                           linewidths=1.0, offsets=[(x, y)], offset_transform=ax.transData,
-                           alpha=alpha, zorder=3, gid=gid)
-    point.set_transform(IdentityTransform())  # the marker in points, placed at (x, y)
-    ax.add_collection(point, autolim=False)
-    return point
 
 
 def scaling_figure(a: Analysis, *, subtitle: str | None = None) -> Figure:

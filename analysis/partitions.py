@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from analysis.tidy import one_value
 from suite.axes import AXES
 
 
@@ -14,7 +15,7 @@ def hardware_table(frame: pd.DataFrame) -> pd.DataFrame:
     params = [a for a in AXES if a in frame]
     # a parameter with one value in every row splits no group: grouping by the others alone
     # skips factorizing ~20 constant columns of 100k rows (~85 -> ~45 ms)
-    keys = [p for p in params if not constant(frame[p])]
+    keys = [p for p in params if not one_value(frame[p])]
     read = frame[[*keys, "partition", "strategy", "n_params", "peak_bytes", "samples_per_s",
                   "run_id"]]
     # the ok runs' groups, not a copy of the ok runs: of a large frame, half the memory and a
@@ -39,10 +40,3 @@ def _partitions_run(med: pd.DataFrame, keys: list[str]) -> pd.Series:
     if not keys:  # one scenario
         return pd.Series(med["partition"].nunique(), index=med.index)
     return med.groupby(keys, dropna=False)["partition"].transform("nunique")
-
-
-def constant(column: pd.Series) -> bool:
-    """Whether every row holds the same value, none missing."""
-    if column.empty or pd.isna(column.iloc[0]):
-        return False
-    return bool((column == column.iloc[0]).to_numpy(dtype=bool, na_value=False).all())
